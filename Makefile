@@ -1,0 +1,67 @@
+# One-command setup for a fresh Debian 12 machine (as root).
+#   make run    set up, then run the main job (playbooks/container.yml) on this machine
+#   make test   set up, then run the whole test suite (what .ci/run calls)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Debian's python3 (not a pyenv shim): the venv then works for unprivileged users too.
+PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps psmisc kmod \
+	iputils-ping bubblewrap
+# for molecule's QEMU test hosts
+APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
+	xz-utils cpio zstd
+
+.PHONY: help setup apt venv run audit verify teardown test unit lint molecule clean
+
+help:
+	@echo "make run   - set up and run playbooks/container.yml on this machine"
+	@echo "make test  - set up and run the whole test suite"
+	@echo "make audit - kernel namespace capability audit (playbooks/audit.yml)"
+
+setup: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES) $(APT_PACKAGES_MOLECULE); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+run: setup
+	$(BIN)/ansible-playbook playbooks/container.yml
+
+audit: setup
+	$(BIN)/ansible-playbook playbooks/audit.yml
+
+verify: setup
+	$(BIN)/ansible-playbook playbooks/verify.yml
+
+teardown: setup
+	$(BIN)/ansible-playbook playbooks/teardown.yml
+
+test: setup
+	$(BIN)/pytest tests
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+lint: venv
+	$(BIN)/ansible-lint --profile production --offline
+
+clean:
+	rm -rf $(VENV) .pytest_cache reports

@@ -1,0 +1,77 @@
+"""Shared test setup.
+
+Makes module_utils/ importable as ansible.module_utils.* (as Ansible does for
+modules) and library/ importable by module name, and checks that the whole
+suite leaves the host as it found it.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+import ansible.module_utils  # noqa: E402
+
+if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+sys.path.insert(0, str(ROOT / "library"))
+
+
+def _host_state():
+    """What the suite must leave as it found it: mounts, links, named netns, hostname,
+    nsv cgroups, /run/nsverify."""
+    with open("/proc/self/mountinfo") as fh:
+        mounts = sorted(" ".join((f[4], f[f.index("-") + 1])) for f in (l.split() for l in fh))
+    links = sorted(
+        line.split(": ")[1].split("@")[0]
+        for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.splitlines()
+    )
+    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+    cgroups = []
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        for d in dirnames:
+            if d.startswith("nsv"):
+                cgroups.append(os.path.join(dirpath, d))
+        if dirpath.count("/") >= 6:
+            dirnames[:] = []
+    run_dir = []
+    if os.path.isdir("/run/nsverify"):
+        for dirpath, dirnames, filenames in os.walk("/run/nsverify"):
+            run_dir += [os.path.join(dirpath, n) for n in dirnames + filenames]
+    return {
+        "mounts": mounts,
+        "links": links,
+        "netns": netns,
+        "hostname": os.uname().nodename,
+        "cgroups": sorted(cgroups),
+        "run_nsverify": sorted(run_dir),
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_left_as_found():
+    """Fails the session (error at teardown) if anything the tests made is left behind.
+
+    NSV_CONCURRENT_DEV=1 turns it off for developers running several suites at once on one
+    host, where one suite's live objects would show up in another's diff; CI never sets it.
+    """
+    if os.environ.get("NSV_CONCURRENT_DEV") or os.geteuid() != 0:
+        yield
+        return
+    before = _host_state()
+    yield
+    after = _host_state()
+    diff = {}
+    for key in before:
+        if before[key] != after[key]:
+            if isinstance(before[key], list):
+                diff[key] = {
+                    "added": sorted(set(after[key]) - set(before[key])),
+                    "removed": sorted(set(before[key]) - set(after[key])),
+                }
+            else:
+                diff[key] = {"before": before[key], "after": after[key]}
+    assert not diff, "the test suite changed the host: %r" % diff
