@@ -19,6 +19,12 @@ if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
 sys.path.insert(0, str(ROOT / "library"))
 
+# Tests call ansible-playbook, ansible-doc, ansible-lint and molecule by name: the project's .venv first,
+# and the project's ansible.cfg wherever pytest was started from.
+if (ROOT / ".venv" / "bin").is_dir():
+    os.environ["PATH"] = str(ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")
+os.environ.setdefault("ANSIBLE_CONFIG", str(ROOT / "ansible.cfg"))
+
 
 def _host_state():
     """What the suite must leave as it found it: mounts, links, named netns, hostname,
