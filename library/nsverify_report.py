@@ -1,0 +1,311 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: render the nsverify compliance report of a fleet (runs on the controller)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nsverify_report
+short_description: Evaluate nsverify controls for a fleet and write JSON, HTML and Markdown reports
+description:
+  - Evaluates the control catalogue (C(NS-KRN-*), the isolation proofs C(NS-UTS/PID/NET/MNT/USER/IPC/CGROUP/TIME-*)
+    and optionally C(NS-CTR-*)) against the audit facts of M(namespace_facts), the results of
+    M(namespace_verify) and optional container checks, per host.
+  - Audit verdicts map to statuses as follows. C(supported) is C(pass); C(kernel-too-old) is C(skip) (not
+    applicable, the type does not exist in that kernel); C(not-built), C(denied), C(limit-zero) and C(unknown) are
+    C(fail). C(NS-KRN-010) fails when a type's headroom (limit minus count) is below O(min_headroom).
+  - Waivers turn a C(fail) into C(waived). Each needs a control id and a written justification, optionally host
+    patterns and an expiry date (valid through that day). An expired waiver does not apply and is flagged.
+  - Writes C(<basename>.json) always, plus the views listed in O(formats), into O(dest). The files are rewritten
+    only when the outcome (hosts, control ids, statuses, waivers) differs from the report already there, so a
+    second run with the same outcome is not changed; the generation time and the volatile evidence (PIDs, inode
+    numbers) do not count. O(force=true) rewrites anyway.
+  - "Meant to run once on the controller: C(delegate_to: localhost), C(run_once: true)."
+version_added: "1.0.0"
+author: nsverify
+options:
+  hosts:
+    description:
+      - Per inventory host, its inputs as a mapping with optional keys C(facts) (C(ansible_facts.nsverify)),
+        C(proofs) (the C(results) of M(namespace_verify)) and C(container) (a list of container checks, each
+        C(id), C(title), C(status) pass/fail/skip, C(evidence), or a mapping holding that list under C(checks)).
+      - A host whose facts or proofs are missing gets C(skip) for those controls, with the reason.
+    type: dict
+    required: true
+  dest:
+    description: Directory for the report files; created (mode 0755) when missing.
+    type: path
+    required: true
+  basename:
+    description: File name stem of the report files.
+    type: str
+    default: nsverify-report
+  formats:
+    description: Views for people to write next to the JSON (which is always written).
+    type: list
+    elements: str
+    choices: [html, markdown]
+    default: [html, markdown]
+  waivers:
+    description:
+      - Path to a YAML or JSON waiver file on the controller, a list under C(waivers) (or a bare list) of
+        mappings with C(control), C(justification), optional C(hosts) (pattern or list of fnmatch patterns,
+        default every host) and optional C(expires) (YYYY-MM-DD).
+      - A waiver without justification, with an unknown control id or a malformed date fails the task.
+    type: path
+  today:
+    description: Date (YYYY-MM-DD) against which waiver expiry is judged; default the controller's date.
+    type: str
+  title:
+    description: Report title.
+    type: str
+    default: nsverify compliance report
+  min_headroom:
+    description: C(NS-KRN-010) fails for a type whose limit minus current count is below this.
+    type: int
+    default: 1
+  mode:
+    description: Permissions of the report files.
+    type: raw
+    default: "0644"
+  force:
+    description: Rewrite the files even when the outcome is unchanged (fresh evidence and time stamp).
+    type: bool
+    default: false
+  fail_on_failed:
+    description: After writing, fail the task when any control failed (not waived), naming them.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Computes whether the report would change and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the per-host summary lines before and after.
+notes:
+  - "Runs where it is executed; use C(delegate_to: localhost) and C(run_once: true) for a fleet report."
+  - The JSON schema is C(nsverify-report/1); each control carries C(id), C(title), C(namespace), C(source),
+    C(status), C(reason) and C(evidence), plus C(waiver) or C(waiver_expired) when one matched.
+"""
+
+EXAMPLES = r"""
+- name: Render the fleet report on the controller
+  nsverify_report:
+    hosts: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+             | map(attribute='nsverify_report_input', default={}))) }}"
+    dest: "{{ playbook_dir }}/../reports"
+    waivers: "{{ playbook_dir }}/../waivers.yml"
+  delegate_to: localhost
+  run_once: true
+
+- name: Gate a CI job on the report
+  nsverify_report:
+    hosts:
+      web1:
+        facts: "{{ hostvars.web1.ansible_facts.nsverify }}"
+        proofs: "{{ hostvars.web1.nsverify_report_verify.results }}"
+    dest: /tmp/nsverify-reports
+    formats: [html]
+    fail_on_failed: true
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+paths:
+  description: The files of the report, by format.
+  returned: always
+  type: dict
+  sample: {"json": "/srv/reports/nsverify-report.json", "html": "/srv/reports/nsverify-report.html"}
+summary:
+  description: Fleet counts of control statuses.
+  returned: always
+  type: dict
+  sample: {"count": 66, "pass": 40, "fail": 1, "skip": 24, "waived": 1}
+summary_line:
+  description: The fleet summary line.
+  returned: always
+  type: str
+  sample: "Count: 66, Passed: 40, Failed: 1, Skipped: 24, Waived: 1"
+hosts:
+  description: Per host, its summary and the ids of its failed, waived and expired-waiver controls.
+  returned: always
+  type: dict
+  sample:
+    web1:
+      summary: {"count": 33, "pass": 20, "fail": 0, "skip": 12, "waived": 1}
+      summary_line: "Count: 33, Passed: 20, Failed: 0, Skipped: 12, Waived: 1"
+      kernel: 6.1.0-25-amd64
+      failed: []
+      waived: ["NS-KRN-008"]
+      expired_waivers: []
+outcome_digest:
+  description: sha256 of the outcome (hosts, control ids, statuses, waivers) that decides C(changed).
+  returned: always
+  type: str
+  sample: 87790e9e45ae2b4c0d5c9f1e6b3a8d7c1f0e2a4b6c8d0e1f2a3b4c5d6e7f8a9b
+generated:
+  description: UTC time stamp of the report on disk (kept from the earlier run when the outcome is unchanged).
+  returned: always
+  type: str
+  sample: "2026-11-23T18:02:11Z"
+"""
+
+import datetime
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nsverify import report
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover - ansible-core depends on PyYAML
+    yaml = None
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            hosts=dict(type="dict", required=True),
+            dest=dict(type="path", required=True),
+            basename=dict(type="str", default="nsverify-report"),
+            formats=dict(type="list", elements="str", choices=["html", "markdown"], default=["html", "markdown"]),
+            waivers=dict(type="path"),
+            today=dict(type="str"),
+            title=dict(type="str", default="nsverify compliance report"),
+            min_headroom=dict(type="int", default=1),
+            mode=dict(type="raw", default="0644"),
+            force=dict(type="bool", default=False),
+            fail_on_failed=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def load_waivers(module, path):
+    if not path:
+        return []
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError as exc:
+        module.fail_json(msg="cannot read the waiver file %s: %s; fix the path or drop the waivers option"
+                         % (path, exc.strerror or exc))
+    try:
+        data = yaml.safe_load(text) if yaml is not None else json.loads(text)
+    except ValueError as exc:
+        module.fail_json(msg="the waiver file %s is not valid YAML/JSON: %s" % (path, exc))
+    except Exception as exc:  # yaml.YAMLError and friends
+        module.fail_json(msg="the waiver file %s is not valid YAML/JSON: %s" % (path, exc))
+    try:
+        return report.parse_waivers(data)
+    except report.WaiverError as exc:
+        module.fail_json(msg="%s (in %s)" % (exc, path))
+
+
+def read_existing(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def write_atomic(path, text, mode):
+    fd, tmp = tempfile.mkstemp(prefix=".nsv-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def host_summaries(rep):
+    out = {}
+    for name, r in rep["hosts"].items():
+        out[name] = {
+            "summary": r["summary"],
+            "summary_line": r["summary_line"],
+            "kernel": r["kernel"],
+            "failed": [e["id"] for e in r["controls"] if e["status"] == "fail"],
+            "waived": [e["id"] for e in r["controls"] if e["status"] == "waived"],
+            "expired_waivers": [w["control"] for w in r["waivers"]["expired"]],
+        }
+    return out
+
+
+def summary_text(rep):
+    if not rep:
+        return ""
+    return "".join("%s: %s\n" % (h, r["summary_line"]) for h, r in sorted(rep["hosts"].items()))
+
+
+def main():
+    module = build_module()
+    p = module.params
+    try:
+        mode = int(p["mode"], 8) if isinstance(p["mode"], str) else int(p["mode"])
+    except ValueError:
+        module.fail_json(msg="mode must be an octal string such as '0644', got %r" % p["mode"])
+    try:
+        today = report.parse_date(p["today"]) if p["today"] else datetime.date.today()
+    except ValueError as exc:
+        module.fail_json(msg="today: %s" % exc)
+    if p["min_headroom"] < 0:
+        module.fail_json(msg="min_headroom must be 0 or more, got %d" % p["min_headroom"])
+    bad_hosts = [h for h, v in p["hosts"].items() if v is not None and not isinstance(v, dict)]
+    if bad_hosts:
+        module.fail_json(msg="hosts: each value must be a mapping with facts/proofs/container; not so for %s"
+                         % ", ".join(sorted(bad_hosts)))
+    waivers = load_waivers(module, p["waivers"])
+
+    # decide
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rep = report.build_report(p["hosts"], waivers, today=today, generated=generated, title=p["title"],
+                              min_headroom=p["min_headroom"])
+    paths = {"json": os.path.join(p["dest"], "%s.json" % p["basename"])}
+    for fmt in p["formats"]:
+        paths[fmt] = os.path.join(p["dest"], "%s.%s" % (p["basename"], report.EXTENSIONS[fmt]))
+    existing = read_existing(paths["json"])
+    same = (existing is not None and existing.get("outcome_digest") == rep["outcome_digest"]
+            and all(os.path.exists(path) for path in paths.values()))
+    changed = p["force"] or not same
+    if not changed:
+        rep["generated"] = existing.get("generated")
+
+    result = dict(changed=changed, paths=paths, summary=rep["summary"], summary_line=rep["summary_line"],
+                  hosts=host_summaries(rep), outcome_digest=rep["outcome_digest"], generated=rep["generated"])
+    if module._diff:
+        result["diff"] = {"before": summary_text(existing if isinstance(existing, dict) and "hosts" in existing
+                                                 else None),
+                          "after": summary_text(rep),
+                          "before_header": paths["json"], "after_header": paths["json"]}
+
+    # act
+    if changed and not module.check_mode:
+        try:
+            if not os.path.isdir(p["dest"]):
+                os.makedirs(p["dest"], 0o755)
+            write_atomic(paths["json"], report.render_json(rep), mode)
+            for fmt in p["formats"]:
+                write_atomic(paths[fmt], report.RENDERERS[fmt](rep), mode)
+        except OSError as exc:
+            module.fail_json(msg="cannot write the report into %s: %s; choose a writable dest"
+                             % (p["dest"], exc.strerror or exc), **result)
+
+    if p["fail_on_failed"] and rep["summary"]["fail"]:
+        failed = ["%s: %s" % (h, ", ".join(s["failed"])) for h, s in sorted(result["hosts"].items()) if s["failed"]]
+        module.fail_json(msg="failed controls (waive them with a justification or fix the hosts): %s"
+                         % "; ".join(failed), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
