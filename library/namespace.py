@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Persistent named namespaces of any of the eight types (like `ip netns add`, for all)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: namespace
+short_description: Create or remove persistent named Linux namespaces of any type
+description:
+  - Like C(ip netns add), but for all eight namespace types (mnt uts ipc pid net user cgroup time).
+  - Each namespace file is bind-mounted at C(/run/nsverify/ns/<name>/<type>), so the namespace
+    outlives the process that made it; join it with C(nsenter --net=/run/nsverify/ns/<name>/net) etc.
+  - C(/run/nsverify/ns) is bind-mounted on itself and made a private mount, like C(ip netns) does
+    for C(/run/netns); it must be private (not shared) because a bind-mounted mount-namespace file
+    under a shared mount would propagate into the namespace it names, which the kernel refuses with
+    EINVAL. The price of that choice is that named-namespace files made later do not appear
+    inside mount namespaces that already exist.
+  - A PID namespace needs a living init and a time namespace has effect only on processes that live
+    in it, so when C(pid) or C(time) is among the types one small holder process (C(nsv-holder), an
+    exec'd C(python3 -I -S)) stays PID 1 of the new PID namespace, lives in every new namespace,
+    reaps orphans and sleeps. Its host PID is tracked in C(state.json) and it is killed by PID
+    (after checking its start time and command line) on I(state=absent). Killing it ends every
+    process that was started inside the PID namespace.
+  - When C(user) is among the types, all other namespaces are created by the same C(unshare(2))
+    call and so are owned by the new user namespace; the module writes I(uid_map)/I(gid_map) from
+    the parent side. The holder runs as uid/gid 0 inside when 0 is mapped.
+  - The state file C(/run/nsverify/ns/<name>/state.json) records the config, inodes and holder.
+    A second run with the same config changes nothing. If a crash, a killed holder or a bind mount
+    removed by hand broke the namespace, I(state=present) repairs it (re-mounts from the living
+    holder, keeping the same namespaces) or recreates it, and I(state=absent) removes whatever is
+    left.
+  - The module process itself never changes namespace; a forked child does the C(unshare(2)).
+version_added: "1.0.0"
+author:
+  - nsverify project
+options:
+  name:
+    description:
+      - Name of the named namespace; the directory under C(/run/nsverify/ns).
+      - 1 to 64 characters from C([A-Za-z0-9_.-]); not C(.) or C(..); no C(/).
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) creates (or repairs) the named namespace; C(absent) removes every bind mount,
+        holder process and file it made.
+    type: str
+    choices: [present, absent]
+    default: present
+  types:
+    description:
+      - Namespace types to create; required with I(state=present).
+    type: list
+    elements: str
+    choices: [mnt, uts, ipc, pid, net, user, cgroup, time]
+  hostname:
+    description:
+      - Hostname set inside the new UTS namespace (needs C(uts) in I(types)). The host's hostname
+        is never changed.
+    type: str
+  uid_map:
+    description:
+      - uid map of the new user namespace (needs C(user) in I(types)), one entry per line of
+        C(/proc/<pid>/uid_map).
+      - "Default C([{inside: 0, outside: 100000, count: 65536}]): root inside is uid 100000
+        outside, a range above every account id (C(nobody) is 65534) and the one useradd gives
+        first in C(/etc/subuid), so files made by root inside belong to no real user."
+      - Refused when ranges overlap inside or outside, a count is below 1, an id passes
+        4294967294, or there are more than 340 lines (5 before kernel 4.15).
+    type: list
+    elements: dict
+    suboptions:
+      inside:
+        description: First id inside the namespace.
+        type: int
+        required: true
+      outside:
+        description: First id in the parent namespace.
+        type: int
+        required: true
+      count:
+        description: Number of ids in the range.
+        type: int
+        required: true
+  gid_map:
+    description:
+      - gid map of the new user namespace, same form and rules as I(uid_map); defaults to
+        I(uid_map).
+    type: list
+    elements: dict
+    suboptions:
+      inside:
+        description: First id inside the namespace.
+        type: int
+        required: true
+      outside:
+        description: First id in the parent namespace.
+        type: int
+        required: true
+      count:
+        description: Number of ids in the range.
+        type: int
+        required: true
+  monotonic_offset:
+    description:
+      - Seconds added to CLOCK_MONOTONIC inside the new time namespace (may be negative, but not
+        below the host clock's current value). Needs C(time) in I(types); default 0.
+      - Joining a time namespace with C(setns(2)), e.g. C(nsenter --time), needs kernel 5.8.
+    type: int
+  boottime_offset:
+    description:
+      - Seconds added to CLOCK_BOOTTIME inside the new time namespace. Needs C(time); default 0.
+    type: int
+  mount_propagation:
+    description:
+      - Propagation of every mount in the new mount namespace (needs C(mnt)). C(private), the
+        default of C(unshare(1)), shares nothing with the host; C(slave) receives the host's
+        later mounts and unmounts but sends none back.
+    type: str
+    choices: [private, slave]
+  force:
+    description:
+      - When the name already exists with a different config, remove and recreate it instead of
+        failing. Every process inside the old namespaces loses them.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change (create, repair, recreate, remove) without doing it.
+  diff_mode:
+    support: full
+    description: Shows the config before and after.
+notes:
+  - Needs root (CAP_SYS_ADMIN in the initial user namespace) to bind-mount namespace files.
+  - Namespaces live in C(/run), so they do not survive a reboot, nor does the holder.
+  - The holder stays in the cgroup of the process that ran the module.
+seealso:
+  - name: ip-netns(8)
+    description: The model for persistent named network namespaces.
+    link: https://man7.org/linux/man-pages/man8/ip-netns.8.html
+  - name: unshare(1)
+    description: Persistent namespaces with C(--mount=file) and the private-mount rule.
+    link: https://man7.org/linux/man-pages/man1/unshare.1.html
+"""
+
+EXAMPLES = r"""
+- name: Create a named network namespace, like ip netns add nsvlab
+  namespace:
+    name: nsvlab
+    types: [net]
+
+- name: All eight types, owned by a new user namespace, with a hostname and clock offsets
+  namespace:
+    name: nsvall
+    types: [mnt, uts, ipc, pid, net, user, cgroup, time]
+    hostname: nsv-inside
+    monotonic_offset: 86400
+    boottime_offset: -10
+    uid_map:
+      - {inside: 0, outside: 200000, count: 65536}
+
+- name: Run a command inside it
+  ansible.builtin.command:
+    argv: [nsenter, --uts=/run/nsverify/ns/nsvall/uts, hostname]
+  changed_when: false
+
+- name: Remove it with every mount, holder process and file it made
+  namespace:
+    name: nsvall
+    state: absent
+"""
+
+RETURN = r"""
+name:
+  description: Name of the named namespace.
+  returned: always
+  type: str
+  sample: nsvall
+state:
+  description: The requested state.
+  returned: always
+  type: str
+  sample: present
+action:
+  description: What was done (or would be in check mode) - none, create, repair, recreate or remove.
+  returned: always
+  type: str
+  sample: create
+reason:
+  description: Why that action.
+  returned: always
+  type: str
+  sample: named namespace does not exist
+namespaces_dir:
+  description: Directory that holds every named namespace.
+  returned: always
+  type: str
+  sample: /run/nsverify/ns
+namespaces:
+  description:
+    - Per type, the bind-mounted namespace file, its inode, and for pid and time the holder's host PID.
+    - Empty after I(state=absent); inodes and holder_pid are null in check mode before a creation.
+  returned: always
+  type: dict
+  sample:
+    net: {path: /run/nsverify/ns/nsvall/net, inode: 4026532301}
+    pid: {path: /run/nsverify/ns/nsvall/pid, inode: 4026532299, holder_pid: 40211}
+holder_pid:
+  description: Host PID of the holder process, null when no pid/time namespace is held.
+  returned: always
+  type: int
+  sample: 40211
+config:
+  description: The normalized config (types, hostname, maps, offsets, mount_propagation).
+  returned: when state is present
+  type: dict
+  sample:
+    types: [net, user]
+    uid_map: [{inside: 0, outside: 100000, count: 65536}]
+    gid_map: [{inside: 0, outside: 100000, count: 65536}]
+state_file:
+  description: Path of the state file.
+  returned: always
+  type: str
+  sample: /run/nsverify/ns/nsvall/state.json
+removed:
+  description: With I(state=absent), the holder PID killed, the mounts unmounted, whether files were removed.
+  returned: when something was removed
+  type: dict
+  sample: {holder_killed: 40211, unmounted: [/run/nsverify/ns/nsvall/net], removed_dir: true, released_dir: true}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nsverify import catalog, namespaces
+
+_MAP_OPTIONS = dict(
+    inside=dict(type="int", required=True),
+    outside=dict(type="int", required=True),
+    count=dict(type="int", required=True),
+)
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            types=dict(type="list", elements="str", choices=list(catalog.TYPE_NAMES)),
+            hostname=dict(type="str"),
+            uid_map=dict(type="list", elements="dict", options=_MAP_OPTIONS),
+            gid_map=dict(type="list", elements="dict", options=_MAP_OPTIONS),
+            monotonic_offset=dict(type="int"),
+            boottime_offset=dict(type="int"),
+            mount_propagation=dict(type="str", choices=list(namespaces.PROPAGATIONS)),
+            force=dict(type="bool", default=False),
+        ),
+        required_if=[("state", "present", ["types"])],
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    p = module.params
+    name, want_present = p["name"], p["state"] == "present"
+    ns_dir = namespaces.NAMESPACES_DIR
+    try:
+        namespaces.validate_name(name)
+        config = None
+        if want_present:
+            config = namespaces.build_config(
+                p["types"], hostname=p["hostname"], uid_map=p["uid_map"], gid_map=p["gid_map"],
+                monotonic_offset=p["monotonic_offset"], boottime_offset=p["boottime_offset"],
+                propagation=p["mount_propagation"])
+    except ValueError as exc:
+        module.fail_json(msg="invalid options for named namespace %r: %s" % (name, exc))
+    if os.geteuid() != 0:
+        module.fail_json(msg="the namespace module needs root to bind-mount namespace files; "
+                             "run it with become: true")
+
+    exam = namespaces.examine(name, ns_dir)
+    try:
+        action, reason = namespaces.decide(want_present, config, exam, force=p["force"])
+    except namespaces.ConfigConflict as exc:
+        module.fail_json(msg="named namespace %r: %s" % (name, exc.msg), **exc.evidence)
+
+    before = (exam["state"] or {}).get("config") if exam["exists"] else None
+    result = dict(
+        changed=action != "none", name=name, state=p["state"], action=action, reason=reason,
+        namespaces_dir=ns_dir, state_file=os.path.join(ns_dir, name, namespaces.STATE_FILE),
+        diff=dict(before=before if before is not None else {},
+                  after=config if want_present else {},
+                  before_header="%s (%s)" % (name, "present" if exam["exists"] else "absent"),
+                  after_header="%s (%s)" % (name, p["state"])),
+    )
+    state = exam["state"] if action in ("none", "repair") else None
+
+    if not module.check_mode:
+        try:
+            if action in ("create", "recreate"):
+                state = namespaces.create(name, config, ns_dir)
+            elif action == "repair":
+                state = namespaces.repair(name, ns_dir)
+            elif action == "remove":
+                result["removed"] = namespaces.remove(name, ns_dir)
+        except namespaces.NamespaceError as exc:
+            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, "" if action == "repair" else
+                                                                   "; nothing was left behind"),
+                             action=action, **exc.evidence)
+        except OSError as exc:
+            module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
+
+    if want_present:
+        result["config"] = config
+        if state is None:  # check mode: what would be made, inodes not known yet
+            state = {"config": config, "inodes": {}, "holder": None}
+    else:
+        state = None
+    result["namespaces"] = namespaces.describe(name, state, ns_dir)
+    result["holder_pid"] = ((state or {}).get("holder") or {}).get("pid")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
