@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: busybox_container."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: busybox_container
+short_description: Start, stop or remove a BusyBox container built from namespaces, overlayfs and cgroups
+description:
+  - Starts a named container whose PID 1 runs in new mnt, uts, ipc, net, pid and cgroup namespaces (and a
+    time namespace when O(time_offsets) is given), on an overlay of the read-only BusyBox rootfs with a
+    per-container upper layer, with C(/proc), C(/sys) (read-only) and a minimal C(/dev) mounted, the root
+    switched with pivot_root(2) and the old root detached.
+  - PID 1 is a small init that reaps every child (orphans included) and answers SIGTERM by forwarding it to
+    every process inside, waiting, then SIGKILL after a grace. The workload runs with a reduced capability
+    bounding set and permitted set and with no_new_privs.
+  - Optional cgroup limits (memory, cpus, pids) on cgroup v1, v2 and hybrid hosts, in cgroups named
+    C(nsv-<name>); an optional veth pair between the host and the container with a private /30.
+  - The container outlives the task. Its state is kept in C(/run/nsverify/containers/<name>/state.json);
+    the upper layer and the config in C(/var/lib/nsverify/containers/<name>/).
+  - Idempotent. A running container with the requested config is left alone; a running container with
+    another config under the same name is an error (stop it first).
+version_added: "1.0.0"
+author: nsverify
+options:
+  name:
+    description: Container name; C([a-z0-9][a-z0-9_-]{0,31}).
+    type: str
+    required: true
+  state:
+    description:
+      - V(started) starts the container if it is not running.
+      - V(stopped) sends SIGTERM to its init, SIGKILL after O(stop_timeout), and removes its cgroups, veth and
+        runtime files; the upper layer is kept.
+      - V(absent) is V(stopped) and also removes the upper layer and config.
+    type: str
+    choices: [started, stopped, absent]
+    default: started
+  rootfs:
+    description: Path of the BusyBox rootfs (the overlay's lower layer), as returned by M(busybox_rootfs).
+    type: path
+  hostname:
+    description: Hostname inside (at most 64 characters, RFC 1123).
+    type: str
+    default: isolated-box
+  memory:
+    description: Memory limit, bytes or with a K/M/G suffix; at least 4M. Omit for no limit.
+    type: str
+  cpus:
+    description: CPU limit in CPUs (0.5 = half a CPU) through CFS quota. Omit for no limit.
+    type: float
+  pids:
+    description: Maximum number of tasks in the container (pids controller); at least 4. Omit for no limit.
+    type: int
+  veth:
+    description: Create a veth pair between the host and the container, addressed from O(network).
+    type: bool
+    default: false
+  veth_host_name:
+    description: Host-side veth name (C(nsv) prefix, at most 15 characters); default C(nsv<8 hex of name>h).
+    type: str
+  veth_container_name:
+    description: Container-side veth name (C(nsv) prefix, at most 15 characters); default C(nsv<8 hex>c).
+    type: str
+  network:
+    description: Private IPv4 /30 for the veth pair; the host gets the first address, the container the second.
+    type: str
+    default: 10.213.0.0/30
+  command:
+    description: The workload (argv, absolute path inside the container). Default an idle shell loop.
+    type: list
+    elements: str
+  capabilities:
+    description: Capabilities kept for the workload and for exec (names with or without C(CAP_)).
+      Default Docker's set without MKNOD.
+    type: list
+    elements: str
+  time_offsets:
+    description: Seconds added to the monotonic and/or boottime clocks inside; adds a time namespace.
+    type: dict
+  stop_timeout:
+    description: Seconds between SIGTERM and SIGKILL when stopping.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+notes:
+  - Requires root. A user namespace is not created (the container's root is the host's root with fewer
+    capabilities); see the project README.
+"""
+
+EXAMPLES = r"""
+- name: Start a BusyBox container with limits and a veth to the host
+  busybox_container:
+    name: demo
+    rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
+    memory: 64M
+    pids: 64
+    cpus: 0.5
+    veth: true
+
+- name: Stop it (the upper layer is kept)
+  busybox_container:
+    name: demo
+    state: stopped
+
+- name: Remove it and its files
+  busybox_container:
+    name: demo
+    state: absent
+"""
+
+RETURN = r"""
+container:
+  description: The container as it runs now (empty when stopped or absent).
+  returned: always
+  type: dict
+  sample:
+    name: demo
+    init_pid: 12345
+    init_starttime: 987654
+    config_hash: 3f0c...
+    hostname: isolated-box
+    namespaces: {mnt: 4026532301, uts: 4026532302, ipc: 4026532303, pid: 4026532304, net: 4026532306,
+                 cgroup: 4026532305}
+    host_namespaces: {mnt: 4026531841, uts: 4026531838}
+    overlay: {lower: /var/lib/nsverify/rootfs/busybox-1.35.0, upper: /var/lib/nsverify/containers/demo/upper}
+    cgroups: {dirs: [/sys/fs/cgroup/memory/nsv-demo], limits: {/sys/fs/cgroup/memory/nsv-demo/memory.limit_in_bytes: "67108864"}}
+    veth: {host: nsv1a2b3c4dh, container: nsv1a2b3c4dc, host_address: 10.213.0.1/30, container_address: 10.213.0.2/30}
+summary:
+  description: Hostname, init pid, namespace inodes against the host's, cgroup limits as read back now.
+  returned: when the container runs
+  type: dict
+  sample: {name: demo, init_pid: 12345, hostname: isolated-box, namespaces: {uts: {container: 1, host: 2, isolated: true}}}
+removed:
+  description: What stop/absent removed (init pid, cgroups, veth, runtime and data directories).
+  returned: when state is stopped or absent and something was running or left
+  type: dict
+  sample: {init_pid: 12345, cgroups: [/sys/fs/cgroup/pids/nsv-demo], veth: nsv1a2b3c4dh, run_dir: /run/nsverify/containers/demo}
+state:
+  description: running, stopped or absent, after the task.
+  returned: always
+  type: str
+  sample: running
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nsverify import container
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["started", "stopped", "absent"], default="started"),
+            rootfs=dict(type="path"),
+            hostname=dict(type="str", default="isolated-box"),
+            memory=dict(type="str"),
+            cpus=dict(type="float"),
+            pids=dict(type="int"),
+            veth=dict(type="bool", default=False),
+            veth_host_name=dict(type="str"),
+            veth_container_name=dict(type="str"),
+            network=dict(type="str", default=container.DEFAULT_NETWORK),
+            command=dict(type="list", elements="str"),
+            capabilities=dict(type="list", elements="str"),
+            time_offsets=dict(type="dict"),
+            stop_timeout=dict(type="int", default=10),
+        ),
+        required_if=[("state", "started", ("rootfs",))],
+        supports_check_mode=True,
+    )
+
+
+def _state_word(st):
+    if st["running"]:
+        return "running"
+    return "stopped" if st["exists"] else "absent"
+
+
+def main():
+    module = build_module()
+    p = module.params
+    name = p["name"]
+    try:
+        config = None
+        if p["state"] == "started":
+            config = container.normalize(
+                name, p["rootfs"], hostname=p["hostname"], memory=p["memory"], cpus=p["cpus"], pids=p["pids"],
+                veth=p["veth"], veth_host=p["veth_host_name"], veth_container=p["veth_container_name"],
+                network=p["network"], command=p["command"], capabilities=p["capabilities"],
+                time_offsets=p["time_offsets"])
+        elif not container._NAME_RE.match(name):
+            module.fail_json(msg="container name %r is not valid: 1-32 characters of a-z, 0-9, '_', '-'" % name)
+        st = container.status(name)
+        before = _state_word(st)
+        result = dict(changed=False, container={}, state=before)
+
+        # decide
+        if p["state"] == "started":
+            want_hash = container.config_hash(config)
+            if st["running"]:
+                if st["state"].get("config_hash") != want_hash:
+                    module.fail_json(msg="container %s is already running with another config (hash %s, requested "
+                                         "%s): stop it first (state=stopped or absent) or choose another name"
+                                         % (name, st["state"].get("config_hash"), want_hash),
+                                     running_config=st["state"].get("config"), requested_config=config)
+                changed = False
+            else:
+                changed = True
+            after = "running"
+        else:
+            leftovers = container.leftovers(name)
+            changed = st["running"] or bool(leftovers.get("cgroups") or leftovers.get("veth")
+                                            or leftovers.get("run_dir"))
+            if p["state"] == "absent":
+                changed = changed or bool(leftovers.get("data_dir"))
+                after = "absent"
+            else:
+                after = "stopped" if st["exists"] else "absent"
+        result["changed"] = changed
+        if module._diff:
+            result["diff"] = dict(before="state: %s\nconfig_hash: %s\n" % (before, (st["state"] or {}).get("config_hash")),
+                                  after="state: %s\nconfig_hash: %s\n" % (
+                                      after, container.config_hash(config) if config else None))
+
+        # act
+        if not module.check_mode:
+            if p["state"] == "started":
+                if changed:
+                    if st["exists"]:
+                        container.stop(name, timeout=p["stop_timeout"])  # clear a dead run's remnants
+                    container.start(config)
+                st = container.status(name)
+                result["container"] = st["state"]
+                result["summary"] = container.describe(st["state"])
+            elif changed:
+                if p["state"] == "absent":
+                    result["removed"] = container.remove(name, timeout=p["stop_timeout"])
+                else:
+                    result["removed"] = container.stop(name, timeout=p["stop_timeout"])
+            result["state"] = _state_word(container.status(name))
+        elif p["state"] == "started" and st["running"]:
+            result["container"] = st["state"]
+            result["summary"] = container.describe(st["state"])
+    except container.ContainerError as exc:
+        module.fail_json(msg=str(exc), **exc.evidence)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+"""Ansible module: busybox_container_verify."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: busybox_container_verify
+short_description: Prove that a running BusyBox container is isolated (controls NS-CTR-001..011)
+description:
+  - Runs the container checks from the host and from inside (setns into every namespace of the init) and
+    reports each control with its evidence. Checks that need a limit the container does not have are skipped.
+  - C(NS-CTR-001) ps inside shows PID 1 first and only the container's processes; C(NS-CTR-002) hostname;
+    C(NS-CTR-003) only lo and the veth, which reaches the host end; C(NS-CTR-004) root is the overlay, no host
+    mount inside, no container mount on the host; C(NS-CTR-005) /sys read-only; C(NS-CTR-006) a fork bomb stops
+    at the pids limit; C(NS-CTR-007) an allocation beyond the memory limit is OOM-killed inside while init lives;
+    C(NS-CTR-008) an orphan is reaped by init; C(NS-CTR-009) a chroot escape (chroot into a subdirectory,
+    chdir(".."), chroot(".")) does not reach a host-only marker, while the same attempt from a plain chroot
+    does; C(NS-CTR-010) bounding/effective capabilities within the kept set, no CAP_SYS_ADMIN, no_new_privs;
+    C(NS-CTR-011) every namespace inode differs from the host's.
+  - Read-only for the host; the memory and pids checks load the container briefly.
+version_added: "1.0.0"
+author: nsverify
+options:
+  name:
+    description: Name of a running container.
+    type: str
+    required: true
+  checks:
+    description: Control IDs to run; default all.
+    type: list
+    elements: str
+  fail_on_failed:
+    description: Fail the task when a check failed (the results are attached).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: NS-CTR-009 | VERIFY | A chroot-style escape does not reach the host root
+  busybox_container_verify:
+    name: demo
+    checks: [NS-CTR-009]
+
+- name: Run every container check and keep the results
+  busybox_container_verify:
+    name: demo
+    fail_on_failed: false
+  register: checks
+"""
+
+RETURN = r"""
+checks:
+  description: One entry per control run.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{id: NS-CTR-002, title: "Hostname inside is the container's, the host's is unchanged", status: pass,
+            evidence: {inside: isolated-box, host: myhost, expected: isolated-box}}]
+summary:
+  description: Control IDs by outcome.
+  returned: always
+  type: dict
+  sample: {passed: [NS-CTR-002], failed: [], skipped: []}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.nsverify import container, container_checks
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            checks=dict(type="list", elements="str"),
+            fail_on_failed=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    p = module.params
+    unknown = [c for c in p["checks"] or [] if c not in container_checks.CHECK_IDS]
+    if unknown:
+        module.fail_json(msg="unknown check id(s) %s: choose from %s" % (
+            ", ".join(unknown), ", ".join(container_checks.CHECK_IDS)))
+    st = container.status(p["name"])
+    if not st["running"]:
+        module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])
+    try:
+        checks = container_checks.run(st["state"], p["checks"])
+    except container.ContainerError as exc:
+        module.fail_json(msg=str(exc))
+    summary = container_checks.summarize(checks)
+    if summary["failed"] and p["fail_on_failed"]:
+        module.fail_json(msg="container %s failed %s" % (p["name"], ", ".join(summary["failed"])),
+                         checks=checks, summary=summary)
+    module.exit_json(changed=False, checks=checks, summary=summary)
+
+
+if __name__ == "__main__":
+    main()

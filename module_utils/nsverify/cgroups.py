@@ -1,0 +1,288 @@
+"""Cgroup limits for a container on v1, v2 and hybrid hosts.
+
+The layout is read from mountinfo, never assumed: on a hybrid host (this one)
+the v1 hierarchies carry the controllers and the v2 tree at
+/sys/fs/cgroup/unified has none enabled; on a pure v2 host the controllers must
+be enabled in the parent's cgroup.subtree_control before a child cgroup gets
+memory.max, pids.max and cpu.max files. A container's cgroup is nsv-<name>
+directly under each hierarchy's root.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+CONTROLLERS = ("memory", "pids", "cpu")
+CPU_PERIOD_US = 100000
+
+# Below this busybox sh cannot even start under the limit: the kernel charges the
+# page tables, the binary's touched pages and the kernel stack of each task;
+# measured here: sh + ps + the exec helper use about 2.5 MiB.
+MIN_MEMORY = 4 * 1024 * 1024
+MIN_PIDS = 4
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
+          "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3}
+
+
+class CgroupError(Exception):
+    pass
+
+
+def parse_size(value):
+    """'64M', '64MiB', '1g', 67108864 -> bytes; None/'' -> None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    num = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(num):].strip()
+    if unit not in _UNITS or not num:
+        raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
+    try:
+        return int(float(num) * _UNITS[unit])
+    except ValueError:
+        raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
+
+
+def _unescape(path):
+    # mountinfo octal-escapes space, tab, newline and backslash (proc(5))
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) + 0 and path[i + 1:i + 4].isdigit():
+            out.append(chr(int(path[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo_cgroups(text):
+    """mountinfo text -> [{'version': 1|2, 'mount_point', 'root', 'controllers': [...]}].
+
+    Fields are read by the kernel's grammar: optional fields end at the ' - '
+    separator, then fstype, source, super options (where v1 names its controllers).
+    """
+    out = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        if sep + 3 > len(fields):
+            continue
+        fstype = fields[sep + 1]
+        super_opts = fields[sep + 3].split(",") if len(fields) > sep + 3 else []
+        if fstype == "cgroup":
+            ctrls = [o for o in super_opts if o not in ("rw", "ro") and not o.startswith(("name=", "release_agent"))
+                     and o not in ("noprefix", "clone_children", "xattr", "cpuset_v2_mode", "nsdelegate")]
+            out.append({"version": 1, "mount_point": _unescape(fields[4]), "root": _unescape(fields[3]),
+                        "controllers": ctrls})
+        elif fstype == "cgroup2":
+            out.append({"version": 2, "mount_point": _unescape(fields[4]), "root": _unescape(fields[3]),
+                        "controllers": []})
+    return out
+
+
+def read_layout(proc="/proc"):
+    """{'layout': 'v1'|'v2'|'hybrid'|'none', 'v1': {controller: mount point}, 'v2': mount point|None,
+    'v2_controllers': [...]} as seen by this process."""
+    with open(os.path.join(proc, "self/mountinfo")) as fh:
+        mounts = parse_mountinfo_cgroups(fh.read())
+    v1 = {}
+    v2 = None
+    for m in mounts:
+        if m["root"] != "/":
+            continue
+        if m["version"] == 1:
+            for c in m["controllers"]:
+                v1.setdefault(c, m["mount_point"])
+        elif v2 is None:
+            v2 = m["mount_point"]
+    v2_controllers = []
+    if v2:
+        try:
+            with open(os.path.join(v2, "cgroup.controllers")) as fh:
+                v2_controllers = fh.read().split()
+        except OSError:
+            pass
+    if v1 and v2:
+        layout = "hybrid"
+    elif v1:
+        layout = "v1"
+    elif v2:
+        layout = "v2"
+    else:
+        layout = "none"
+    return {"layout": layout, "v1": v1, "v2": v2, "v2_controllers": v2_controllers}
+
+
+def plan_paths(name, layout):
+    """Where the container's cgroup lives per controller:
+    {'memory': {'version': 1|2, 'path': dir}, ..., 'v2': dir or None (membership only)}.
+
+    v1 wins where a v1 hierarchy has the controller (on hybrid hosts the v2 tree cannot
+    also have it); otherwise v2 when its root offers the controller.
+    """
+    dirname = "nsv-%s" % name
+    out = {}
+    for ctrl in CONTROLLERS:
+        if ctrl in layout["v1"]:
+            out[ctrl] = {"version": 1, "path": os.path.join(layout["v1"][ctrl], dirname)}
+        elif layout["v2"] and ctrl in layout["v2_controllers"]:
+            out[ctrl] = {"version": 2, "path": os.path.join(layout["v2"], dirname)}
+        else:
+            out[ctrl] = None
+    out["v2"] = os.path.join(layout["v2"], dirname) if layout["v2"] else None
+    return out
+
+
+def limit_files(memory=None, cpus=None, pids=None, version=1):
+    """[(controller, file, value)] in the order they must be written."""
+    files = []
+    if version == 1:
+        if memory is not None:
+            files.append(("memory", "memory.limit_in_bytes", str(memory)))
+            # with swap accounting the mem+swap limit must be set too (after, as it must be >=)
+            files.append(("memory", "memory.memsw.limit_in_bytes", str(memory)))
+        if pids is not None:
+            files.append(("pids", "pids.max", str(pids)))
+        if cpus is not None:
+            files.append(("cpu", "cpu.cfs_period_us", str(CPU_PERIOD_US)))
+            files.append(("cpu", "cpu.cfs_quota_us", str(int(cpus * CPU_PERIOD_US))))
+    else:
+        if memory is not None:
+            files.append(("memory", "memory.max", str(memory)))
+            files.append(("memory", "memory.swap.max", "0"))
+        if pids is not None:
+            files.append(("pids", "pids.max", str(pids)))
+        if cpus is not None:
+            files.append(("cpu", "cpu.max", "%d %d" % (int(cpus * CPU_PERIOD_US), CPU_PERIOD_US)))
+    return files
+
+
+def _write(path, value):
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def _enable_v2_controller(root, ctrl):
+    path = os.path.join(root, "cgroup.subtree_control")
+    with open(path) as fh:
+        if ctrl in fh.read().split():
+            return False
+    _write(path, "+%s" % ctrl)
+    return True
+
+
+def create(name, memory=None, cpus=None, pids=None, layout=None):
+    """Make the container's cgroups and write its limits. Returns the plan_paths() dict
+    plus 'dirs' (every directory made, for removal) and 'limits' (what was written where)."""
+    layout = layout or read_layout()
+    paths = plan_paths(name, layout)
+    made = []
+    limits = {}
+    wanted = {"memory": memory, "pids": pids, "cpu": cpus}
+    try:
+        dirs = []
+        for ctrl in CONTROLLERS:
+            if paths[ctrl] and paths[ctrl]["path"] not in dirs:
+                if wanted[ctrl] is not None or paths[ctrl]["version"] == 1:
+                    dirs.append(paths[ctrl]["path"])
+            elif paths[ctrl] is None and wanted[ctrl] is not None:
+                raise CgroupError("the %s controller is not available on this host (layout %s): drop the "
+                                  "%s limit or enable the controller" % (ctrl, layout["layout"], ctrl))
+        if paths["v2"] and paths["v2"] not in dirs:
+            dirs.append(paths["v2"])
+        for ctrl in CONTROLLERS:
+            if paths[ctrl] and paths[ctrl]["version"] == 2 and wanted[ctrl] is not None:
+                _enable_v2_controller(layout["v2"], ctrl)
+        for d in dirs:
+            os.mkdir(d, 0o755)
+            made.append(d)
+        for version in (1, 2):
+            for ctrl, fname, value in limit_files(memory, cpus, pids, version):
+                spec = paths[ctrl]
+                if not spec or spec["version"] != version:
+                    continue
+                target = os.path.join(spec["path"], fname)
+                if not os.path.exists(target):
+                    if fname in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
+                        continue  # no swap accounting on this kernel: nothing to limit
+                    raise CgroupError("%s is missing: the %s controller is not enabled for %s"
+                                      % (target, ctrl, spec["path"]))
+                _write(target, value)
+                limits[target] = value
+    except OSError as exc:
+        remove({"dirs": made})
+        raise CgroupError("creating cgroup for %s: %s" % (name, exc))
+    except CgroupError:
+        remove({"dirs": made})
+        raise
+    paths["dirs"] = made
+    paths["limits"] = limits
+    return paths
+
+
+def attach(cgroup_info, pid="0"):
+    """Move process `pid` ('0' = the writer) into every cgroup of the container."""
+    for d in cgroup_info.get("dirs", []):
+        _write(os.path.join(d, "cgroup.procs"), str(pid))
+
+
+def open_procs_files(cgroup_info):
+    """Open each cgroup.procs for writing now, so that a child can join later from
+    inside other namespaces (the fd keeps pointing at the host's cgroupfs)."""
+    return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY) for d in cgroup_info.get("dirs", [])]
+
+
+def remove(cgroup_info, timeout=5.0):
+    """rmdir every cgroup directory made; EBUSY means tasks are still dying, so retry."""
+    left = []
+    for d in reversed(cgroup_info.get("dirs", [])):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                    left.append(d)
+                    break
+                time.sleep(0.05)
+    return left
+
+
+def read_value(path):
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def read_limits(cgroup_info):
+    """The limits as the kernel reports them now: {file path: value}."""
+    return {p: read_value(p) for p in sorted(cgroup_info.get("limits", {}))}
+
+
+def find_named(prefix="nsv-", layout=None):
+    """Every cgroup directory named prefix* under each hierarchy root (for teardown)."""
+    layout = layout or read_layout()
+    roots = set(layout["v1"].values())
+    if layout["v2"]:
+        roots.add(layout["v2"])
+    out = []
+    for root in sorted(roots):
+        try:
+            for entry in os.listdir(root):
+                if entry.startswith(prefix) and os.path.isdir(os.path.join(root, entry)):
+                    out.append(os.path.join(root, entry))
+        except OSError:
+            pass
+    return sorted(out)

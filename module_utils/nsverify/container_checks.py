@@ -1,0 +1,315 @@
+"""Isolation checks of a running BusyBox container: controls NS-CTR-001..011.
+
+Each check looks from the host and from inside (exec with setns into every
+namespace of the init) and returns {'id', 'title', 'status': pass|fail|skip,
+'evidence'}. A check passes only on what it saw, never on what was configured.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe
+
+# mounts the container makes for itself; anything else inside came from somewhere else
+CONTAINER_MOUNTS = {"/", "/proc", "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/sys",
+                    "/dev", "/dev/pts", "/dev/shm"}
+
+
+def _check(control_id, ok, evidence, skip_reason=None):
+    status = "skip" if skip_reason else ("pass" if ok else "fail")
+    if skip_reason:
+        evidence = dict(evidence or {}, reason=skip_reason)
+    return {"id": control_id, "title": controls.get(control_id).title, "status": status, "evidence": evidence}
+
+
+def _sh(state, cmd, timeout=30.0):
+    return container.exec_in(state, ["/bin/sh", "-c", cmd], timeout=timeout)
+
+
+def host_pids_in_pidns(pid_inode, proc="/proc"):
+    """{host pid: inside pid} of every process whose PID namespace has inode `pid_inode`."""
+    out = {}
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(os.path.join(proc, entry, "ns/pid")).st_ino != pid_inode:
+                continue
+            nspid = inspect.read_nspid(entry, proc)
+        except OSError:
+            continue
+        if nspid:
+            out[int(entry)] = nspid[-1]
+    return out
+
+
+def parse_ps(text):
+    """busybox `ps -o pid,ppid,comm` -> [(pid, ppid, comm)] in output order."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        parts = line.split(None, 2)
+        if len(parts) >= 2 and parts[0].isdigit():
+            rows.append((int(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else ""))
+    return rows
+
+
+def check_pid(state):
+    res = container.exec_in(state, ["/bin/ps", "-o", "pid,ppid,comm"])
+    rows = parse_ps(res["stdout"])
+    inside = {r[0] for r in rows if r[2] != "ps"}
+    seen_from_host = host_pids_in_pidns(state["namespaces"]["pid"])
+    init_nspid = inspect.read_nspid(state["init_pid"])
+    host_total = len([e for e in os.listdir("/proc") if e.isdigit()])
+    # PID 1 first; every pid ps shows (but ps itself) is one the host sees in the container's
+    # PID namespace; far fewer than the host's processes
+    ok = (res["rc"] == 0 and bool(rows) and rows[0][0] == 1 and init_nspid[-1:] == [1]
+          and init_nspid[0] == state["init_pid"] and inside <= set(seen_from_host.values())
+          and len(rows) < host_total)
+    return _check("NS-CTR-001", ok, {"ps_inside": rows, "init_nspid": init_nspid,
+                                     "host_view": sorted(seen_from_host.items()), "host_process_count": host_total})
+
+
+def check_uts(state):
+    res = container.exec_in(state, ["/bin/hostname"])
+    inside = res["stdout"].strip()
+    host = os.uname().nodename
+    want = state["config"]["hostname"]
+    ok = res["rc"] == 0 and inside == want and host != inside \
+        and state["namespaces"]["uts"] != inspect.read_ns_inodes("self", types=["uts"])["uts"]
+    return _check("NS-CTR-002", ok, {"inside": inside, "host": host, "expected": want})
+
+
+def check_net(state):
+    res = container.exec_in(state, ["/bin/ls", "/sys/class/net"])
+    inside = sorted(res["stdout"].split())
+    want = ["lo"]
+    veth = state.get("veth")
+    if veth:
+        want.append(veth["container"])
+    host_links = sorted(os.listdir("/sys/class/net"))
+    ok = res["rc"] == 0 and inside == sorted(want) and (not veth or veth["container"] not in host_links)
+    evidence = {"inside": inside, "expected": sorted(want), "host_links": host_links}
+    if veth and ok:
+        ping = container.exec_in(state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]])
+        evidence["ping_host_end"] = {"rc": ping["rc"], "stdout": ping["stdout"][-300:]}
+        ok = ping["rc"] == 0
+    return _check("NS-CTR-003", ok, evidence)
+
+
+def _mount_points(mountinfo_text):
+    points = []
+    for line in mountinfo_text.splitlines():
+        f = line.split()
+        if len(f) > 4 and "-" in f:
+            sep = f.index("-")
+            points.append((cgroups._unescape(f[4]), f[sep + 1], f[sep + 3] if len(f) > sep + 3 else ""))
+    return points
+
+
+def check_mnt(state):
+    res = container.exec_in(state, ["/bin/cat", "/proc/self/mountinfo"])
+    points = _mount_points(res["stdout"])
+    root = [p for p in points if p[0] == "/"]
+    foreign = sorted({p[0] for p in points} - CONTAINER_MOUNTS)
+    with open("/proc/self/mountinfo") as fh:
+        host_points = _mount_points(fh.read())
+    merged = state["overlay"]["merged"]
+    leaked = [p for p in host_points if p[0].startswith(merged)]
+    ok = (res["rc"] == 0 and len(root) == 1 and root[0][1] == "overlay"
+          and "lowerdir=%s" % state["overlay"]["lower"] in root[0][2] and not foreign and not leaked)
+    return _check("NS-CTR-004", ok, {"root": root, "mounts_inside": [p[0] for p in points],
+                                     "foreign_inside": foreign, "container_mounts_on_host": leaked})
+
+
+def check_sys_readonly(state):
+    write = _sh(state, "echo x > /sys/kernel/uevent_helper")
+    remount = container.exec_in(state, ["/bin/mount", "-o", "remount,rw", "/sys"])
+    ok = write["rc"] != 0 and remount["rc"] != 0
+    return _check("NS-CTR-005", ok, {"write": write, "remount_rw": remount})
+
+
+def check_pids_limit(state):
+    limit = state["config"].get("pids")
+    if not limit:
+        return _check("NS-CTR-006", False, {}, skip_reason="no pids limit configured")
+    spec = state["cgroups"]["paths"].get("pids")
+    events = os.path.join(spec["path"], "pids.events")
+    before = cgroups.read_value(events)
+    bomb = _sh(state, "i=0; while [ $i -lt %d ]; do sleep 1 & i=$((i+1)); done; echo forked $i" % (limit * 2))
+    peak = int(cgroups.read_value(os.path.join(spec["path"], "pids.current")) or 0)
+    after = cgroups.read_value(events)
+    time.sleep(1.2)  # let the sleeps end so later checks have room to fork
+    ok = bomb["rc"] != 0 and "can't fork" in bomb["stderr"] and peak <= limit and after != before
+    return _check("NS-CTR-006", ok, {"limit": limit, "current_after_bomb": peak, "events_before": before,
+                                     "events_after": after, "bomb": bomb})
+
+
+def _oom_kills(spec):
+    if spec["version"] == 1:
+        text = cgroups.read_value(os.path.join(spec["path"], "memory.oom_control")) or ""
+    else:
+        text = cgroups.read_value(os.path.join(spec["path"], "memory.events")) or ""
+    for line in text.splitlines():
+        k, _, v = line.partition(" ")
+        if k == "oom_kill":
+            return int(v)
+    return None
+
+
+def check_memory_limit(state):
+    limit = state["config"].get("memory")
+    if not limit:
+        return _check("NS-CTR-007", False, {}, skip_reason="no memory limit configured")
+    spec = state["cgroups"]["paths"]["memory"]
+    before = _oom_kills(spec)
+    mib = limit * 2 // (1024 * 1024) + 1
+    hog = container.exec_in(state, ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % mib, "count=1"])
+    after = _oom_kills(spec)
+    alive = container.init_alive(state)
+    ok = hog["rc"] == 128 + 9 and alive and before is not None and after == before + 1
+    return _check("NS-CTR-007", ok, {"limit": limit, "allocated_mib": mib, "rc": hog["rc"],
+                                     "oom_kill_before": before, "oom_kill_after": after, "init_alive": alive})
+
+
+def check_orphan(state):
+    spawn = _sh(state, "sleep 0.5 >/dev/null 2>&1 & echo $!")
+    orphan = int(spawn["stdout"].strip() or 0)
+    parent = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+    ppid = container.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
+    time.sleep(1.0)
+    later = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+    gone = later["rc"] != 0  # a zombie would still have a stat file
+    ok = orphan > 1 and ppid == 1 and gone
+    return _check("NS-CTR-008", ok, {"orphan_pid_inside": orphan, "ppid_while_running": ppid,
+                                     "gone_after_exit": gone, "later_stat": later["stdout"][:200]})
+
+
+def escape_attempt(marker, workdir="/dev/shm/nsv-escape"):
+    """The classic chroot escape: chroot into a subdirectory while keeping the cwd outside it,
+    climb with chdir(".."), chroot("."). Returns what the process sees afterwards."""
+    os.chdir("/")
+    os.makedirs(workdir, exist_ok=True)
+    os.chroot(workdir)
+    for _ in range(64):
+        os.chdir("..")
+    os.chroot(".")
+    st = os.stat("/")
+    return {"marker_visible": os.path.exists(marker), "root": [st.st_dev, st.st_ino],
+            "listing": sorted(os.listdir("/"))[:40]}
+
+
+def _escape_inside(state, marker):
+    keep = state["config"]["capabilities"]
+    container.drop_privileges(keep)
+    return escape_attempt(marker)
+
+
+def _escape_plain_chroot(scratch, marker):
+    os.chroot(scratch)
+    return escape_attempt(marker, "/inner")
+
+
+def check_chroot_escape(state):
+    marker = os.path.join(state["paths"]["run"], "host-marker")
+    scratch = os.path.join(state["paths"]["run"], "escape-scratch")
+    with open(marker, "w") as fh:
+        fh.write("only on the host\n")
+    host_root = os.stat("/")
+    join = {t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry) for t in state["namespaces"]}
+    try:
+        inside = probe.run(_escape_inside, args=(state, marker), join=join, timeout=20)
+        # control: the same attempt from a plain chroot must escape, or this check could
+        # not tell a broken container from a working one
+        os.makedirs(os.path.join(scratch, "inner"), exist_ok=True)
+        control = probe.run(_escape_plain_chroot, args=(scratch, marker), unshare=catalog.CLONE_NEWNS, timeout=20)
+    finally:
+        os.unlink(marker)
+        container._remove_tree(scratch)
+    v = inside.get("value") or {}
+    c = control.get("value") or {}
+    ok = (inside["ok"] and not v.get("marker_visible") and v.get("root") != [host_root.st_dev, host_root.st_ino]
+          and control["ok"] and bool(c.get("marker_visible")))
+    return _check("NS-CTR-009", ok, {"inside": inside, "plain_chroot_control": control,
+                                     "host_root": [host_root.st_dev, host_root.st_ino]})
+
+
+def _status_fields(text):
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def check_caps(state):
+    keep = container.cap_numbers(state["config"]["capabilities"])
+    want = 0
+    for c in keep:
+        want |= 1 << c
+    res = container.exec_in(state, ["/bin/cat", "/proc/self/status"])
+    st = _status_fields(res["stdout"])
+    # the workload itself: init's child, read from the host
+    try:
+        with open("/proc/%d/task/%d/children" % (state["init_pid"], state["init_pid"])) as fh:
+            kids = [int(x) for x in fh.read().split()]
+        with open("/proc/%d/status" % kids[0]) as fh:
+            wl = _status_fields(fh.read())
+    except (OSError, IndexError, ValueError):
+        wl = {}
+    sys_admin = 1 << container.CAPABILITIES.index("SYS_ADMIN")
+
+    def good(s):
+        try:
+            bnd = int(s["CapBnd"], 16)
+            eff = int(s["CapEff"], 16)
+        except (KeyError, ValueError):
+            return False
+        return bnd & ~want == 0 and eff & ~want == 0 and not bnd & sys_admin and s.get("NoNewPrivs") == "1"
+
+    ok = res["rc"] == 0 and good(st) and good(wl)
+    pick = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs")
+    return _check("NS-CTR-010", ok, {"expected_mask": "%016x" % want,
+                                     "exec": {k: st.get(k) for k in pick},
+                                     "workload": {k: wl.get(k) for k in pick}})
+
+
+def check_namespaces(state):
+    now = inspect.read_ns_inodes(state["init_pid"], types=list(state["namespaces"]))
+    host = inspect.read_ns_inodes("self", types=list(state["namespaces"]))
+    per_type = {t: {"container": now[t], "host": host[t],
+                    "isolated": now[t] is not None and host[t] is not None and now[t] != host[t]}
+                for t in now}
+    ok = all(v["isolated"] for v in per_type.values()) and now == state["namespaces"]
+    return _check("NS-CTR-011", ok, per_type)
+
+
+CHECKS = (
+    ("NS-CTR-001", check_pid), ("NS-CTR-002", check_uts), ("NS-CTR-003", check_net),
+    ("NS-CTR-004", check_mnt), ("NS-CTR-005", check_sys_readonly), ("NS-CTR-006", check_pids_limit),
+    ("NS-CTR-007", check_memory_limit), ("NS-CTR-008", check_orphan), ("NS-CTR-009", check_chroot_escape),
+    ("NS-CTR-010", check_caps), ("NS-CTR-011", check_namespaces),
+)
+CHECK_IDS = tuple(c for c, _ in CHECKS)
+
+
+def run(state, ids=None):
+    """Run the selected checks (default all) against a running container's state."""
+    if not container.init_alive(state):
+        raise container.ContainerError("container %s is not running" % (state or {}).get("name"))
+    out = []
+    for cid, fn in CHECKS:
+        if ids and cid not in ids:
+            continue
+        try:
+            out.append(fn(state))
+        except (OSError, ValueError, KeyError, container.ContainerError) as exc:
+            out.append(_check(cid, False, {"error": "%s: %s" % (type(exc).__name__, exc)}))
+    return out
+
+
+def summarize(checks):
+    s = {"passed": [], "failed": [], "skipped": []}
+    for c in checks:
+        s[{"pass": "passed", "fail": "failed", "skip": "skipped"}[c["status"]]].append(c["id"])
+    return s
