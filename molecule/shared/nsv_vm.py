@@ -1,0 +1,497 @@
+#!/usr/bin/env python3
+"""Throwaway QEMU (TCG) test hosts on real Debian kernels for molecule's delegated driver.
+
+    nsv_vm.py prepare --platforms JSON            fetch kernels, build initrds and the image (cached)
+    nsv_vm.py create  --platforms JSON --state-dir DIR --key FILE
+                                                  boot every platform, wait for SSH, print instance_conf JSON
+    nsv_vm.py destroy --state-dir DIR             stop exactly the VMs started there (pidfiles) and remove DIR
+
+A platform is a molecule platform dict with these keys of ours:
+    nsv_kernel   {"match": regex over Debian package names, "pick": "newest"|"oldest"}
+                 or {"package": exact name}; resolved with apt-cache on every run
+    nsv_cmdline  extra kernel command line (e.g. sysctl.user.max_time_namespaces=0)
+    nsv_memory   MiB of guest memory (default 1024)
+
+Cache: ${NSVERIFY_CACHE:-/var/cache/nsverify}/molecule/{kernels,images}/<name>-<recipe hash>. An entry is
+built in a temporary directory beside it and renamed into place, so a half-built entry is never used, and a
+change to its recipe (package version, packages, scripts, this file's BUILD_EPOCH) gives a new name.
+Everything per run (qcow2 overlays, pidfiles, console logs) lives in --state-dir; the base image never changes.
+Stdlib only; runs on the controller as root (debootstrap, mknod in the initrd tree).
+"""
+import argparse
+import contextlib
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Bump when the build steps below change in a way the hashed inputs do not show.
+BUILD_EPOCH = "1"
+
+SUITE = "bookworm"
+MIRROR = os.environ.get("NSV_DEBIAN_MIRROR", "$NSV_DEBIAN_MIRROR")
+# What the roles, the audit, the proofs and testinfra need inside a guest.
+IMAGE_PACKAGES = (
+    "python3", "openssh-server", "busybox-static", "iproute2", "util-linux", "procps", "psmisc",
+    "kmod", "iputils-ping", "bubblewrap",
+)
+IMAGE_SIZE = "2G"
+# Loaded in the initrd: the disk and the network first, then what the container needs
+# (overlayfs, veth) and a bridge for setups that join veths; dependencies are resolved
+# from each .ko's modinfo.
+MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "overlay", "veth", "bridge")
+
+BOOT_TIMEOUT = int(os.environ.get("NSV_MOLECULE_BOOT_TIMEOUT", "300"))
+
+
+def log(msg):
+    sys.stderr.write("nsv_vm: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def run(cmd, **kw):
+    kw.setdefault("check", True)
+    env = dict(os.environ, LC_ALL="C", DEBIAN_FRONTEND="noninteractive")
+    return subprocess.run(cmd, env=env, **kw)
+
+
+def cache_root():
+    return os.path.join(os.environ.get("NSVERIFY_CACHE", "/var/cache/nsverify"), "molecule")
+
+
+def digest(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def file_bytes(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Serialise builders of one cache entry (two molecule runs at once build it once)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def umount_below(path):
+    """Unmount anything left mounted under a build tree (a failed debootstrap leaves /proc)."""
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as fh:
+        points = [line.split()[4] for line in fh]
+    for point in sorted(points, key=len, reverse=True):
+        point = point.encode().decode("unicode_escape")
+        if point == path or point.startswith(path + "/"):
+            run(["umount", "-l", point], check=False)
+
+
+def remove_tree(path):
+    if os.path.lexists(path):
+        umount_below(path)
+        shutil.rmtree(path)
+
+
+# ---------------------------------------------------------------- kernels
+
+def _version_key(name):
+    return [int(n) for n in re.findall(r"\d+", name)]
+
+
+def resolve_kernel(spec):
+    """(package, version) for a platform's nsv_kernel spec, from the local apt lists."""
+    if "package" in spec:
+        package = spec["package"]
+    else:
+        names = run(["apt-cache", "pkgnames", "linux-image-"], capture_output=True, text=True).stdout.split()
+        pattern = re.compile(spec["match"])
+        names = sorted((n for n in names if pattern.search(n)), key=_version_key)
+        if not names:
+            raise SystemExit("no Debian package matches %r: run 'apt-get update' or fix nsv_kernel in molecule.yml"
+                             % spec["match"])
+        package = names[0] if spec.get("pick") == "oldest" else names[-1]
+    show = run(["apt-cache", "show", "--no-all-versions", package], capture_output=True, text=True, check=False)
+    m = re.search(r"^Version: (\S+)$", show.stdout, re.M)
+    if show.returncode or not m:
+        raise SystemExit("apt-cache knows no package %s: run 'apt-get update'" % package)
+    return package, m.group(1)
+
+
+def _find_module(tree, release, name):
+    base = os.path.join(tree, "lib/modules", release, "kernel")
+    for ext in (".ko", ".ko.xz", ".ko.zst", ".ko.gz"):
+        hits = glob.glob(os.path.join(base, "**", name + ext), recursive=True)
+        hits += glob.glob(os.path.join(base, "**", name.replace("_", "-") + ext), recursive=True)
+        if hits:
+            return hits[0]
+    return None
+
+
+def _decompress(src, dest):
+    if src.endswith(".xz"):
+        cmd = ["xz", "-dc", src]
+    elif src.endswith(".zst"):
+        cmd = ["zstd", "-dcq", src]
+    elif src.endswith(".gz"):
+        cmd = ["gzip", "-dc", src]
+    else:
+        shutil.copyfile(src, dest)
+        return
+    with open(dest, "wb") as out:
+        run(cmd, stdout=out)
+
+
+def _builtin(tree, release):
+    path = os.path.join(tree, "lib/modules", release, "modules.builtin")
+    if not os.path.exists(path):
+        return set()
+    with open(path) as fh:
+        return {os.path.basename(l.strip()).split(".ko")[0].replace("-", "_") for l in fh}
+
+
+def build_initrd(tree, release, dest):
+    """A ~1 MB busybox initrd that loads MODULES (dependencies first) and switch_roots to /dev/vda."""
+    root = tempfile.mkdtemp(prefix="initrd.", dir=os.path.dirname(dest))
+    try:
+        for d in ("bin", "dev", "proc", "sys", "newroot", "lib/modules/" + release):
+            os.makedirs(os.path.join(root, d))
+        os.mknod(os.path.join(root, "dev/console"), 0o600 | 0o020000, os.makedev(5, 1))
+        shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
+        shutil.copy2(os.path.join(HERE, "initrd-init.sh"), os.path.join(root, "init"))
+        os.chmod(os.path.join(root, "init"), 0o755)
+        builtin = _builtin(tree, release)
+        order = []
+
+        def add(name):
+            name = name.replace("-", "_")
+            if name in order or name in builtin:
+                return
+            src = _find_module(tree, release, name)
+            if src is None:
+                raise SystemExit("kernel %s has no module %s (and it is not built in)" % (release, name))
+            ko = os.path.join(root, "lib/modules", release, name + ".ko")
+            _decompress(src, ko)
+            deps = run(["modinfo", "-F", "depends", ko], capture_output=True, text=True).stdout.strip()
+            for dep in filter(None, deps.split(",")):
+                add(dep)
+            order.append(name)
+
+        for name in MODULES:
+            add(name)
+        with open(os.path.join(root, "modules.order"), "w") as fh:
+            fh.write("".join(n + ".ko\n" for n in order))
+        files = run(["find", ".", "-mindepth", "1"], cwd=root, capture_output=True).stdout
+        with open(dest, "wb") as out:
+            cpio = subprocess.Popen(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE)
+            gz = subprocess.Popen(["gzip", "-6"], stdin=cpio.stdout, stdout=out)
+            cpio.stdout.close()
+            cpio.communicate(files)
+            if gz.wait() or cpio.returncode:
+                raise SystemExit("building the initrd for %s failed" % release)
+        return order
+    finally:
+        shutil.rmtree(root)
+
+
+def kernel_recipe():
+    return digest(BUILD_EPOCH, MODULES, file_bytes(os.path.join(HERE, "initrd-init.sh")),
+                  file_bytes("/bin/busybox"))
+
+
+def ensure_kernel(package, version):
+    """Cached {vmlinuz, initrd.img, release, config} for one kernel package version."""
+    name = "%s_%s-%s" % (package, re.sub(r"[^A-Za-z0-9.+-]", "_", version), kernel_recipe())
+    final = os.path.join(cache_root(), "kernels", name)
+    with locked(final + ".lock"):
+        if os.path.isfile(os.path.join(final, "release")):
+            return final
+        started = time.time()
+        work = tempfile.mkdtemp(prefix=name + ".build.", dir=os.path.dirname(final))
+        try:
+            run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "%s=%s" % (package, version)], cwd=work, stdout=subprocess.DEVNULL)
+            deb = glob.glob(os.path.join(work, "*.deb"))[0]
+            tree = os.path.join(work, "x")
+            run(["dpkg-deb", "-x", deb, tree])
+            vmlinuz = glob.glob(os.path.join(tree, "boot/vmlinuz-*"))[0]
+            release = os.path.basename(vmlinuz)[len("vmlinuz-"):]
+            out = os.path.join(work, "out")
+            os.makedirs(out)
+            shutil.copy2(vmlinuz, os.path.join(out, "vmlinuz"))
+            shutil.copy2(os.path.join(tree, "boot/config-" + release), os.path.join(out, "config"))
+            order = build_initrd(tree, release, os.path.join(out, "initrd.img"))
+            with open(os.path.join(out, "modules"), "w") as fh:
+                fh.write("\n".join(order) + "\n")
+            with open(os.path.join(out, "release"), "w") as fh:
+                fh.write(release + "\n")
+            os.rename(out, final)
+        finally:
+            shutil.rmtree(work)
+        log("kernel %s %s ready in %.0f s" % (package, version, time.time() - started))
+        return final
+
+
+# ---------------------------------------------------------------- image
+
+INITTAB = """\
+::sysinit:/usr/local/sbin/nsv-guest-setup
+::respawn:/usr/sbin/sshd -D -e
+::shutdown:/bin/busybox umount -a -r
+"""
+SSHD_CONFIG = """\
+# nsverify molecule guest: key login as root only, no DNS lookups (slirp is restricted)
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+MaxStartups 50:30:100
+MaxSessions 50
+"""
+
+
+def image_recipe():
+    return digest(BUILD_EPOCH, SUITE, MIRROR, IMAGE_PACKAGES, IMAGE_SIZE, INITTAB, SSHD_CONFIG,
+                  file_bytes(os.path.join(HERE, "guest-setup.sh")))
+
+
+def _write(path, text, mode):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        fh.write(text)
+    os.chmod(path, mode)
+
+
+def ensure_image():
+    """The cached raw ext4 base image (debootstrap minbase + IMAGE_PACKAGES, our init)."""
+    final = os.path.join(cache_root(), "images", "base-%s-%s.img" % (SUITE, image_recipe()))
+    with locked(final + ".lock"):
+        if os.path.isfile(final):
+            return final
+        started = time.time()
+        work = tempfile.mkdtemp(prefix="image.build.", dir=os.path.dirname(final))
+        root = os.path.join(work, "root")
+        try:
+            log("building the guest image with debootstrap (about a minute)")
+            run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES), SUITE, root, MIRROR],
+                stdout=subprocess.DEVNULL)
+            _write(os.path.join(root, "usr/local/sbin/nsv-guest-setup"),
+                   open(os.path.join(HERE, "guest-setup.sh")).read(), 0o755)
+            _write(os.path.join(root, "etc/inittab"), INITTAB, 0o644)
+            _write(os.path.join(root, "etc/ssh/sshd_config.d/nsverify.conf"), SSHD_CONFIG, 0o644)
+            _write(os.path.join(root, "etc/fstab"), "# mounts are made by /usr/local/sbin/nsv-guest-setup\n", 0o644)
+            _write(os.path.join(root, "etc/resolv.conf"), "", 0o644)
+            if not glob.glob(os.path.join(root, "etc/ssh/ssh_host_*_key")):
+                run(["ssh-keygen", "-A", "-f", root])
+            for junk in glob.glob(os.path.join(root, "var/cache/apt/archives/*.deb")) + \
+                    glob.glob(os.path.join(root, "var/lib/apt/lists/*_Packages")):
+                os.unlink(junk)
+            umount_below(root)
+            img = os.path.join(work, "base.img")
+            run(["mkfs.ext4", "-q", "-F", "-L", "nsvroot", "-d", root, img, IMAGE_SIZE], stdout=subprocess.DEVNULL)
+            os.rename(img, final)
+        finally:
+            remove_tree(work)
+        log("image %s ready in %.0f s" % (os.path.basename(final), time.time() - started))
+        return final
+
+
+# ---------------------------------------------------------------- VMs
+
+def prepare(platforms):
+    """Resolve and build everything the platforms need; return {name: (kernel dir, package, version)}."""
+    image = ensure_image()
+    kernels = {}
+    for p in platforms:
+        package, version = resolve_kernel(p["nsv_kernel"])
+        kernels[p["name"]] = (ensure_kernel(package, version), package, version)
+    return image, kernels
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64):
+    with open(os.path.join(kernel_dir, "release")) as fh:
+        release = fh.read().strip()
+    cmdline = "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 nsv.hostname=%s nsv.key=%s %s" % (
+        platform["name"], pubkey_b64, platform.get("nsv_cmdline", ""))
+    return release, [
+        "qemu-system-x86_64", "-name", "nsv-" + platform["name"],
+        # /dev/kvm exists here but qemu crashes on it: TCG only
+        "-accel", "tcg,tb-size=256", "-cpu", "max", "-smp", "1", "-m", str(platform.get("nsv_memory", 1024)),
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-serial", "file:" + os.path.join(vm_dir, "console.log"),
+        "-kernel", os.path.join(kernel_dir, "vmlinuz"), "-initrd", os.path.join(kernel_dir, "initrd.img"),
+        "-append", cmdline.strip(),
+        "-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % os.path.join(vm_dir, "disk.qcow2"),
+        # user networking only: nothing changes on the host; restrict=on keeps the guest off every
+        # network but the forwarded SSH port on loopback
+        "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % port,
+        "-device", "virtio-net-pci,netdev=n0",
+        "-device", "virtio-rng-pci",
+        "-daemonize", "-pidfile", os.path.join(vm_dir, "qemu.pid"),
+    ]
+
+
+def ssh_ok(port, key):
+    cmd = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i", key, "-p", str(port), "root@127.0.0.1", "true"]
+    try:
+        return run(cmd, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def read_pid(vm_dir):
+    try:
+        with open(os.path.join(vm_dir, "qemu.pid")) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def our_qemu(pid, vm_dir):
+    """True when pid is still the qemu started for vm_dir (guards against PID reuse)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return b"qemu-system-x86_64" in os.path.basename(argv[0]) and \
+        any(os.path.join(vm_dir, "qemu.pid").encode() == a for a in argv)
+
+
+def console_tail(vm_dir, lines=25):
+    try:
+        with open(os.path.join(vm_dir, "console.log"), errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except OSError:
+        return "(no console log)"
+
+
+def create(platforms, state_dir, key):
+    started = time.time()
+    image, kernels = prepare(platforms)
+    log("cache ready in %.0f s" % (time.time() - started))
+    with open(key + ".pub") as fh:
+        pubkey_b64 = fh.read().split()[1]
+    os.makedirs(state_dir, exist_ok=True)
+    booting = {}
+    for p in platforms:
+        vm_dir = os.path.join(state_dir, p["name"])
+        os.makedirs(vm_dir, exist_ok=True)
+        disk = os.path.join(vm_dir, "disk.qcow2")
+        if os.path.exists(disk):
+            os.unlink(disk)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk])
+        kernel_dir, package, version = kernels[p["name"]]
+        for attempt in range(5):
+            port = free_port()
+            release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64)
+            res = run(cmd, check=False, capture_output=True, text=True)
+            if res.returncode == 0:
+                break
+            if "host forwarding" not in res.stderr:
+                raise SystemExit("qemu for %s failed: %s" % (p["name"], res.stderr.strip()))
+        else:
+            raise SystemExit("no free loopback port for %s" % p["name"])
+        booting[p["name"]] = {"vm_dir": vm_dir, "port": port, "release": release, "package": package,
+                              "version": version, "since": time.time()}
+        log("booting %s: %s on 127.0.0.1:%d (pid %s)" % (p["name"], release, port, read_pid(vm_dir)))
+    ready = {}
+    deadline = time.time() + BOOT_TIMEOUT
+    while len(ready) < len(booting):
+        for name, vm in booting.items():
+            if name in ready:
+                continue
+            pid = read_pid(vm["vm_dir"])
+            if pid is None or not our_qemu(pid, vm["vm_dir"]):
+                raise SystemExit("VM %s stopped while booting; console:\n%s" % (name, console_tail(vm["vm_dir"])))
+            if ssh_ok(vm["port"], key):
+                vm["boot_seconds"] = round(time.time() - vm["since"], 1)
+                ready[name] = vm
+                log("%s answers on SSH after %.1f s" % (name, vm["boot_seconds"]))
+        if len(ready) < len(booting):
+            if time.time() > deadline:
+                late = sorted(set(booting) - set(ready))
+                raise SystemExit("no SSH after %d s from %s; console of %s:\n%s" % (
+                    BOOT_TIMEOUT, ", ".join(late), late[0], console_tail(booting[late[0]]["vm_dir"])))
+            time.sleep(2)
+    return [
+        {"instance": name, "address": "127.0.0.1", "user": "root", "port": vm["port"], "identity_file": key,
+         "kernel_release": vm["release"], "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
+         "boot_seconds": vm["boot_seconds"], "pid": read_pid(vm["vm_dir"])}
+        for name, vm in sorted(ready.items())
+    ]
+
+
+def destroy(state_dir):
+    """Stop the VMs whose pidfiles are under state_dir, by PID, then remove state_dir."""
+    stopped = []
+    if not os.path.isdir(state_dir):
+        return stopped
+    for vm_dir in sorted(glob.glob(os.path.join(state_dir, "*", ""))):
+        vm_dir = vm_dir.rstrip("/")
+        pid = read_pid(vm_dir)
+        if pid and our_qemu(pid, vm_dir):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not our_qemu(pid, vm_dir):
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            stopped.append({"instance": os.path.basename(vm_dir), "pid": pid})
+    shutil.rmtree(state_dir)
+    return stopped
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=("prepare", "create", "destroy"))
+    ap.add_argument("--platforms", help="JSON list of molecule platforms")
+    ap.add_argument("--state-dir", help="per-run directory for overlays, pidfiles and console logs")
+    ap.add_argument("--key", help="private key of the run (the .pub beside it goes into the guests)")
+    args = ap.parse_args(argv)
+    if args.action == "destroy":
+        print(json.dumps({"stopped": destroy(os.path.abspath(args.state_dir))}))
+        return 0
+    platforms = json.loads(args.platforms)
+    if args.action == "prepare":
+        image, kernels = prepare(platforms)
+        print(json.dumps({"image": image, "kernels": {k: v[0] for k, v in kernels.items()}}))
+        return 0
+    state_dir = os.path.abspath(args.state_dir)
+    try:
+        print(json.dumps(create(platforms, state_dir, os.path.abspath(args.key))))
+    except BaseException:
+        # leave nothing running behind a failed create
+        destroy(state_dir)
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
