@@ -32,6 +32,11 @@ PROC_ENTRY_SINCE = {
 # and shows it in <entry>_for_children (4.12+), while /proc/self/ns/<entry> stays put.
 _FOR_CHILDREN = {"pid": "pid_for_children", "time": "time_for_children"}
 
+# cgroup v1 controllers as they appear in the super options of a cgroup mount (cgroups(7));
+# "name=systemd" style named hierarchies are kept too.
+V1_CONTROLLERS = ("blkio", "cpu", "cpuacct", "cpuset", "debug", "devices", "freezer", "hugetlb", "memory",
+                  "misc", "net_cls", "net_prio", "perf_event", "pids", "rdma")
+
 NOBODY_UID = 65534
 PROBE_TIMEOUT = 10.0
 _INIT_USER_NS_INODE = 0xEFFFFFFD  # PROC_USER_INIT_INO, <linux/proc_ns.h>
@@ -133,10 +138,8 @@ def cgroup_mounts(mounts):
             continue
         entry = {"mount_point": m["mount_point"], "fstype": m["fstype"], "version": 2 if m["fstype"] == "cgroup2" else 1}
         if m["fstype"] == "cgroup":
-            known = ("rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "nsdelegate",
-                     "clone_children", "noprefix", "xattr", "cpuset_v2_mode", "favordynmods")
             entry["controllers"] = sorted(
-                o for o in m["super_options"].split(",") if o and o not in known and not o.startswith("release_agent"))
+                o for o in m["super_options"].split(",") if o in V1_CONTROLLERS or o.startswith("name="))
         out.append(entry)
     return sorted(out, key=lambda e: e["mount_point"])
 
