@@ -424,6 +424,9 @@ def examine(name, ns_dir=NAMESPACES_DIR, proc="/proc", mounts=None):
         mounted[t] = ok
     holder = (state or {}).get("holder")
     alive = holder_alive(holder, name, proc) if needs_holder(config.get("types", [])) else None
+    hostname_inside = None
+    if config.get("hostname") and mounted.get("uts"):
+        hostname_inside = read_hostname(os.path.join(base, "uts"))
     return {
         "exists": exists,
         "state": state,
@@ -431,8 +434,22 @@ def examine(name, ns_dir=NAMESPACES_DIR, proc="/proc", mounts=None):
         "mounted": mounted,
         "missing": sorted(t for t, ok in mounted.items() if not ok),
         "holder_alive": alive,
+        "hostname_inside": hostname_inside,
         "mounts": [m["mount_point"] for m in own_mounts],
     }
+
+
+def read_hostname(uts_path):
+    """The hostname inside a UTS namespace file, read by a forked child that joins it."""
+    res = probe.run(lambda: os.uname().nodename, join={"uts": uts_path}, timeout=5.0)
+    return res["value"] if res["ok"] else None
+
+
+def set_hostname(uts_path, hostname):
+    res = probe.run(syscalls.sethostname, args=(hostname,), join={"uts": uts_path}, timeout=5.0)
+    if not res["ok"]:
+        raise NamespaceError("setting the hostname inside %s failed: %s" % (uts_path, res["error"]),
+                             stage=res["stage"], errname=res["errname"])
 
 
 def decide(want_present, config, exam, force=False):
@@ -461,6 +478,9 @@ def decide(want_present, config, exam, force=False):
             return "repair", "bind mounts missing (%s); re-made from the holder" % ", ".join(exam["missing"])
         return "recreate", "bind mounts missing (%s) and no holder keeps those namespaces" \
             % ", ".join(exam["missing"])
+    inside = exam.get("hostname_inside")
+    if config.get("hostname") and inside is not None and inside != config["hostname"]:
+        return "repair", "hostname inside is %r, not %r" % (inside, config.get("hostname"))
     return "none", "named namespace is in place as configured"
 
 
@@ -736,8 +756,13 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
         while source is None:
             msg = lines.next()
             if "error" in msg:
+                hint = ""
+                if msg["stage"] == "unshare" and msg["errname"] in ("EINVAL", "ENOSPC", "EPERM", "EUSERS"):
+                    hint = ("; one of %s is not built into this kernel, at its user.max_*_namespaces "
+                            "limit or denied by policy: run the namespace_facts audit"
+                            % ", ".join(types))
                 raise NamespaceError(
-                    "creating the namespaces failed at %s: %s" % (msg["stage"], msg["error"]),
+                    "creating the namespaces failed at %s: %s%s" % (msg["stage"], msg["error"], hint),
                     stage=msg["stage"], errno=msg["errno"], errname=msg["errname"])
             if "maps" in msg:
                 try:
@@ -809,10 +834,10 @@ def repair(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
         ensure_namespaces_dir(ns_dir, proc)
         exam = examine(name, ns_dir, proc)
         state = exam["state"]
-        if not exam["holder_alive"]:
+        if exam["missing"] and not exam["holder_alive"]:
             raise NamespaceError("cannot repair %s: its holder process is gone" % name, stage="repair")
-        pid = state["holder"]["pid"]
         for t in exam["missing"]:
+            pid = state["holder"]["pid"]
             target = os.path.join(base, t)
             for _ in range(8):  # drop whatever sits there now (a stale or foreign mount)
                 if not _mounts_at(target, read_mountinfo(proc=proc)):
@@ -825,6 +850,9 @@ def repair(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
             if not os.path.exists(target):
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o444))
             syscalls.mount(src, target, None, syscalls.MS_BIND)
+        hostname = state["config"].get("hostname")
+        if hostname and read_hostname(os.path.join(base, "uts")) != hostname:
+            set_hostname(os.path.join(base, "uts"), hostname)
         return load_state(name, ns_dir)
     finally:
         os.close(fd)

@@ -351,6 +351,19 @@ def test_mount_removed_by_hand_is_repaired_from_the_living_holder(name):
     assert not run_module(args)["changed"]
 
 
+def test_hostname_changed_inside_by_hand_is_set_back(name):
+    args = dict(name=name, types=["uts"], hostname="nsv-keep")
+    first = run_module(args)
+    uts = first["namespaces"]["uts"]["path"]
+    subprocess.run(["nsenter", "--uts=" + uts, "hostname", "nsv-drift"], check=True)
+    assert run_module(args, check=True)["action"] == "repair"
+    fixed = run_module(args)
+    assert fixed["changed"] and fixed["action"] == "repair" and fixed["namespaces"] == first["namespaces"]
+    out = subprocess.run(["nsenter", "--uts=" + uts, "hostname"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "nsv-keep" and os.uname().nodename != "nsv-keep"
+    assert not run_module(args)["changed"]
+
+
 def test_state_file_lost_mid_creation_is_cleaned_by_absent(name):
     first = run_module(dict(name=name, types=["net", "ipc"]))
     os.unlink(os.path.join(NS_DIR, name, "state.json"))  # as if the creator died before writing it

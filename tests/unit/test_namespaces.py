@@ -207,9 +207,20 @@ CFG = {"types": ["net", "pid"]}
 STATE = {"status": "ready", "config": CFG}
 
 
-def _exam(exists=True, state=STATE, missing=(), holder_alive=True):
+def _exam(exists=True, state=STATE, missing=(), holder_alive=True, hostname_inside=None):
     return {"exists": exists, "state": state, "complete": bool(state) and state.get("status") == "ready",
-            "missing": list(missing), "holder_alive": holder_alive}
+            "missing": list(missing), "holder_alive": holder_alive, "hostname_inside": hostname_inside}
+
+
+HCFG = {"types": ["uts"], "hostname": "nsv-h"}
+HSTATE = {"status": "ready", "config": HCFG}
+
+
+@pytest.mark.parametrize("inside, action", [("nsv-h", "none"), ("changed-by-hand", "repair"), (None, "none")],
+                         ids=["as-set", "changed-by-hand", "unreadable"])
+def test_hostname_drift_inside_is_repaired(inside, action):
+    exam = _exam(state=HSTATE, holder_alive=None, hostname_inside=inside)
+    assert namespaces.decide(True, HCFG, exam)[0] == action
 
 
 @pytest.mark.parametrize("present, exam, force, action", [
