@@ -184,7 +184,7 @@ def evaluate_audit(facts, min_headroom=1):
             reason += " (contradiction: %s)" % fact["contradiction"]
         out.append(_entry(control, status, reason, evidence))
     out.append(_evaluate_policy(facts.get("userns_policy")))
-    out.append(_evaluate_headroom(types, min_headroom))
+    out.append(_evaluate_headroom(types, min_headroom, facts.get("headroom")))
     return out
 
 
@@ -192,15 +192,28 @@ def _evaluate_policy(policy):
     control = controls.get("NS-KRN-009")
     if not isinstance(policy, dict) or not policy:
         return _entry(control, "fail", "the audit did not report the unprivileged user-namespace policy", {})
-    verdict = policy.get("verdict")
-    if verdict == "unknown" or policy.get("known") is False:
+    evidence = {k: v for k, v in policy.items() if k != "control_id"}
+    if policy.get("verdict") == "unknown" or policy.get("known") is False:
         return _entry(control, "fail", "unprivileged user-namespace policy could not be determined: %s"
-                      % (policy.get("reason") or "no reason given"), policy)
-    summary = policy.get("summary") or policy.get("reason") or "policy reported"
-    return _entry(control, "pass", str(summary), policy)
+                      % (policy.get("reason") or "no reason given"), evidence)
+    if "unprivileged_can_create" in policy and policy["unprivileged_can_create"] is None:
+        return _entry(control, "fail", "whether an unprivileged user may create a user namespace could not be "
+                      "determined", evidence)
+    parts = []
+    if "unprivileged_can_create" in policy:
+        can = policy["unprivileged_can_create"]
+        use = policy.get("unprivileged_can_use_capabilities")
+        text = "unprivileged users %s create user namespaces" % ("can" if can else "cannot")
+        if can and use is not None:
+            text += " and %s use capabilities inside" % ("can" if use else "cannot")
+        parts.append(text)
+    parts.extend(str(n) for n in policy.get("notes") or [])
+    if not parts:
+        parts.append(str(policy.get("summary") or policy.get("reason") or "policy reported"))
+    return _entry(control, "pass", "; ".join(parts), evidence)
 
 
-def _evaluate_headroom(types, min_headroom):
+def _evaluate_headroom(types, min_headroom, audit_headroom=None):
     control = controls.get("NS-KRN-010")
     table = {}
     short = []
@@ -215,6 +228,8 @@ def _evaluate_headroom(types, min_headroom):
         if row["headroom"] is not None and row["headroom"] < min_headroom:
             short.append("%s %d/%d" % (name, count, limit))
     evidence = {"min_headroom": min_headroom, "types": table}
+    if isinstance(audit_headroom, dict):  # the audit's own caveats (lower bounds, per-user-namespace limits)
+        evidence.update({k: v for k, v in audit_headroom.items() if k not in ("types", "control_id")})
     if not table:
         return _entry(control, "skip", "no user.max_*_namespaces limits reported (they exist from kernel 4.9)",
                       evidence)

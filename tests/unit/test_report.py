@@ -76,7 +76,11 @@ def test_type_missing_from_facts_is_skipped_not_passed():
 
 
 POLICY_CASES = [
-    ("reported", {"unprivileged_userns_clone": "1"}, "pass"),
+    ("reported", {"unprivileged_userns_clone": 1}, "pass"),
+    ("can-create-and-use", {"unprivileged_can_create": True, "unprivileged_can_use_capabilities": True}, "pass"),
+    ("cannot-create-is-still-known", {"unprivileged_can_create": False, "unprivileged_userns_clone": 0,
+                                      "notes": ["kernel.unprivileged_userns_clone=0"]}, "pass"),
+    ("undetermined", {"unprivileged_can_create": None}, "fail"),
     ("missing", None, "fail"),
     ("empty", {}, "fail"),
     ("unknown-verdict", {"verdict": "unknown", "reason": "sysctl unreadable"}, "fail"),
@@ -88,7 +92,32 @@ POLICY_CASES = [
 def test_userns_policy_control(policy, status):
     facts = sample_facts()
     facts["userns_policy"] = policy
-    assert by_id(report.evaluate_audit(facts))["NS-KRN-009"]["status"] == status
+    entry = by_id(report.evaluate_audit(facts))["NS-KRN-009"]
+    assert entry["status"] == status
+    if policy and policy.get("unprivileged_can_create") is False:
+        assert entry["reason"].startswith("unprivileged users cannot create user namespaces")
+        assert "kernel.unprivileged_userns_clone=0" in entry["reason"]
+
+
+def test_real_audit_of_this_host_maps_every_verdict():
+    """The audit engine for real on this kernel (no Ansible), evaluated: each NS-KRN-00N status is the
+    mapping of the verdict the audit found, with the audit's evidence attached."""
+    from ansible.module_utils.nsverify import audit
+
+    facts = audit.audit()
+    entries = by_id(report.evaluate_audit(facts))
+    for name in catalog.TYPE_NAMES:
+        entry = entries[controls.audit_control(name).id]
+        verdict = facts["types"][name]["verdict"]
+        assert entry["status"] == report.VERDICT_STATUS[verdict], (name, verdict)
+        assert entry["evidence"]["evidence"] == facts["types"][name]["evidence"]
+    headroom = entries["NS-KRN-010"]
+    limits = {n for n, t in facts["types"].items() if t["limit"] is not None}
+    assert set(headroom["evidence"]["types"]) == limits
+    short = [n for n in limits if facts["types"][n]["count"] is not None
+             and facts["types"][n]["limit"] - facts["types"][n]["count"] < 1]
+    assert headroom["status"] == ("skip" if not limits else "fail" if short else "pass")
+    assert entries["NS-KRN-009"]["status"] in ("pass", "fail")
 
 
 HEADROOM_CASES = [

@@ -23,7 +23,10 @@ def sample_facts(**types):
         "config": {"source": "/boot/config-6.1.0-25-amd64"},
         "privilege": {"euid": 0, "user": "root", "initial_user_ns": True},
         "types": {n: sample_type(n) for n in catalog.TYPE_NAMES},
-        "userns_policy": {"unprivileged_userns_clone": "1", "reason": "unprivileged user namespaces allowed"},
+        "userns_policy": {"control_id": "NS-KRN-009", "unprivileged_userns_clone": None,
+                          "apparmor_restrict_unprivileged_userns": None, "max_user_namespaces": 63000,
+                          "cmdline": {}, "notes": [], "unprivileged_can_create": True,
+                          "unprivileged_can_use_capabilities": True},
         "cgroup": {"layout": "hybrid", "mounts": []},
         "summary": {"supported": list(catalog.TYPE_NAMES)},
     }
