@@ -1,0 +1,217 @@
+"""Isolation proofs: one module per namespace type, a registry and a common runner.
+
+Each proof module has TYPE, CONTROL_IDS and prove(ctx), which appends check records
+(base.check/base.skip) to ctx. run() gates each type on the kernel, runs its proof,
+and shapes the result that namespace_verify returns:
+  {type: {status passed|failed|skipped, verdict, reason, checks: [{id, title, status, evidence}]}}
+"""
+from __future__ import annotations
+
+import os
+import time as _time
+import traceback
+from collections import OrderedDict
+
+from ansible.module_utils.nsverify import catalog, probe, syscalls
+from ansible.module_utils.nsverify.proofs import base
+from ansible.module_utils.nsverify.proofs import cgroup as _cgroup
+from ansible.module_utils.nsverify.proofs import ipc as _ipc
+from ansible.module_utils.nsverify.proofs import mnt as _mnt
+from ansible.module_utils.nsverify.proofs import net as _net
+from ansible.module_utils.nsverify.proofs import pid as _pid
+from ansible.module_utils.nsverify.proofs import time as _timens
+from ansible.module_utils.nsverify.proofs import user as _user
+from ansible.module_utils.nsverify.proofs import uts as _uts
+
+REGISTRY = OrderedDict(
+    (m.TYPE, m) for m in sorted((_mnt, _uts, _ipc, _pid, _net, _user, _cgroup, _timens),
+                                key=lambda m: catalog.TYPE_NAMES.index(m.TYPE))
+)
+
+
+def _skipped(mod, verdict, reason, evidence=None):
+    checks = [base.skip(cid, reason, evidence) for cid in mod.CONTROL_IDS]
+    return base.shape_result(mod.TYPE, checks, verdict=verdict, reason=reason)
+
+
+def _gate(type_name, release=None, proc="/proc"):
+    """(verdict, reason) when the type cannot be proven on this kernel, else None.
+
+    A cheap version and /proc-entry check first; when it objects and the audit engine
+    (audit.py) is there, its verdict logic names the verdict, so both always agree.
+    """
+    quick = base.kernel_gate(type_name, release, proc)
+    if quick is None:
+        return None
+    try:
+        from ansible.module_utils.nsverify import audit
+    except ImportError:
+        return quick
+    try:
+        facts = audit.audit(types=[type_name], release=release, probe=False, proc=proc)
+        found = facts["types"][type_name]
+        if found["verdict"] not in ("supported", "unknown"):
+            return found["verdict"], found["reason"]
+    except Exception:  # the audit's own trouble must not hide the gate's answer
+        pass
+    return quick
+
+
+def run_one(type_name, target, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc"):
+    mod = REGISTRY[type_name]
+    started = _time.monotonic()
+    gate = _gate(type_name, release, proc)
+    if gate:
+        return _skipped(mod, gate[0], gate[1], {"release": release or os.uname().release})
+    if not target.fresh and not target.path(type_name):
+        return _skipped(mod, "unknown", "the %s target has no %s namespace file" % (target.label, type_name))
+    ctx = base.Context(target, options, timeout)
+    verdict, reason = "supported", None
+    try:
+        mod.prove(ctx)
+    except base.ProofSkip as exc:
+        verdict, reason = exc.verdict, exc.reason
+        done = set(c["id"] for c in ctx.checks)
+        for cid in mod.CONTROL_IDS:
+            if cid not in done:
+                ctx.add(base.skip(cid, exc.reason, exc.evidence))
+    except Exception as exc:  # a proof that errors must not pass: its open checks fail
+        reason = "%s proof error: %s" % (type_name, exc)
+        evidence = {"error": str(exc), "traceback": traceback.format_exc()[-2000:]}
+        if isinstance(exc, base.ProbeFailed):
+            evidence["probe"] = exc.result
+        done = set(c["id"] for c in ctx.checks)
+        for cid in mod.CONTROL_IDS:
+            if cid not in done:
+                ctx.add(base.check(cid, False, evidence, reason=reason))
+    order = {cid: i for i, cid in enumerate(mod.CONTROL_IDS)}
+    checks = sorted(ctx.checks, key=lambda c: order.get(c["id"], 99))
+    res = base.shape_result(type_name, checks, verdict=verdict, reason=reason)
+    res["duration_s"] = round(_time.monotonic() - started, 3)
+    return res
+
+
+def _ev(res, cid):
+    for c in res["checks"]:
+        if c["id"] == cid and c["status"] != "skip":
+            return c["evidence"]
+    return None
+
+
+def key_evidence(type_name, res):
+    """One short line of what the proof saw, for tables; never raises."""
+    if res["status"] == "skipped":
+        return res["reason"][:120]
+    try:
+        return _KEY[type_name](res)
+    except Exception:  # a half-filled evidence record: say so, do not crash the table
+        return res.get("reason", "")[:120]
+
+
+def _key_uts(r):
+    e = _ev(r, "NS-UTS-001")
+    return "inside %s, host %s" % (e.get("inside_saw", "(not written)"), e.get("host_saw", e.get("host_hostname")))
+
+
+def _key_pid(r):
+    e1, e2 = _ev(r, "NS-PID-001"), _ev(r, "NS-PID-002")
+    return "NSpid %s; %d visible inside" % ("->".join(str(x) for x in e1["nspid_seen_by_host"]),
+                                             e2["visible_count"])
+
+
+def _key_net(r):
+    e1, e2 = _ev(r, "NS-NET-001"), _ev(r, "NS-NET-002")
+    e3 = _ev(r, "NS-NET-003") or {}
+    return "links %s; host connect to :%s %s; veth %s" % (
+        ",".join(e1["interfaces_inside"]), e2["port"], e2["host_connect"],
+        "round trip ok" if e3.get("reply") else "no reply")
+
+
+def _key_mnt(r):
+    e1 = _ev(r, "NS-MNT-001")
+    props = [c["evidence"]["propagation"] for c in r["checks"][1:] if c["status"] == "pass"]
+    return "host sees inside mount: %s; propagation ok: %s" % (
+        bool(e1["host_mount_points"]), ",".join(props) or "none")
+
+
+def _key_user(r):
+    e2, e3 = _ev(r, "NS-USER-002"), _ev(r, "NS-USER-003")
+    return "root inside = uid %s outside; host-root file write: %s" % (
+        (e2["uid_seen_by_host"] or ["?"])[0], e3["result"])
+
+
+def _key_ipc(r):
+    seen = [c["id"] for c in r["checks"] if c["evidence"].get("host_saw_inside_object") == "visible"]
+    return "objects crossing: %s" % (",".join(seen) or "none")
+
+
+_KEY = {
+    "uts": _key_uts,
+    "pid": _key_pid, "net": _key_net, "mnt": _key_mnt, "user": _key_user, "ipc": _key_ipc,
+    "cgroup": lambda r: "inside %s, host %s" % (_ev(r, "NS-CGROUP-001")["v2_inside"],
+                                               _ev(r, "NS-CGROUP-001")["v2_host"]),
+    "time": lambda r: "monotonic +%ss, boottime +%ss inside" % (
+        round(_ev(r, "NS-TIME-001")["inside_minus_host_after"]),
+        round(_ev(r, "NS-TIME-002")["inside_minus_host_after"])),
+}
+
+
+def table(results):
+    """Rows for people: type, status, checks passed/total, key evidence."""
+    rows = []
+    for t, r in results.items():
+        rows.append({"type": t, "status": r["status"],
+                     "passed": sum(1 for c in r["checks"] if c["status"] == "pass"),
+                     "total": len(r["checks"]), "evidence": key_evidence(t, r)})
+    return rows
+
+
+def run(types=None, target=None, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc"):
+    """Run the proofs of `types` (default all eight) against `target` (default fresh)."""
+    types = catalog.validate_names(types or catalog.TYPE_NAMES)
+    target = target or base.Target("fresh")
+    results = OrderedDict()
+    for t in types:
+        results[t] = run_one(t, target, options, timeout, release, proc)
+    return {
+        "results": results,
+        "summary": base.summarize(results),
+        "table": table(results),
+        "target": target.describe(),
+        "privilege": {"euid": os.geteuid(), "rootless": os.geteuid() != 0},
+    }
+
+
+def failed_checks(results):
+    """['uts:NS-UTS-001', ...] of every failed check."""
+    return ["%s:%s" % (t, c["id"]) for t, r in results.items() for c in r["checks"] if c["status"] == "fail"]
+
+
+SANDBOX_FLAGS = catalog.CLONE_NEWUTS | catalog.CLONE_NEWNET | catalog.CLONE_NEWNS | catalog.CLONE_NEWIPC
+
+
+def _private_root():
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+
+
+def _twin(types, options, timeout):
+    target = base.make_target("paths", paths=dict((t, "/proc/self/ns/%s" % catalog.get(t).proc_entry)
+                                                  for t in types), sandboxed=True)
+    return run(types, target, options, timeout)
+
+
+def run_shared_twin(types=None, options=None, timeout=probe.DEFAULT_TIMEOUT):
+    """Self-test: run the proofs against namespaces deliberately shared with their host.
+
+    A probe child in fresh uts/net/mnt/ipc namespaces (mounts private) plays the host, and
+    the proofs target that child's own namespaces (paths -> /proc/self/ns/<type>), so every
+    behavioural check runs across a boundary that is not there and must fail, while this
+    machine's hostname, mounts and links stay untouched. pid, user, cgroup and time are this
+    host's own (read-only for those proofs, or cleaned up by them).
+    """
+    types = catalog.validate_names(types or catalog.TYPE_NAMES)
+    res = probe.run(_twin, args=(types, options, timeout), unshare=SANDBOX_FLAGS, setup=_private_root,
+                    timeout=timeout * (len(types) + 1) * 2)
+    if not res["ok"]:
+        raise base.ProbeFailed(res, "shared-namespace sandbox")
+    return res["value"]

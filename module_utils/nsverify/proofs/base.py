@@ -1,0 +1,431 @@
+"""What every isolation proof shares: targets, check records, the held probe, and verdicts.
+
+A proof compares two sides: "inside" (the namespace under test: a fresh one, or a
+named/pid/paths target joined with setns) and "the host" (the process running the
+engine). Work inside always happens in a forked child (probe.run); the engine's
+own process never changes namespace.
+"""
+from __future__ import annotations
+
+import binascii
+import errno
+import fcntl
+import json
+import os
+import re
+import select
+import threading
+import time
+
+from ansible.module_utils.nsverify import catalog, controls, kernel, probe
+
+NAMED_ROOT = "/run/nsverify/ns"
+TARGET_KINDS = ("fresh", "named", "pid", "paths")
+# A name of a named namespace: one path component, no traversal.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NS_GET_NSTYPE = 0xB703  # ioctl_ns(2), Linux 4.11
+
+
+class ProofSkip(Exception):
+    """The proof cannot run here; carries the audit verdict and the reason."""
+
+    def __init__(self, verdict, reason, evidence=None):
+        Exception.__init__(self, reason)
+        self.verdict = verdict
+        self.reason = reason
+        self.evidence = evidence or {}
+
+
+def token(nbytes=4):
+    """A short random hex string for nsv-* names that cannot collide across runs."""
+    return binascii.hexlify(os.urandom(nbytes)).decode()
+
+
+# ---------------------------------------------------------------- check records
+def check(control_id, passed, evidence, reason=None):
+    rec = {"id": control_id, "title": controls.get(control_id).title,
+           "status": "pass" if passed else "fail", "evidence": evidence}
+    if reason:
+        rec["reason"] = reason
+    return rec
+
+
+def skip(control_id, reason, evidence=None):
+    return {"id": control_id, "title": controls.get(control_id).title, "status": "skip",
+            "evidence": evidence or {}, "reason": reason}
+
+
+def shape_result(type_name, checks, verdict="supported", reason=None):
+    """One type's result from its checks: failed if any failed, passed if any passed, else skipped."""
+    statuses = [c["status"] for c in checks]
+    if "fail" in statuses:
+        status = "failed"
+        failed = [c["id"] for c in checks if c["status"] == "fail"]
+        reason = reason or "check(s) failed: %s" % ", ".join(failed)
+    elif "pass" in statuses:
+        status = "passed"
+        skipped = [c["id"] for c in checks if c["status"] == "skip"]
+        reason = reason or ("all checks passed" if not skipped else
+                            "passed; skipped: %s" % ", ".join(skipped))
+    else:
+        status = "skipped"
+        reason = reason or "no check could run"
+    return {"type": type_name, "status": status, "verdict": verdict, "reason": reason,
+            "checks": checks}
+
+
+def summarize(results):
+    out = {"passed": [], "failed": [], "skipped": []}
+    for name, res in results.items():
+        out[res["status"]].append(name)
+    return out
+
+
+# ---------------------------------------------------------------- verdicts
+def verdict_for_errno(err, stage=None):
+    """The support verdict (catalog.VERDICTS) an errno from unshare/setns/id_map stands for."""
+    if err in (errno.EPERM, errno.EACCES):
+        return "denied"
+    if err == errno.ENOSPC:
+        return "limit-zero"
+    if err == errno.EINVAL and stage in ("unshare", "setns"):
+        return "not-built"
+    return "unknown"
+
+
+def kernel_gate(type_name, release=None, proc="/proc"):
+    """(verdict, reason) when the type cannot exist on this kernel, else None.
+
+    The version gate is only a first filter: a new-enough kernel that lacks the
+    /proc entry is 'not-built'; the probe's errno decides the rest.
+    """
+    t = catalog.get(type_name)
+    release = release or kernel.running_release()
+    try:
+        old = not kernel.at_least(release, t.first_kernel)
+    except ValueError:
+        old = False
+    if old:
+        return ("kernel-too-old", "kernel %s is older than %s, the first with %s namespaces"
+                % (release, catalog.version_string(t.first_kernel), type_name))
+    if not os.path.exists(os.path.join(proc, "self", "ns", t.proc_entry)):
+        return ("not-built", "%s/self/ns/%s does not exist: the kernel was built without %s"
+                % (proc, t.proc_entry, t.config_option or "this namespace type"))
+    return None
+
+
+class ProbeFailed(Exception):
+    """A probe could not set up its namespaces (open/setns/unshare/id_map/setup stage)."""
+
+    def __init__(self, result, what):
+        self.result = result
+        msg = "%s: %s failed: %s" % (what, result.get("stage"), result.get("error"))
+        Exception.__init__(self, msg)
+
+
+def require_ok(result, what):
+    """Return result['value']; raise ProofSkip for namespace-setup refusals, ProbeFailed otherwise."""
+    if result.get("ok"):
+        return result["value"]
+    if result.get("stage") in ("open", "setns", "unshare", "id_map"):
+        verdict = verdict_for_errno(result.get("errno"), result.get("stage"))
+        if verdict != "unknown":
+            raise ProofSkip(verdict, "%s: %s refused with %s (%s)" % (
+                what, result["stage"], result.get("errname"), result.get("error")),
+                {"probe": result})
+    raise ProbeFailed(result, what)
+
+
+# ---------------------------------------------------------------- targets
+def is_namespace_file(path, type_name):
+    """(True, '') when `path` is a namespace file of `type_name`, else (False, why)."""
+    t = catalog.get(type_name)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return False, "%s: %s" % (path, exc.strerror)
+    try:
+        ref = os.stat("/proc/self/ns/%s" % t.proc_entry)
+    except OSError:
+        ref = None
+    # Every namespace file (a /proc/<pid>/ns link or a bind mount of one) lives on nsfs.
+    if ref is not None and st.st_dev != ref.st_dev:
+        return False, "%s is not a namespace file (not on nsfs)" % path
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        return False, "%s: %s" % (path, exc.strerror)
+    try:
+        kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+        if kind != t.flag:
+            names = [n for n, x in catalog.TYPES.items() if x.flag == kind]
+            return False, "%s is a %s namespace, not %s" % (path, names[0] if names else hex(kind), type_name)
+    except OSError:
+        pass  # kernels before 4.11 have no NS_GET_NSTYPE: nsfs membership must do
+    finally:
+        os.close(fd)
+    return True, ""
+
+
+class Target(object):
+    """Where the proofs look: fresh throwaway namespaces, or existing namespace files.
+
+    sandboxed: the engine's host side is itself a disposable sandbox (a probe child in
+    fresh namespaces), so proofs may change a namespace shared with it; the must-fail
+    tests use this. Otherwise a proof never writes the hostname of a UTS namespace
+    that is the engine's own.
+    """
+
+    def __init__(self, kind="fresh", paths=None, label=None, sandboxed=False):
+        if kind not in TARGET_KINDS:
+            raise ValueError("target must be one of %s, not %r" % (", ".join(TARGET_KINDS), kind))
+        self.kind = kind
+        self.paths = dict(paths or {})
+        self.label = label or kind
+        self.sandboxed = sandboxed
+
+    @property
+    def fresh(self):
+        return self.kind == "fresh"
+
+    def path(self, type_name):
+        return self.paths.get(type_name)
+
+    def inode(self, type_name):
+        p = self.path(type_name)
+        return os.stat(p).st_ino if p else None
+
+    def shares_engine(self, type_name):
+        """True when the target's namespace is the engine process's own."""
+        if self.fresh:
+            return False
+        try:
+            return self.inode(type_name) == own_inode(type_name)
+        except OSError:
+            return False
+
+    def join(self, type_name):
+        """{type: path} for probe.run(join=...); empty when fresh or already a member
+        (setns(2) into one's own user namespace is EINVAL, and a no-op for the others)."""
+        if self.fresh or not self.path(type_name) or self.shares_engine(type_name):
+            return {}
+        return {type_name: self.path(type_name)}
+
+    def describe(self):
+        return {"kind": self.kind, "label": self.label, "paths": dict(self.paths),
+                "sandboxed": self.sandboxed}
+
+
+def own_inode(type_name):
+    return os.stat("/proc/self/ns/%s" % catalog.get(type_name).proc_entry).st_ino
+
+
+def _selfless(path, pid=None):
+    """/proc/self/... -> /proc/<engine pid>/... so that a forked child joins the engine's namespace."""
+    pid = pid or os.getpid()
+    for prefix in ("/proc/self/", "/proc/thread-self/"):
+        if path.startswith(prefix):
+            return "/proc/%d/%s" % (pid, path[len(prefix):])
+    return path
+
+
+def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named_root=NAMED_ROOT,
+                proc="/proc", sandboxed=False):
+    """Validate the user's target and return a Target; ValueError says what is wrong and how to fix it."""
+    types = catalog.validate_names(types or catalog.TYPE_NAMES)
+    if kind == "fresh":
+        return Target("fresh", sandboxed=sandboxed)
+    if kind == "named":
+        if not name:
+            raise ValueError("target=named needs name=<a namespace made by the namespace module>")
+        if not _NAME_RE.match(name) or ".." in name:
+            raise ValueError("invalid namespace name %r: use letters, digits, '.', '_' or '-', no '/' "
+                             "and no '..'" % name)
+        base = os.path.join(named_root, name)
+        if not os.path.isdir(base):
+            raise ValueError("no named namespace %r: %s does not exist (create it with the namespace "
+                             "module first)" % (name, base))
+        found = {}
+        for t in types:
+            p = os.path.join(base, t)
+            if os.path.exists(p):
+                ok, why = is_namespace_file(p, t)
+                if not ok:
+                    raise ValueError("named namespace %r: %s" % (name, why))
+                found[t] = p
+        if not found:
+            raise ValueError("named namespace %r has none of the requested types (%s) under %s"
+                             % (name, ", ".join(types), base))
+        return Target("named", found, label="named:%s" % name, sandboxed=sandboxed)
+    if kind == "pid":
+        try:
+            pid = int(pid)
+        except (TypeError, ValueError):
+            raise ValueError("target=pid needs pid=<a running process id>, got %r" % (pid,))
+        if pid <= 0 or not os.path.isdir(os.path.join(proc, str(pid))):
+            raise ValueError("process %s does not exist (target=pid needs a running process)" % pid)
+        found = {}
+        for t in types:
+            p = os.path.join(proc, str(pid), "ns", catalog.get(t).proc_entry)
+            try:
+                os.stat(p)
+            except OSError as exc:
+                raise ValueError("cannot read %s: %s (run as root or pick a process you own)"
+                                 % (p, exc.strerror))
+            found[t] = p
+        return Target("pid", found, label="pid:%d" % pid, sandboxed=sandboxed)
+    if kind == "paths":
+        if not paths:
+            raise ValueError("target=paths needs paths={type: namespace file}")
+        found = {}
+        for t, p in paths.items():
+            catalog.get(t)
+            if not isinstance(p, str) or not p:
+                raise ValueError("paths[%s] must be a file path" % t)
+            p = _selfless(p)
+            ok, why = is_namespace_file(p, t)
+            if not ok:
+                raise ValueError("paths[%s]: %s" % (t, why))
+            found[t] = p
+        return Target("paths", found, label="paths", sandboxed=sandboxed)
+    raise ValueError("target must be one of %s, not %r" % (", ".join(TARGET_KINDS), kind))
+
+
+# ---------------------------------------------------------------- the proof context
+class Context(object):
+    """What a proof gets: the target, the options and the probe settings for this privilege."""
+
+    def __init__(self, target, options=None, timeout=probe.DEFAULT_TIMEOUT, euid=None, egid=None):
+        self.target = target
+        self.options = dict(options or {})
+        self.timeout = float(timeout)
+        self.euid = os.geteuid() if euid is None else euid
+        self.egid = os.getegid() if egid is None else egid
+        self.checks = []
+
+    @property
+    def rootless(self):
+        return self.euid != 0
+
+    def add(self, rec):
+        self.checks.append(rec)
+        return rec
+
+    def self_map(self):
+        """Unprivileged: map root inside to ourselves, the one mapping user_namespaces(7) allows."""
+        return [(0, self.euid, 1)], [(0, self.egid, 1)]
+
+    def options_for(self, type_name, extra_unshare=0, fresh_flags=None):
+        """probe.run keyword arguments for a proof of `type_name` on this target.
+
+        Fresh: unshare the type (or `fresh_flags`); without root, inside a new user namespace
+        that maps root to the caller. Joined: setns into the target's file.
+        """
+        opts = {"timeout": self.timeout}
+        unshare = extra_unshare
+        if self.target.fresh:
+            unshare |= catalog.get(type_name).flag if fresh_flags is None else fresh_flags
+        else:
+            opts["join"] = self.target.join(type_name)
+        if self.rootless and self.target.fresh and unshare and not unshare & catalog.CLONE_NEWUSER:
+            unshare |= catalog.CLONE_NEWUSER
+            opts["uid_map"], opts["gid_map"] = self.self_map()
+        opts["unshare"] = unshare
+        return opts
+
+
+# ---------------------------------------------------------------- held probes
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def held(inside_fn, host_fn, args=(), **probe_options):
+    """Run inside_fn(rendezvous, *args) in a probe child; while it waits at rendezvous(data),
+    call host_fn(data) here, so that the host looks while the inside still holds its state.
+
+    rendezvous(data) sends `data` (JSON) to the host and blocks until host_fn returned.
+    Returns (probe result, host_fn's value or None when the inside never reached the rendezvous).
+    """
+    up_r, up_w = os.pipe()
+    down_r, down_w = os.pipe()
+
+    def rendezvous(data):
+        _write_all(up_w, json.dumps(data).encode() + b"\n")
+        os.read(down_r, 1)
+
+    def wrapper(*a):
+        os.close(up_r)
+        os.close(down_w)
+        return inside_fn(rendezvous, *a)
+
+    box = {}
+
+    def runner():
+        box["result"] = probe.run(wrapper, args=args, **probe_options)
+
+    worker = threading.Thread(target=runner)
+    worker.daemon = True
+    worker.start()
+    timeout = probe_options.get("timeout", probe.DEFAULT_TIMEOUT)
+    deadline = time.monotonic() + timeout + 5
+    buf = b""
+    host_value = None
+    try:
+        while b"\n" not in buf and time.monotonic() < deadline:
+            ready, _, _ = select.select([up_r], [], [], 0.05)
+            if ready:
+                chunk = os.read(up_r, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+            elif not worker.is_alive():
+                ready, _, _ = select.select([up_r], [], [], 0)
+                if not ready:
+                    break
+        if b"\n" in buf:
+            host_value = host_fn(json.loads(buf.split(b"\n", 1)[0].decode()))
+    finally:
+        try:
+            os.write(down_w, b"g")
+        except OSError:
+            pass
+        worker.join(timeout + 10)
+        for fd in (up_r, up_w, down_r, down_w):
+            os.close(fd)
+    return box.get("result") or probe._result(False, stage="timeout", error="probe thread hung",
+                                              timed_out=True), host_value
+
+
+# ---------------------------------------------------------------- /proc parsers shared by proofs
+def _unescape(field):
+    """mountinfo octal escapes (\\040 for space, ...)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(text):
+    """/proc/<pid>/mountinfo by the kernel's grammar (proc(5)): optional fields end at '-'."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if "-" not in f or len(f) < 10:
+            continue
+        sep = f.index("-")
+        out.append({
+            "mount_id": int(f[0]), "parent_id": int(f[1]), "major_minor": f[2],
+            "root": _unescape(f[3]), "mount_point": _unescape(f[4]), "options": f[5],
+            "optional": f[6:sep], "fstype": f[sep + 1], "source": _unescape(f[sep + 2]),
+            "super_options": f[sep + 3] if len(f) > sep + 3 else "",
+        })
+    return out
+
+
+def read_mountinfo(pid="self", proc="/proc"):
+    with open(os.path.join(proc, str(pid), "mountinfo")) as fh:
+        return parse_mountinfo(fh.read())
+
+
+def mounts_with_source(mounts, source):
+    return [m["mount_point"] for m in mounts if m["source"] == source]

@@ -1,0 +1,133 @@
+"""Cgroup proof (NS-CGROUP-001): inside a new cgroup namespace the own cgroup reads as /,
+while the host sees the real path.
+
+The probe first moves itself into a fresh nsv-proof-<tok> cgroup at the root of the cgroup2
+hierarchy (on a hybrid host the one at /sys/fs/cgroup/unified), so that its real path is not
+"/" already, then unshares (or joins) the cgroup namespace and reads /proc/self/cgroup; the
+host reads /proc/<pid>/cgroup of the same process. The nsv cgroup is removed afterwards.
+Without the right to create cgroups (no root) the current cgroups are used: any hierarchy
+(v2 or v1) whose real path is not "/" can show the difference.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify.proofs import base
+
+TYPE = "cgroup"
+CONTROL_IDS = ("NS-CGROUP-001",)
+
+
+def parse_proc_cgroup(text):
+    """/proc/<pid>/cgroup -> [{'id': int, 'controllers': str, 'path': str}]; v2 is '0::<path>'."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[0].isdigit():
+            out.append({"id": int(parts[0]), "controllers": parts[1], "path": parts[2]})
+    return out
+
+
+def read_proc_cgroup(pid="self", proc="/proc"):
+    with open(os.path.join(proc, str(pid), "cgroup")) as fh:
+        return parse_proc_cgroup(fh.read())
+
+
+def v2_path(entries):
+    for e in entries:
+        if e["id"] == 0 and e["controllers"] == "":
+            return e["path"]
+    return None
+
+
+def cgroup2_mount(mounts):
+    """The mount point of the cgroup2 hierarchy (pure v2: /sys/fs/cgroup; hybrid: .../unified)."""
+    for m in mounts:
+        if m["fstype"] == "cgroup2" and m["root"] == "/":
+            return m["mount_point"]
+    return None
+
+
+def _inside(rendezvous, procs_file, join_path):
+    moved = None
+    if procs_file:
+        with open(procs_file, "w") as fh:
+            fh.write("0\n")  # "0" moves the writing process (cgroup-v2.rst)
+        moved = procs_file
+    before = read_proc_cgroup("self")
+    if join_path:
+        fd = os.open(join_path, os.O_RDONLY)
+        try:
+            syscalls.setns(fd, catalog.CLONE_NEWCGROUP)
+        finally:
+            os.close(fd)
+    else:
+        syscalls.unshare(catalog.CLONE_NEWCGROUP)
+    inside = read_proc_cgroup("self")
+    rendezvous({"pid": os.getpid(), "moved_into": moved, "before_unshare": before, "inside_view": inside,
+                "inside_inode": os.stat("/proc/self/ns/cgroup").st_ino})
+    return {}
+
+
+def prove(ctx):
+    mount = cgroup2_mount(base.read_mountinfo())
+    created = None
+    procs_file = None
+    own = read_proc_cgroup("self")
+    note = None
+    if mount:
+        path = os.path.join(mount, "nsv-proof-%s" % base.token())
+        try:
+            os.mkdir(path)
+            created = path
+            procs_file = os.path.join(path, "cgroup.procs")
+        except OSError as exc:
+            note = "could not create %s (%s): using the current cgroup" % (path, syscalls.errno_name(exc.errno))
+    if procs_file is None and all(e["path"] == "/" for e in own):
+        raise base.ProofSkip("denied" if note else "unknown",
+                             "this process is in the root cgroup of every hierarchy and cannot create "
+                             "one (%s): the proof needs a cgroup whose path is not /" % (note or "no cgroup2 mount"))
+    try:
+        def host_look(data):
+            seen = dict(data)
+            seen["host_view"] = read_proc_cgroup(data["pid"])
+            seen["host_inode"] = base.own_inode(TYPE)
+            return seen
+
+        opts = {"timeout": ctx.timeout, "unshare": 0}
+        if ctx.rootless and ctx.target.fresh:
+            opts["unshare"] = catalog.CLONE_NEWUSER
+            opts["uid_map"], opts["gid_map"] = ctx.self_map()
+        join = ctx.target.join(TYPE)
+        if not ctx.target.fresh and not join:
+            join_path = "/proc/self/ns/cgroup"  # shared with the engine: joining changes nothing
+        else:
+            join_path = join.get(TYPE)
+        res, host = base.held(_inside, host_look, args=(procs_file, join_path), **opts)
+        base.require_ok(res, "cgroup probe")
+        if host is None:
+            raise base.ProbeFailed(res, "cgroup probe never reached its rendezvous")
+    finally:
+        if created:
+            for _ in range(50):  # the probe's exit frees the cgroup a moment later
+                try:
+                    os.rmdir(created)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+    inside_v2, host_v2 = v2_path(host["inside_view"]), v2_path(host["host_view"])
+    inside = dict(("%d:%s" % (e["id"], e["controllers"]), e["path"]) for e in host["inside_view"])
+    outside = dict(("%d:%s" % (e["id"], e["controllers"]), e["path"]) for e in host["host_view"])
+    # hierarchies where the real path is not / are the ones that can show the difference
+    witnesses = sorted(k for k, p in outside.items() if p != "/")
+    if ctx.target.fresh:
+        ok = bool(witnesses) and all(p == "/" for p in inside.values())
+    else:
+        # a joined namespace's root is wherever its creator was: the view must differ from the host's
+        ok = bool(witnesses) and all(inside.get(k) != outside[k] for k in witnesses)
+    ctx.add(base.check("NS-CGROUP-001", ok, {
+        "cgroup_created": created, "note": note, "v2_inside": inside_v2, "v2_host": host_v2,
+        "witness_hierarchies": witnesses, "inside_view": inside, "host_view": outside,
+        "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}))

@@ -1,0 +1,283 @@
+"""Network proof (NS-NET-001..003).
+
+001: the namespace has only lo, and (when new) it is down: if_nameindex(3) and SIOCGIFFLAGS
+     from inside (not /sys/class/net, which shows the netns of whoever mounted sysfs).
+002: a TCP listener bound inside on 127.0.0.1:<port> is not in the host's /proc/net/tcp
+     (matched by socket inode and by address) and a connect from the host is refused.
+003: a veth pair nsv<tok>a/nsv<tok>b joins two throwaway namespaces made here, 10.x/30
+     addresses exist only inside them, and a UDP datagram makes the round trip. Both ends die
+     with their namespaces; the creator also deletes its end in a finally block.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify.proofs import base
+
+TYPE = "net"
+CONTROL_IDS = ("NS-NET-001", "NS-NET-002", "NS-NET-003")
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+TCP_LISTEN = "0A"
+
+
+# ---------------------------------------------------------------- /proc/net/tcp
+def _hex_ipv4(text):
+    """/proc/net/tcp writes IPv4 addresses as the raw 32-bit value in host byte order."""
+    return socket.inet_ntoa(struct.pack("<I", int(text, 16)))
+
+
+def parse_proc_net_tcp(text):
+    """Rows of /proc/net/tcp: [{local, local_port, remote, remote_port, state, uid, inode}]."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 10 or ":" not in f[1]:
+            continue
+        laddr, lport = f[1].split(":")
+        raddr, rport = f[2].split(":")
+        rows.append({"local": _hex_ipv4(laddr), "local_port": int(lport, 16),
+                     "remote": _hex_ipv4(raddr), "remote_port": int(rport, 16),
+                     "state": f[3].upper(), "uid": int(f[7]), "inode": int(f[9])})
+    return rows
+
+
+def read_proc_net_tcp(pid="self", proc="/proc"):
+    with open(os.path.join(proc, str(pid), "net", "tcp")) as fh:
+        return parse_proc_net_tcp(fh.read())
+
+
+def listeners(rows, port=None, inode=None):
+    return [r for r in rows if r["state"] == TCP_LISTEN
+            and ((port is not None and r["local_port"] == port) or (inode is not None and r["inode"] == inode))]
+
+
+# ---------------------------------------------------------------- interface flags
+def if_flags(name):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, struct.pack("16sH14x", name.encode(), 0))
+        return struct.unpack("16sH14x", res)[1]
+    finally:
+        s.close()
+
+
+def set_if_up(name, up):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        flags = if_flags(name)
+        flags = (flags | IFF_UP) if up else (flags & ~IFF_UP)
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", name.encode(), flags))
+    finally:
+        s.close()
+
+
+def interfaces():
+    return sorted(name for _, name in socket.if_nameindex())
+
+
+# ---------------------------------------------------------------- 001 + 002 inside
+def _inside(rendezvous, port, restore):
+    names = interfaces()
+    lo_up = bool(if_flags("lo") & IFF_UP) if "lo" in names else None
+    raised = False
+    if lo_up is False:
+        set_if_up("lo", True)  # 127.0.0.1 is only usable on an up lo
+        raised = True
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(4)
+        inode = os.fstat(sock.fileno()).st_ino
+        seen_inside = listeners(read_proc_net_tcp(), port=port)
+        rendezvous({"interfaces": names, "lo_up": lo_up, "port": port, "socket_inode": inode,
+                    "inside_listeners": seen_inside, "inside_inode": os.stat("/proc/self/ns/net").st_ino})
+    finally:
+        sock.close()
+        if raised and restore:
+            set_if_up("lo", False)
+    return {"lo_restored_down": raised and restore}
+
+
+def _free_host_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _host_look(data):
+    seen = dict(data)
+    rows = read_proc_net_tcp()
+    seen["host_listeners_by_inode"] = listeners(rows, inode=data["socket_inode"])
+    seen["host_listeners_on_port"] = listeners(rows, port=data["port"])
+    conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    conn.settimeout(2)
+    try:
+        conn.connect(("127.0.0.1", data["port"]))
+        seen["host_connect"] = "connected"
+    except OSError as exc:
+        seen["host_connect"] = syscalls.errno_name(exc.errno) or str(exc)
+    finally:
+        conn.close()
+    seen["host_inode"] = base.own_inode(TYPE)
+    return seen
+
+
+# ---------------------------------------------------------------- 003 veth
+def _ip(ip, *args):
+    res = subprocess.run([ip] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, LC_ALL="C"), universal_newlines=True, timeout=10)
+    if res.returncode != 0:
+        raise OSError(errno.EIO, "ip %s: %s" % (" ".join(args), res.stderr.strip()))
+    return res.stdout
+
+
+def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
+    """In throwaway namespace A: make namespace B, a veth between them, and a UDP echo."""
+    to_b_r, to_b_w = os.pipe()
+    to_a_r, to_a_w = os.pipe()
+    b = os.fork()
+    if b == 0:
+        out = {}
+        try:
+            os.close(to_b_w)
+            os.close(to_a_r)
+            syscalls.unshare(catalog.CLONE_NEWNET)
+            os.write(to_a_w, b"r")
+            if os.read(to_b_r, 1) != b"g":
+                os._exit(1)
+            _ip(ip, "addr", "add", addr_b + "/30", "dev", name_b)
+            _ip(ip, "link", "set", name_b, "up")
+            out["b_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
+            out["b_addrs"] = _ip(ip, "-o", "-4", "addr", "show", "dev", name_b).strip()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((addr_b, port))
+            sock.settimeout(timeout)
+            os.write(to_a_w, b"l")
+            payload, peer = sock.recvfrom(256)
+            sock.sendto(b"pong:" + payload, peer)
+            out.update(received=payload.decode(), from_peer=list(peer))
+            sock.close()
+        except BaseException as exc:  # report, never raise past the fork
+            out["error"] = str(exc)
+        try:
+            os.write(to_a_w, b"R" + json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(to_b_r)
+    os.close(to_a_w)
+    ev = {"veth": [name_a, name_b], "addresses": [addr_a, addr_b], "port": port}
+    try:
+        if os.read(to_a_r, 1) != b"r":
+            raise OSError(errno.EIO, "namespace B did not start")
+        ev["ns_a_inode"] = os.stat("/proc/self/ns/net").st_ino
+        ev["ns_b_inode"] = os.stat("/proc/%d/ns/net" % b).st_ino
+        _ip(ip, "link", "add", name_a, "type", "veth", "peer", "name", name_b)
+        _ip(ip, "link", "set", name_b, "netns", str(b))
+        _ip(ip, "addr", "add", addr_a + "/30", "dev", name_a)
+        _ip(ip, "link", "set", name_a, "up")
+        ev["a_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
+        os.write(to_b_w, b"g")
+        if os.read(to_a_r, 1) != b"l":
+            raise OSError(errno.EIO, "namespace B did not listen")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((addr_a, 0))
+        sock.settimeout(0.2)
+        message = ("ping:%s" % base.token()).encode()
+        deadline = time.monotonic() + timeout
+        reply = None
+        sent = 0
+        while reply is None and time.monotonic() < deadline:
+            sock.sendto(message, (addr_b, port))
+            sent += 1
+            try:
+                data, peer = sock.recvfrom(256)
+                reply = data.decode()
+                ev["reply_from"] = list(peer)
+            except socket.timeout:
+                continue
+        sock.close()
+        ev.update(sent=message.decode(), datagrams_sent=sent, reply=reply)
+    finally:
+        try:
+            _ip(ip, "link", "del", name_a)
+            ev["deleted"] = name_a
+        except OSError as exc:
+            ev["delete_error"] = str(exc)
+        os.close(to_b_w)
+        data = b""
+        while True:
+            chunk = os.read(to_a_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+        os.close(to_a_r)
+        os.waitpid(b, 0)
+    if data.startswith(b"R"):
+        ev.update(json.loads(data[1:].decode()))
+    return ev
+
+
+def find_ip():
+    for candidate in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def prove(ctx):
+    port = _free_host_port()
+    res, host = base.held(_inside, _host_look, args=(port, not ctx.target.fresh), **ctx.options_for(TYPE))
+    value = base.require_ok(res, "network probe")
+    if host is None:
+        raise base.ProbeFailed(res, "network probe never reached its rendezvous")
+    host.update(value)
+    only_lo = host["interfaces"] == ["lo"]
+    ok1 = only_lo and (host["lo_up"] is False or not ctx.target.fresh)
+    ctx.add(base.check("NS-NET-001", ok1, {
+        "interfaces_inside": host["interfaces"], "lo_up": host["lo_up"],
+        "lo_must_be_down": ctx.target.fresh, "inside_inode": host["inside_inode"],
+        "host_inode": host["host_inode"]}))
+    ok2 = (bool(host["inside_listeners"]) and not host["host_listeners_by_inode"]
+           and not host["host_listeners_on_port"] and host["host_connect"] != "connected")
+    ctx.add(base.check("NS-NET-002", ok2, dict((k, host[k]) for k in (
+        "port", "socket_inode", "inside_listeners", "host_listeners_by_inode", "host_listeners_on_port",
+        "host_connect"))))
+
+    ip = find_ip()
+    if ip is None:
+        ctx.add(base.skip("NS-NET-003", "iproute2's ip command was not found"))
+        return
+    tok = base.token(3)
+    octet = int(tok[:2], 16)
+    name_a, name_b = "nsv%sa" % tok, "nsv%sb" % tok
+    addr_a, addr_b = "10.213.%d.1" % octet, "10.213.%d.2" % octet
+    opts = ctx.options_for(TYPE, fresh_flags=catalog.CLONE_NEWNET)
+    opts.pop("join", None)
+    if ctx.rootless and not opts["unshare"] & catalog.CLONE_NEWUSER:
+        opts["unshare"] |= catalog.CLONE_NEWUSER
+        opts["uid_map"], opts["gid_map"] = ctx.self_map()
+    opts["unshare"] |= catalog.CLONE_NEWNET
+    vres = base.probe.run(_veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet,
+                                                  min(ctx.timeout / 2, 5.0)), **opts)
+    ev = base.require_ok(vres, "veth probe")
+    host_links = interfaces()
+    ev["left_on_host"] = [n for n in host_links if n in (name_a, name_b)]
+    ok3 = (ev.get("reply") == "pong:" + ev.get("sent", "?") and ev.get("received") == ev.get("sent")
+           and not ev["left_on_host"] and ev.get("ns_a_inode") != ev.get("ns_b_inode"))
+    ctx.add(base.check("NS-NET-003", ok3, ev))
