@@ -384,6 +384,49 @@ def test_without_a_holder_the_bind_mount_alone_keeps_the_namespace(name):
         assert json.load(fh)["config"]["uid_map"] == [{"inside": 0, "outside": 100000, "count": 65536}]
 
 
+@pytest.fixture
+def shared_dir(tmp_path):
+    """A shared mount point of our own (this host's mounts are all private)."""
+    d = tmp_path / "shared"
+    d.mkdir()
+    subprocess.run(["mount", "--bind", str(d), str(d)], check=True)
+    subprocess.run(["mount", "--make-shared", str(d)], check=True)
+    sub = d / "sub"
+    sub.mkdir()
+    yield d
+    for path in (sub, d):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.mark.parametrize("propagation, seen_inside", [("private", False), ("slave", True)],
+                         ids=["private-receives-nothing", "slave-receives-host-mounts"])
+def test_mount_propagation_option(name, shared_dir, propagation, seen_inside):
+    result = run_module(dict(name=name, types=["mnt"], mount_propagation=propagation))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "nsvprop", str(shared_dir / "sub")], check=True)
+    out = subprocess.run(["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "cat",
+                          "/proc/self/mountinfo"], capture_output=True, text=True, check=True).stdout
+    inside = [m["mount_point"] for m in namespaces.parse_mountinfo(out) if m["source"] == "nsvprop"]
+    assert bool(inside) is seen_inside
+    # and nothing made inside ever reaches the host
+    subprocess.run(["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "mount", "-t", "tmpfs",
+                    "nsvinside", str(shared_dir)], check=True)
+    assert not [m for m in namespaces.read_mountinfo() if m["source"] == "nsvinside"]
+
+
+def test_map_without_root_inside_and_time_without_pid(name):
+    result = run_module(dict(name=name, types=["user", "time", "uts"], boottime_offset=30,
+                             uid_map=[{"inside": 1000, "outside": 300000, "count": 10}]))
+    pid = result["holder_pid"]
+    assert result["namespaces"]["time"]["holder_pid"] == pid and "holder_pid" not in result["namespaces"]["uts"]
+    assert len(inspect.read_nspid(pid)) == 1  # no PID namespace asked for: an ordinary process
+    with open("/proc/%d/uid_map" % pid) as fh:
+        assert fh.read().split() == ["1000", "300000", "10"]
+    with open("/proc/%d/timens_offsets" % pid) as fh:
+        assert dict((line.split()[0], int(line.split()[1])) for line in fh) == {"monotonic": 0, "boottime": 30}
+    assert not run_module(dict(name=name, types=["user", "time", "uts"], boottime_offset=30,
+                               uid_map=[{"inside": 1000, "outside": 300000, "count": 10}]))["changed"]
+
+
 # ------------------------------------------------------------------ conflicts, force and diff
 
 def test_other_config_fails_and_force_recreates(name):
