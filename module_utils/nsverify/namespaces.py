@@ -646,8 +646,10 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
             cpid = os.fork()
             if cpid == 0:
                 try:
+                    # only the exec pipe crosses exec (it closes there, telling the module
+                    # that the holder started); no inherited fd may keep Ansible's pipes open
                     os.closerange(3, exec_w)
-                    os.closerange(exec_w + 1, 1024)
+                    os.closerange(exec_w + 1, min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
                     os.execv(python, [HOLDER_ARGV0, "-I", "-S", "-c", HOLDER_CODE, name])
                 except BaseException as exc:  # exec failed: say why through the exec pipe
                     try:
