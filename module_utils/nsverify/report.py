@@ -51,6 +51,7 @@ VERDICT_STATUS = {
 SOURCES = ("audit", "proof", "container")
 SOURCE_TITLES = {"audit": "Kernel audit", "proof": "Isolation proofs", "container": "BusyBox container"}
 CHECK_STATUSES = ("pass", "fail", "skip")
+_CHECK_REASON = {"pass": "proven: see the evidence", "fail": "failed: see the evidence", "skip": "skipped"}
 WAIVER_KEYS = ("control", "justification", "hosts", "expires")
 
 
@@ -248,7 +249,7 @@ def _check_entry(control, check, fallback_namespace=None, source="proof"):
     status = check.get("status")
     evidence = check.get("evidence") if isinstance(check.get("evidence"), dict) else {"value": check.get("evidence")}
     if status in CHECK_STATUSES:
-        reason = check.get("reason") or check.get("title") or (control.title if control else "")
+        reason = check.get("reason") or _CHECK_REASON[status]
     else:
         reason = "unrecognised check status %r (expected pass, fail or skip): treated as fail" % (status,)
         status = "fail"
@@ -326,6 +327,15 @@ def evaluate_container(container):
     return out
 
 
+_ORDER = {cid: i for i, cid in enumerate(controls.CONTROLS)}
+
+
+def _catalogue_order(entry):
+    """Catalogue order within each source; checks unknown to the catalogue after their source's."""
+    source = SOURCES.index(entry["source"]) if entry["source"] in SOURCES else len(SOURCES)
+    return (source, _ORDER.get(entry["id"], len(_ORDER)), entry["id"])
+
+
 def apply_waivers(entries, waivers, host, today):
     """Turn matching fails into waived; return {applied, expired, unused} waiver notes."""
     notes = {"applied": [], "expired": [], "unused": []}
@@ -366,6 +376,7 @@ def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), tod
     """The report of one host: controls (in catalogue order), summary and waiver notes."""
     today = today or datetime.date.today()
     entries = evaluate_audit(facts, min_headroom) + evaluate_proofs(proofs) + evaluate_container(container)
+    entries.sort(key=_catalogue_order)
     notes = apply_waivers(entries, list(waivers), host, today)
     counts = summarize(entries)
     kernel = (facts or {}).get("kernel") or {} if isinstance(facts, dict) else {}
@@ -439,9 +450,7 @@ def _control_rows(report):
     for r in report["hosts"].values():
         for e in r["controls"]:
             seen.setdefault(e["id"], e)
-    order = list(controls.CONTROLS)
-    return sorted(seen.values(), key=lambda e: (SOURCES.index(e["source"]) if e["source"] in SOURCES else 9,
-                                                order.index(e["id"]) if e["id"] in order else 999, e["id"]))
+    return sorted(seen.values(), key=_catalogue_order)
 
 
 def _md(text):
