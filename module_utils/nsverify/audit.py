@@ -251,6 +251,7 @@ def count_namespaces(proc="/proc", types=None):
             nsfs += 1
     return {
         "counts": {t: (len(seen[t]) if seen[t] else None) for t in types},
+        "inodes": {t: sorted(seen[t]) for t in types},  # for callers and tests; not put into the facts
         "processes_unreadable": unreadable,
         "nsfs_mounts": nsfs,
         "lower_bound": unreadable > 0 or readable == 0,
@@ -346,6 +347,12 @@ def _attempt(name, via_user_namespace, uid):
         syscalls.unshare(t.flag)
     except OSError as exc:
         return failed("unshare", exc)
+    if name == "pid":
+        # pid_for_children stays unreadable until the new namespace has its PID 1: make one
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
     after = _ns_inode(entry)
     out["new_namespace"] = None if before is None or after is None else before != after
     if name == "user":
