@@ -308,9 +308,9 @@ def main():
             elif action == "remove":
                 result["removed"] = namespaces.remove(name, ns_dir)
         except namespaces.NamespaceError as exc:
-            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, "" if action == "repair" else
-                                                                   "; nothing was left behind"),
-                             action=action, **exc.evidence)
+            cleaned = "; nothing was left behind" if action in ("create", "recreate") else ""
+            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, cleaned), action=action,
+                             **exc.evidence)
         except OSError as exc:
             module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
 

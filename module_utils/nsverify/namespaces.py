@@ -806,14 +806,9 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
         return state
     except BaseException:
         if holder_pid:
-            try:
-                os.kill(holder_pid, signal.SIGKILL)  # still our grandchild: not yet reparented
-            except ProcessLookupError:
-                pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            # still our grandchild (its parent waits for our word), so the PID is surely ours
+            stop_holder(state["holder"], name, proc) or _kill_quietly(holder_pid)
+        _kill_quietly(pid)
         raise
     finally:
         for f in (ctl_r, go_w, exec_r):
@@ -822,6 +817,13 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
             except OSError:
                 pass
         os.waitpid(pid, 0)
+
+
+def _kill_quietly(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _tuples(id_map):

@@ -374,6 +374,27 @@ def test_state_file_lost_mid_creation_is_cleaned_by_absent(name):
     assert not os.path.lexists(os.path.join(NS_DIR, name))
 
 
+def test_failure_midway_leaves_nothing_behind(name, monkeypatch):
+    # Simulated: this kernel never refuses the third bind mount, so the failure is injected
+    # after the holder started and two namespace files were mounted.
+    real_mount = namespaces.syscalls.mount
+
+    def failing_mount(source, target, *args, **kwargs):
+        if str(target).endswith("/" + name + "/net"):
+            raise OSError(22, "injected EINVAL")
+        return real_mount(source, target, *args, **kwargs)
+
+    before = snapshot()
+    monkeypatch.setattr(namespaces.syscalls, "mount", failing_mount)
+    result = run_module(dict(name=name, types=["uts", "ipc", "pid", "net"]))
+    assert result.get("failed") and "nothing was left behind" in result["msg"], result
+    assert result["errname"] == "EINVAL" and result["stage"] == "bind_mount"
+    after = snapshot()
+    assert only_mine(after, name) == only_mine(before, name)
+    assert not set(after["holders"]) - set(before["holders"])  # the holder it started is gone
+    assert not os.path.lexists(os.path.join(NS_DIR, name))
+
+
 def test_without_a_holder_the_bind_mount_alone_keeps_the_namespace(name):
     result = run_module(dict(name=name, types=["net", "user"]))
     assert result["holder_pid"] is None
