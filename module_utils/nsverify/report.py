@@ -525,12 +525,17 @@ td.id,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans 
 .matrix td.s{text-align:center;width:1%;white-space:nowrap}
 .matrix th.h{text-align:center;white-space:nowrap}
 .badge{display:inline-block;min-width:58px;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:700;
-text-align:center;text-decoration:none}
+text-align:center;text-decoration:none;white-space:nowrap}
 .pass{color:var(--pass);background:var(--pass-bg)}
 .fail{color:var(--fail);background:var(--fail-bg)}
 .skip{color:var(--skip);background:var(--skip-bg)}
 .waived{color:var(--waived);background:var(--waived-bg)}
 .none{color:#8c959f}
+.zero{color:#8c959f;background:transparent;border:1px solid var(--line)}
+.overview{margin:-8px 0 18px;color:#57606a}
+.attention{list-style:none;margin:6px 0 12px;padding:8px 12px;border:1px solid var(--line);border-radius:6px;background:#fffbfa}
+.attention li{margin:2px 0}
+.counts{white-space:nowrap}
 .counts span{margin-right:6px}
 tr.grp td{background:#f6f8fa;font-weight:600;color:#57606a}
 details summary{cursor:pointer;color:#0969da}
@@ -557,7 +562,19 @@ def _badge(status, href=None, title=None):
 
 def _counts_html(counts):
     return '<span class="counts">%s</span>' % "".join(
-        '<span class="badge %s">%d %s</span>' % (k, counts[k], _LABEL[k]) for k in ("pass", "fail", "waived", "skip"))
+        '<span class="badge %s">%d %s</span>' % (k if counts[k] else "zero", counts[k], _LABEL[k])
+        for k in ("pass", "fail", "waived", "skip"))
+
+
+def _host_state(r):
+    """One word per host for the overview: what a reader must look at first."""
+    if not r["inputs"]["audit"] and not r["inputs"]["proofs"]:
+        return "skip", "NO DATA"
+    if r["summary"]["fail"]:
+        return "fail", "FAILING"
+    if r["summary"]["waived"]:
+        return "waived", "WAIVED"
+    return "pass", "OK"
 
 
 def render_html(report):
@@ -572,9 +589,15 @@ def render_html(report):
                   _e(report["schema"]), _e(report["outcome_digest"][:12])))
     bad = report["summary"]["fail"] > 0
     out.append('<p class="fleet%s">%s</p>' % (" bad" if bad else "", _e(report["summary_line"])))
+    states = [_host_state(report["hosts"][h])[1] for h in hosts]
+    expired = sum(1 for h in hosts if report["hosts"][h]["waivers"]["expired"])
+    out.append('<p class="overview">%d host(s): %s%s</p>' % (
+        len(hosts), ", ".join("%d %s" % (states.count(w), w.lower()) for w in ("FAILING", "NO DATA", "WAIVED", "OK")
+                              if states.count(w)),
+        "; %d with expired waivers" % expired if expired else ""))
 
-    out.append('<section class="card"><h2>Hosts</h2><table><tr><th>Host</th><th>Kernel</th><th>Summary</th>'
-               "<th>Counts</th><th>Notes</th></tr>")
+    out.append('<section class="card"><h2>Hosts</h2><table><tr><th>Host</th><th>State</th><th>Kernel</th>'
+               "<th>Summary</th><th>Counts</th><th>Notes</th></tr>")
     for h in hosts:
         r = report["hosts"][h]
         notes = []
@@ -583,9 +606,11 @@ def render_html(report):
             notes.append('<span class="warn">missing: %s</span>' % _e(", ".join(missing)))
         if r["waivers"]["expired"]:
             notes.append('<span class="warn">%d expired waiver(s)</span>' % len(r["waivers"]["expired"]))
-        out.append('<tr><td><a href="#%s">%s</a></td><td class="mono">%s</td><td class="mono">%s</td><td>%s</td>'
-                   "<td>%s</td></tr>" % (anchors[h], _e(h), _e(r["kernel"] or "?"), _e(r["summary_line"]),
-                                         _counts_html(r["summary"]), " ".join(notes)))
+        cls, word = _host_state(r)
+        out.append('<tr><td><a href="#%s">%s</a></td><td><span class="badge %s">%s</span></td><td class="mono">%s</td>'
+                   '<td class="mono">%s</td><td>%s</td><td>%s</td></tr>'
+                   % (anchors[h], _e(h), cls, word, _e(r["kernel"] or "?"), _e(r["summary_line"]),
+                      _counts_html(r["summary"]), " ".join(notes)))
     out.append("</table></section>")
 
     out.append('<section class="card"><h2>Fleet matrix</h2><p class="legend note">%s &nbsp; each cell links to '
@@ -616,6 +641,12 @@ def render_html(report):
         for w in r["waivers"]["expired"]:
             out.append('<p class="warn">Expired waiver for %s (expired %s, no longer applied): %s</p>'
                        % (_e(w["control"]), _e(w["expires"]), _e(w["justification"])))
+        notable = [e for e in r["controls"] if e["status"] in ("fail", "waived")]
+        if notable:
+            out.append('<ul class="attention">%s</ul>' % "".join(
+                '<li>%s <a class="mono" href="#%s-%s">%s</a> %s &mdash; <span class="note">%s</span></li>'
+                % (_badge(e["status"]), anchors[h], _e(e["id"]), _e(e["id"]), _e(e["title"]), _e(e["reason"]))
+                for e in notable))
         group = None
         out.append("<table><tr><th>Control</th><th>Status</th><th>Title and evidence</th></tr>")
         for e in r["controls"]:
