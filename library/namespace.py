@@ -226,10 +226,18 @@ state_file:
   type: str
   sample: /run/nsverify/ns/nsvall/state.json
 removed:
-  description: With I(state=absent), the holder PID killed, the mounts unmounted, whether files were removed.
+  description:
+    - With I(state=absent), what was removed - the recorded holder PID killed, holders of this name that
+      the state file did not record (a module killed mid-creation), the mounts unmounted, whether the
+      directory was removed and whether C(/run/nsverify/ns) itself was released (no named namespace left).
   returned: when something was removed
   type: dict
-  sample: {holder_killed: 40211, unmounted: [/run/nsverify/ns/nsvall/net], removed_dir: true, released_dir: true}
+  sample:
+    holder_killed: 40211
+    untracked_holders_killed: []
+    unmounted: [/run/nsverify/ns/nsvall/net]
+    removed_dir: true
+    released_dir: true
 """
 
 import os

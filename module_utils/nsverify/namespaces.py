@@ -378,6 +378,32 @@ def holder_alive(holder, name, proc="/proc"):
     return bool(argv) and argv[0] == HOLDER_ARGV0 and argv[-1] == name
 
 
+def holder_argv(name):
+    return [HOLDER_ARGV0, "-I", "-S", "-c", HOLDER_CODE, name]
+
+
+def find_untracked_holders(name, proc="/proc", known=()):
+    """Host PIDs of holders of `name` that state.json does not name: a module killed between
+    starting the holder and recording it leaves one. Matched on the exact command line (our
+    program text and the name), so no foreign process can match."""
+    want = ("\0".join(holder_argv(name)) + "\0").encode()
+    found = []
+    for entry in os.listdir(proc):
+        if not entry.isdigit() or int(entry) in known:
+            continue
+        try:
+            with open(os.path.join(proc, entry, "cmdline"), "rb") as fh:
+                if fh.read() != want:
+                    continue
+            with open(os.path.join(proc, entry, "stat")) as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if parse_stat_state(stat) not in ("Z", "X"):
+            found.append({"pid": int(entry), "starttime": parse_stat_starttime(stat)})
+    return found
+
+
 def stop_holder(holder, name, proc="/proc", timeout=5.0):
     """SIGKILL the holder if it is still ours; wait until it is gone or a zombie (its parent,
     the host's init, reaps it). Return True when a process was killed."""
@@ -556,11 +582,16 @@ def remove(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
 
 
 def _remove_locked(name, base, ns_dir, proc):
-    done = {"holder_killed": None, "unmounted": [], "removed_dir": False, "released_dir": False}
+    done = {"holder_killed": None, "untracked_holders_killed": [], "unmounted": [],
+            "removed_dir": False, "released_dir": False}
     state = load_state(name, ns_dir) or {}
     holder = state.get("holder")
     if holder and stop_holder(holder, name, proc):
         done["holder_killed"] = holder["pid"]
+    known = [holder["pid"]] if holder else []
+    for orphan in find_untracked_holders(name, proc, known):
+        if stop_holder(orphan, name, proc):
+            done["untracked_holders_killed"].append(orphan["pid"])
     # unmount deepest first; repeat, since a path may carry stacked mounts
     for _ in range(8):
         own = _mounts_under(base, read_mountinfo(proc=proc))
@@ -650,7 +681,7 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
                     # that the holder started); no inherited fd may keep Ansible's pipes open
                     os.closerange(3, exec_w)
                     os.closerange(exec_w + 1, min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
-                    os.execv(python, [HOLDER_ARGV0, "-I", "-S", "-c", HOLDER_CODE, name])
+                    os.execv(python, holder_argv(name))
                 except BaseException as exc:  # exec failed: say why through the exec pipe
                     try:
                         os.write(exec_w, ("exec %s: %s" % (python, exc)).encode()[:500])

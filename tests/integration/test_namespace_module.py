@@ -374,6 +374,19 @@ def test_state_file_lost_mid_creation_is_cleaned_by_absent(name):
     assert not os.path.lexists(os.path.join(NS_DIR, name))
 
 
+def test_holder_never_recorded_is_found_and_removed_by_absent(name):
+    first = run_module(dict(name=name, types=["pid", "net"]))
+    state_file = os.path.join(NS_DIR, name, "state.json")
+    with open(state_file) as fh:
+        state = json.load(fh)
+    state["holder"], state["status"] = None, "creating"  # as if the module died before recording it
+    with open(state_file, "w") as fh:
+        json.dump(state, fh)
+    removed = run_module(dict(name=name, state="absent"))
+    assert removed["removed"]["untracked_holders_killed"] == [first["holder_pid"]]
+    assert holder_gone(first["holder_pid"]) and not os.path.lexists(os.path.join(NS_DIR, name))
+
+
 def test_failure_midway_leaves_nothing_behind(name, monkeypatch):
     # Simulated: this kernel never refuses the third bind mount, so the failure is injected
     # after the holder started and two namespace files were mounted.
