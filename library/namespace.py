@@ -323,6 +323,8 @@ def main():
             module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
 
     if want_present:
+        for warning in namespaces.join_warnings(config["types"]):
+            module.warn(warning)
         result["config"] = config
         if state is None:  # check mode: what would be made, inodes not known yet
             state = {"config": config, "inodes": {}, "holder": None}

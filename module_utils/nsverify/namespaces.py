@@ -241,6 +241,20 @@ def build_config(types, hostname=None, uid_map=None, gid_map=None, monotonic_off
     return config
 
 
+def join_warnings(types, release=None):
+    """Messages for types this kernel can create but not join with setns(2) (nsenter): a time
+    namespace before 5.8, pid/mnt/user before 3.8 (setns(2), catalog.setns_since)."""
+    release = release or kernel.running_release()
+    out = []
+    for t in catalog.validate_names(types):
+        since = catalog.get(t).setns_since
+        if not kernel.at_least(release, since):
+            out.append("kernel %s cannot join a %s namespace with setns(2) (needs %s): the named "
+                       "namespace is made, but nsenter --%s into it fails"
+                       % (release, t, catalog.version_string(since), catalog.get(t).unshare_option))
+    return out
+
+
 def needs_holder(types):
     return any(t in HOLDER_TYPES for t in types)
 

@@ -133,6 +133,17 @@ def test_config_refuses_options_that_do_not_fit(kwargs, fragment):
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("release, types, warned", [
+    (NEW_KERNEL, ALL, []),
+    ("5.6.0-1-amd64", ["time", "net"], ["time"]),
+    ("5.8.0", ["time"], []),
+    ("3.2.0-4-amd64", ["pid", "mnt", "net"], ["mnt", "pid"]),
+], ids=["6.18-none", "simulated-5.6-time", "5.8-time-ok", "simulated-3.2-pid-mnt"])
+def test_join_warnings_follow_setns_since(release, types, warned):
+    got = namespaces.join_warnings(types, release)
+    assert [w.split(" a ")[1].split()[0] for w in got] == warned
+
+
 # ------------------------------------------------------------------ parsers
 
 # Lines captured on this host (kernel 6.18, everything private) and on a systemd host (shared peers).
