@@ -1,0 +1,144 @@
+"""playbooks/report.yml for real on this host: the real audit and the real proofs, rendered into a
+tmp dir, with waivers; a second run with the same outcome is changed=0; check mode writes
+nothing; a bad waiver file stops the play with a clear message.
+
+The container is left out (nsverify_report_container_name=""): container checks are proven by the
+container's own tests; the report's handling of them runs on captured results in
+tests/unit/test_report_captured.py.
+"""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ansible.module_utils.nsverify import catalog, controls, report
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "playbooks" / "report.yml"
+SUMMARY_RE = re.compile(r"localhost: (Count: \d+, Passed: \d+, Failed: \d+, Skipped: \d+, Waived: \d+)")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the proofs create namespaces of every type: needs root")
+
+
+def playbook(tmp, *extra):
+    env = dict(os.environ, ANSIBLE_HOME=str(tmp / "ansible"), ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
+    argv = [str(exe) if exe.exists() else "ansible-playbook", str(PLAYBOOK),
+            "-e", "nsverify_report_container_name=''"] + list(extra)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def recap(stdout):
+    m = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout)
+    assert m, stdout[-3000:]
+    return dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m.groups())))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two real runs with the same inputs: a forced NS-KRN-010 failure (min headroom beyond any real
+    limit) covered by a valid waiver, and an expired waiver for NS-KRN-008."""
+    tmp = tmp_path_factory.mktemp("report")
+    waivers = tmp / "waivers.yml"
+    waivers.write_text(
+        "waivers:\n"
+        "  - control: NS-KRN-010\n"
+        "    justification: test fleet runs at a deliberately impossible headroom target\n"
+        "    hosts: [localhost]\n"
+        "    expires: 2099-12-31\n"
+        "  - control: NS-KRN-008\n"
+        "    justification: an exception that ran out\n"
+        "    expires: 2020-01-01\n")
+    args = ["-e", "nsverify_report_dir=%s" % (tmp / "reports"), "-e", "nsverify_report_waivers=%s" % waivers,
+            "-e", "nsverify_report_min_headroom=1000000000"]
+    first = playbook(tmp, *args)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+    json_path = tmp / "reports" / "nsverify-report.json"
+    data = json.loads(json_path.read_text())
+    mtime = json_path.stat().st_mtime_ns
+    second = playbook(tmp, *args)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
+    return {"tmp": tmp, "first": first, "second": second, "data": data, "mtime": mtime,
+            "data2": json.loads(json_path.read_text()), "mtime2": json_path.stat().st_mtime_ns}
+
+
+def test_report_files_are_written_and_summary_printed(runs):
+    reports = runs["tmp"] / "reports"
+    assert sorted(os.listdir(reports)) == ["nsverify-report.html", "nsverify-report.json", "nsverify-report.md"]
+    host = runs["data"]["hosts"]["localhost"]
+    printed = SUMMARY_RE.findall(runs["first"].stdout)
+    assert printed == [host["summary_line"]]
+    assert recap(runs["first"].stdout)["changed"] == 1
+    assert host["summary_line"] in (reports / "nsverify-report.html").read_text()
+    assert host["summary_line"] in (reports / "nsverify-report.md").read_text()
+
+
+def test_audit_controls_are_the_mapped_real_verdicts(runs):
+    entries = {e["id"]: e for e in runs["data"]["hosts"]["localhost"]["controls"]}
+    for name in catalog.TYPE_NAMES:
+        entry = entries[controls.audit_control(name).id]
+        assert entry["evidence"]["verdict"] in catalog.VERDICTS
+        assert entry["status"] == report.VERDICT_STATUS[entry["evidence"]["verdict"]]
+        assert entry["evidence"]["evidence"]["probe"]["attempted"] is True  # the kernel was exercised
+
+
+def test_every_proof_control_carries_a_real_result(runs):
+    entries = {e["id"]: e for e in runs["data"]["hosts"]["localhost"]["controls"]}
+    for control in controls.for_source("proof"):
+        entry = entries[control.id]
+        assert entry["status"] in ("pass", "fail", "skip"), entry
+        if entry["status"] != "skip":
+            assert entry["evidence"], entry  # what was done and seen, from the real proof
+    assert not [c for c in entries if c.startswith("NS-CTR-")]  # container left out
+
+
+def test_waiver_turns_the_real_failure_into_waived_and_flags_the_expired_one(runs):
+    host = runs["data"]["hosts"]["localhost"]
+    entries = {e["id"]: e for e in host["controls"]}
+    headroom = entries["NS-KRN-010"]
+    assert headroom["status"] == "waived"
+    assert headroom["reason"].startswith("headroom below 1000000000")
+    assert headroom["waiver"]["justification"].startswith("test fleet")
+    assert [w["control"] for w in host["waivers"]["expired"]] == ["NS-KRN-008"]
+    assert entries["NS-KRN-008"]["waiver_expired"]["expires"] == "2020-01-01"
+    assert host["summary"]["waived"] == 1
+    assert host["summary_line"].endswith("Waived: 1")
+
+
+def test_second_run_is_unchanged_when_the_outcome_is(runs):
+    """changed only when the outcome (statuses, waivers) changes: the same outcome leaves the files and
+    their generation time alone; a proof flipping between the runs must show as changed."""
+    same = runs["data"]["outcome_digest"] == runs["data2"]["outcome_digest"]
+    changed = recap(runs["second"].stdout)["changed"]
+    if same:
+        assert changed == 0
+        assert runs["mtime2"] == runs["mtime"]
+        assert runs["data2"]["generated"] == runs["data"]["generated"]
+    else:
+        assert changed == 1 and runs["mtime2"] != runs["mtime"]
+    assert SUMMARY_RE.findall(runs["second"].stdout) == [runs["data2"]["hosts"]["localhost"]["summary_line"]]
+
+
+REPORT_ONLY = ["--skip-tags", "audit,verify,container"]
+
+
+def test_check_mode_reports_changed_and_writes_nothing(tmp_path):
+    res = playbook(tmp_path, "--check", "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"), *REPORT_ONLY)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert recap(res.stdout)["changed"] == 1
+    assert not (tmp_path / "reports").exists()
+
+
+def test_bad_waiver_file_stops_the_play_with_a_clear_message(tmp_path):
+    waivers = tmp_path / "waivers.yml"
+    waivers.write_text("waivers:\n  - control: NS-KRN-404\n  - control: NS-KRN-001\n")
+    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
+                   "-e", "nsverify_report_waivers=%s" % waivers, *REPORT_ONLY)
+    assert res.returncode != 0
+    assert "unknown control id 'NS-KRN-404'" in res.stdout
+    assert "waiver #2 (NS-KRN-001): missing 'justification'" in res.stdout
+    assert not (tmp_path / "reports").exists()
