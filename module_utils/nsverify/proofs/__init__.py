@@ -140,6 +140,13 @@ def _key_user(r):
         (e2["uid_seen_by_host"] or ["?"])[0], e3["result"])
 
 
+def _key_cgroup(r):
+    e = _ev(r, "NS-CGROUP-001")
+    differ = [k for k in e["witness_hierarchies"] if k not in e["same_on_both_sides"]]
+    k = differ[0] if differ else "0:"
+    return "%s inside %s, host %s" % (k.split(":", 1)[1] or "v2", e["inside_view"].get(k), e["host_view"].get(k))
+
+
 def _key_ipc(r):
     seen = [c["id"] for c in r["checks"] if c["evidence"].get("host_saw_inside_object") == "visible"]
     return "objects crossing: %s" % (",".join(seen) or "none")
@@ -148,8 +155,7 @@ def _key_ipc(r):
 _KEY = {
     "uts": _key_uts,
     "pid": _key_pid, "net": _key_net, "mnt": _key_mnt, "user": _key_user, "ipc": _key_ipc,
-    "cgroup": lambda r: "inside %s, host %s" % (_ev(r, "NS-CGROUP-001")["v2_inside"],
-                                               _ev(r, "NS-CGROUP-001")["v2_host"]),
+    "cgroup": _key_cgroup,
     "time": lambda r: "monotonic +%ss, boottime +%ss inside" % (
         round(_ev(r, "NS-TIME-001")["inside_minus_host_after"]),
         round(_ev(r, "NS-TIME-002")["inside_minus_host_after"])),

@@ -24,6 +24,7 @@ TARGET_KINDS = ("fresh", "named", "pid", "paths")
 # A name of a named namespace: one path component, no traversal.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NS_GET_NSTYPE = 0xB703  # ioctl_ns(2), Linux 4.11
+NS_GET_USERNS = 0xB701  # ioctl_ns(2), Linux 4.9: an fd of the owning user namespace
 
 
 class ProofSkip(Exception):
@@ -216,6 +217,34 @@ class Target(object):
                 "sandboxed": self.sandboxed}
 
 
+def owner_userns_inode(path):
+    """Inode of the user namespace that owns the namespace at `path`, or None if unknown."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        ufd = fcntl.ioctl(fd, NS_GET_USERNS)
+        try:
+            return os.fstat(ufd).st_ino
+        finally:
+            os.close(ufd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def become_root_if_mapped():
+    """After joining a user namespace, act as its root when root is mapped there: objects a
+    process makes in namespaces owned by it (files, mqueues) need an id mapped in it."""
+    with open("/proc/self/uid_map") as fh:
+        uid_lines = [l.split() for l in fh.read().splitlines() if l.strip()]
+    if any(int(inside) == 0 for inside, _, _ in uid_lines):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
 def own_inode(type_name):
     return os.stat("/proc/self/ns/%s" % catalog.get(type_name).proc_entry).st_ino
 
@@ -315,11 +344,12 @@ class Context(object):
         """Unprivileged: map root inside to ourselves, the one mapping user_namespaces(7) allows."""
         return [(0, self.euid, 1)], [(0, self.egid, 1)]
 
-    def options_for(self, type_name, extra_unshare=0, fresh_flags=None):
+    def options_for(self, type_name, extra_unshare=0, fresh_flags=None, as_owner=False):
         """probe.run keyword arguments for a proof of `type_name` on this target.
 
         Fresh: unshare the type (or `fresh_flags`); without root, inside a new user namespace
-        that maps root to the caller. Joined: setns into the target's file.
+        that maps root to the caller. Joined: setns into the target's file; with as_owner, also
+        into the target's user namespace when that owns it, acting as its root there.
         """
         opts = {"timeout": self.timeout}
         unshare = extra_unshare
@@ -327,6 +357,11 @@ class Context(object):
             unshare |= catalog.get(type_name).flag if fresh_flags is None else fresh_flags
         else:
             opts["join"] = self.target.join(type_name)
+            if as_owner and opts["join"] and self.target.path("user"):
+                owner = owner_userns_inode(self.target.path(type_name))
+                if owner is not None and owner == self.target.inode("user") and owner != own_inode("user"):
+                    opts["join"]["user"] = self.target.path("user")
+                    opts["setup"] = become_root_if_mapped
         if self.rootless and self.target.fresh and unshare and not unshare & catalog.CLONE_NEWUSER:
             unshare |= catalog.CLONE_NEWUSER
             opts["uid_map"], opts["gid_map"] = self.self_map()

@@ -126,8 +126,15 @@ def prove(ctx):
         ok = bool(witnesses) and all(p == "/" for p in inside.values())
     else:
         # a joined namespace's root is wherever its creator was: the view must differ from the host's
-        ok = bool(witnesses) and all(inside.get(k) != outside[k] for k in witnesses)
-    ctx.add(base.check("NS-CGROUP-001", ok, {
+        # (rooted at a hierarchy's root it hides nothing there; one hierarchy that reads
+        # differently is enough to show the namespace is not the host's)
+        ok = any(inside.get(k) != outside[k] for k in witnesses)
+    reason = None
+    if not ok and not ctx.target.fresh:
+        reason = ("inside and host read the same cgroup paths in every hierarchy: the target's cgroup "
+                  "namespace is rooted where the host's is, so it hides nothing")
+    ctx.add(base.check("NS-CGROUP-001", ok, reason=reason, evidence={
         "cgroup_created": created, "note": note, "v2_inside": inside_v2, "v2_host": host_v2,
-        "witness_hierarchies": witnesses, "inside_view": inside, "host_view": outside,
+        "witness_hierarchies": witnesses,
+        "same_on_both_sides": sorted(k for k in witnesses if inside.get(k) == outside[k]), "inside_view": inside, "host_view": outside,
         "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}))

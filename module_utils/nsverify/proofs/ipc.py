@@ -6,6 +6,8 @@ the inside looks them up (ENOENT expected), makes its own with other keys and
 /nsv-i-<tok>, and waits while the host looks those up. Lookups are by key/name
 (shmget/semget/msgget without IPC_CREAT, mq_open without O_CREAT), and the host also
 reads /proc/sysvipc, which shows the reader's IPC namespace. Every object is removed.
+A joined IPC namespace owned by the target's user namespace is entered as that namespace's
+root: its mqueue filesystem only accepts ids mapped there (EOVERFLOW otherwise).
 """
 from __future__ import annotations
 
@@ -169,7 +171,7 @@ def prove(ctx):
             seen["host_inode"] = base.own_inode(TYPE)
             return seen
 
-        res, host = base.held(_inside, host_look, args=(host_refs, inside_refs), **ctx.options_for(TYPE))
+        res, host = base.held(_inside, host_look, args=(host_refs, inside_refs), **ctx.options_for(TYPE, as_owner=True))
         value = base.require_ok(res, "IPC probe")
         if host is None:
             raise base.ProbeFailed(res, "IPC probe never reached its rendezvous")

@@ -62,14 +62,14 @@ def _inside(rendezvous, where, source, fresh):
     try:
         with open(os.path.join(where, "marker"), "w") as fh:
             fh.write(source)
-        rendezvous({"inside_mount_points": base.mounts_with_source(base.read_mountinfo(), source),
-                    "inside_marker": os.path.exists(os.path.join(where, "marker")),
-                    "inside_inode": os.stat("/proc/self/ns/mnt").st_ino})
+        # The /proc of a joined mount namespace may belong to another PID namespace (a
+        # container's): the host reads our mountinfo through its own /proc instead.
+        rendezvous({"pid": os.getpid(), "inside_marker": os.path.exists(os.path.join(where, "marker"))})
     finally:
         syscalls.umount2(where, syscalls.MNT_DETACH)
         if made:
             os.rmdir(where)
-    return {"unmounted_inside": not _mounted(source, where)}
+    return {"unmounted_inside": not os.path.exists(os.path.join(where, "marker"))}
 
 
 # ---------------------------------------------------------------- 002-005
@@ -97,6 +97,10 @@ def _inner(scratch, tok, to_outer, from_outer):
 def _propagation(where, tok):
     """The outer namespace (a private copy): set up, fork inner, mount, compare."""
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    if not os.path.exists("/proc/self/mountinfo"):
+        # the copied tree's /proc is another PID namespace's (a container's): mount our own,
+        # in this private copy only
+        syscalls.mount("proc", "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
     if not os.path.isdir(where):
         os.makedirs(where, 0o755)
     _tmpfs("nsv-scratch-%s" % tok, where)
@@ -162,7 +166,9 @@ def prove(ctx):
 
         def host_look(data):
             seen = dict(data)
-            seen.update(host_mount_points=base.mounts_with_source(base.read_mountinfo(), source),
+            seen.update(inside_mount_points=base.mounts_with_source(base.read_mountinfo(data["pid"]), source),
+                        inside_inode=os.stat("/proc/%d/ns/mnt" % data["pid"]).st_ino,
+                        host_mount_points=base.mounts_with_source(base.read_mountinfo(), source),
                         host_marker=os.path.exists(os.path.join(where, "marker")),
                         host_inode=base.own_inode(TYPE))
             return seen
