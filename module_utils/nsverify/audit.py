@@ -313,7 +313,8 @@ def _use_capability():
     try:
         syscalls.unshare(catalog.CLONE_NEWNS)
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
-        syscalls.mount("nsv-audit", "/tmp", "tmpfs", 0, "size=16k")
+        target = next(d for d in ("/tmp", "/mnt", "/run", "/") if os.path.isdir(d))
+        syscalls.mount("nsv-audit", target, "tmpfs", 0, "size=16k")
         return {"ok": True, "action": action, "errno": None, "errname": None}
     except OSError as exc:
         return {"ok": False, "action": action, "errno": exc.errno, "errname": syscalls.errno_name(exc.errno)}
@@ -349,10 +350,14 @@ def _attempt(name, via_user_namespace, uid):
         return failed("unshare", exc)
     if name == "pid":
         # pid_for_children stays unreadable until the new namespace has its PID 1: make one
-        child = os.fork()
+        try:
+            child = os.fork()
+        except OSError:
+            child = None  # the namespace exists all the same; only the inode evidence is lost
         if child == 0:
             os._exit(0)
-        os.waitpid(child, 0)
+        if child:
+            os.waitpid(child, 0)
     after = _ns_inode(entry)
     out["new_namespace"] = None if before is None or after is None else before != after
     if name == "user":
@@ -455,6 +460,9 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
 
     if result["ok"]:
         cap = result.get("capability")
+        if name == "user" and cap is not None and not cap.get("ok") and cap.get("errno") == _errno.ENOSPC:
+            return ("unknown", "a user namespace was created, but no namespace was left to use a capability in "
+                    "(%s: ENOSPC), so its capabilities could not be tested" % cap.get("action"), None)
         if name == "user" and cap is not None and not cap.get("ok"):
             return ("denied", "a user namespace was created but using a capability inside it failed "
                     "(%s: %s): an LSM policy such as kernel.apparmor_restrict_unprivileged_userns strips "
@@ -510,22 +518,22 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
             "%s is not set" % t.config_option)
         return "not-built", "%s; the probe failed with %s" % (what, errname or result.get("stage")), None
 
-    if err == _errno.EPERM:
+    if err in (_errno.EPERM, _errno.EACCES):  # EACCES: some LSMs (SELinux) refuse that way
         if not gate and not static["entry_present"]:
             return ("kernel-too-old", "release %s is below %s's first kernel %s and no /proc entry exists; the "
-                    "probe was refused (EPERM), so it could not confirm" % (rel, name, first), None)
+                    "probe was refused (%s), so it could not confirm" % (rel, name, first, errname), None)
         if not gate:
             contradictions.append("release %s is below %s's first kernel %s, but /proc/self/ns/%s exists"
                                   % (rel, name, first, t.proc_entry))
         if result.get("stage") == "unshare-user":
-            reason = ("an unprivileged caller needs a user namespace, and creating one was refused (EPERM): "
-                      "see userns_policy")
+            reason = ("an unprivileged caller needs a user namespace, and creating one was refused (%s): "
+                      "see userns_policy" % errname)
         elif name == "user":
-            reason = "unshare(CLONE_NEWUSER) gives EPERM: a sysctl (kernel.unprivileged_userns_clone), an LSM " \
-                     "or a seccomp filter refuses user namespaces; see userns_policy"
+            reason = ("unshare(CLONE_NEWUSER) gives %s: a sysctl (kernel.unprivileged_userns_clone), an LSM "
+                      "or a seccomp filter refuses user namespaces; see userns_policy" % errname)
         else:
-            reason = ("unshare(%s)%s gives EPERM: no CAP_SYS_ADMIN in the owning user namespace, an LSM or a "
-                      "seccomp filter" % (t.flag_name, via))
+            reason = ("unshare(%s)%s gives %s: no CAP_SYS_ADMIN in the owning user namespace, an LSM or a "
+                      "seccomp filter" % (t.flag_name, via, errname))
         return "denied", reason, joined()
 
     detail = errname or (result.get("error") or "no result").splitlines()[-1][:200]

@@ -192,13 +192,17 @@ def test_headroom_counts_a_namespace_held_by_a_process_we_started():
 
 # ------------------------------------------------------------------ (b) inside a user namespace, lowered limits
 
-def test_in_user_namespace_with_time_and_cgroup_limits_zero(payload):
+def test_in_user_namespace_with_time_cgroup_and_uts_limits_zero(payload):
     with open("/proc/sys/user/max_time_namespaces") as fh:
         host_limit = fh.read()
     facts = run_payload(payload, ["unshare", "-Ur"],
-                        "echo 0 > /proc/sys/user/max_time_namespaces; echo 0 > /proc/sys/user/max_cgroup_namespaces")
-    assert _verdicts(facts) == dict({t: "supported" for t in ALL}, time="limit-zero", cgroup="limit-zero")
-    for name in ("time", "cgroup"):
+                        "for t in time cgroup uts; do echo 0 > /proc/sys/user/max_${t}_namespaces; done")
+    assert _verdicts(facts) == dict({t: "supported" for t in ALL}, time="limit-zero", cgroup="limit-zero",
+                                    uts="limit-zero")
+    # with no UTS namespace left, the user probe proves its capabilities with a tmpfs mount instead
+    cap = facts["types"]["user"]["evidence"]["probe"]["capability"]
+    assert cap["ok"] is True and "tmpfs" in cap["action"]
+    for name in ("time", "cgroup", "uts"):
         entry = facts["types"][name]
         assert entry["limit"] == 0 and entry["evidence"]["probe"]["errname"] == "ENOSPC"
         assert entry["evidence"]["proc_entry"]["present"] is True  # a limit, not a missing feature

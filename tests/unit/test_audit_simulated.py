@@ -171,6 +171,10 @@ HOSTS = [
     dict(id="6.1-root-seccomp-eperm-denied-with-entry-present", release="6.1.0-25-amd64",
          kernel=SimulatedKernel(direct={"net": errno.EPERM}, via_user={"net": errno.EPERM}),
          expect=dict({t: S for t in ALL}, net=DN)),
+    dict(id="6.1-root-selinux-eacces-denied", release="6.1.0-25-amd64",
+         kernel=SimulatedKernel(direct={"ipc": errno.EACCES}), expect=dict({t: S for t in ALL}, ipc=DN)),
+    dict(id="6.1-root-no-namespace-left-to-test-user-capabilities", release="6.1.0-25-amd64",
+         kernel=SimulatedKernel(capability=errno.ENOSPC), expect=dict({t: S for t in ALL}, user=UK)),
 ]
 
 
