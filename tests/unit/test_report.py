@@ -412,3 +412,22 @@ def test_markdown_escapes_and_summarises():
         assert host["summary_line"] in text
     table_rows = [line for line in text.splitlines() if line.startswith("| NS-KRN-008 ")]
     assert len(table_rows) == 1 and table_rows[0].count("|") == 5  # id, title, two hosts
+
+
+def test_example_waiver_file_is_valid():
+    import yaml
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "playbooks" / "templates" / "report_waivers.example.yml"
+    waivers = report.parse_waivers(yaml.safe_load(path.read_text()))
+    assert [w["control"] for w in waivers] == ["NS-KRN-008", "NS-KRN-006"]
+    assert waivers[0]["expires"] == "2027-09-30" and waivers[1]["hosts"] == ["db01", "db02"]
+
+
+def test_markdown_evidence_stays_valid_json():
+    rep = _evil_report()
+    text = report.render_markdown(rep)
+    spans = re.findall(r"  - evidence: `(.*)`$", text, re.M)
+    assert spans
+    decoded = json.loads(spans[0])
+    assert decoded["evidence"]["config_line"] == EVIL  # the tag survives as data, never as markup
