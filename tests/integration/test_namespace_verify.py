@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -149,6 +148,10 @@ def test_named_namespace_all_types_proven_and_left_as_found(named):
     assert res["time"]["checks"][0]["evidence"]["offset_inside"] == 86400
     uts_path = os.path.join(base.NAMED_ROOT, named, "uts")
     assert namespaces.read_hostname(uts_path) == "nsv-inside"  # the proof gave the name back
+    lo = subprocess.run(["nsenter", "--net=%s" % os.path.join(base.NAMED_ROOT, named, "net"), "ip", "-o", "link",
+                         "show", "lo"], capture_output=True, text=True, check=True).stdout
+    assert "state DOWN" in lo and ",UP" not in lo  # lo was raised for the port test and put down again
+    assert res["net"]["checks"][1]["evidence"]["host_connect"] == "ECONNREFUSED"
 
 
 @pytest.fixture
@@ -288,3 +291,14 @@ def test_verify_playbook_fails_when_a_proof_fails(tmp_path):
     assert res.returncode != 0 and "ipc:NS-IPC-001" in res.stdout and "pid:NS-PID-002" in res.stdout, \
         res.stdout[-4000:]
     assert '"ipc     failed' in res.stdout
+
+
+def test_module_requests_the_user_maps_and_time_offsets_it_is_given():
+    res = run_module({"types": ["user", "time"], "uid_map": [[0, 400000, 1000]], "gid_map": [[0, 400000, 1000]],
+                      "time_offsets": {"monotonic": 1000, "boottime": 2000}})
+    assert not res.get("failed") and res["summary"]["passed"] == ["user", "time"], res["msg"]
+    user_ev = dict((c["id"], c["evidence"]) for c in res["results"]["user"]["checks"])
+    assert user_ev["NS-USER-001"]["host_reads"]["uid_map"] == [[0, 400000, 1000]]
+    assert user_ev["NS-USER-002"]["file_owner_on_host"] == 400000
+    time_ev = [c["evidence"] for c in res["results"]["time"]["checks"]]
+    assert [e["offset_read_by_host"] for e in time_ev] == [1000, 2000]
