@@ -104,7 +104,8 @@ EXAMPLES = r"""
     hosts:
       web1:
         facts: "{{ hostvars.web1.ansible_facts.nsverify }}"
-        proofs: "{{ hostvars.web1.nsverify_report_verify.results }}"
+        # Ansible renames a module's top-level `results` to `ansible_module_results`
+        proofs: "{{ hostvars.web1.nsverify_report_verify.ansible_module_results }}"
     dest: /tmp/nsverify-reports
     formats: [html]
     fail_on_failed: true

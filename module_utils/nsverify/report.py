@@ -411,6 +411,7 @@ def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify 
         "generated": generated,
         "date": today.isoformat(),
         "waivers": waivers,
+        "options": {"min_headroom": min_headroom},
         "hosts": host_reports,
         "summary": total,
         "summary_line": summary_line(total),
@@ -420,11 +421,13 @@ def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify 
 
 
 def outcome_digest(report):
-    """sha256 over what a reader acts on: hosts, control ids, statuses, waivers (not time, not evidence)."""
+    """sha256 over what a reader acts on: hosts, control ids, statuses, waivers and the options that
+    judge them (not the generation time, not the evidence)."""
     outcome = {
         "schema": SCHEMA,
         "title": report.get("title"),
         "waivers": report.get("waivers"),
+        "options": report.get("options"),
         "hosts": {
             name: [[e["id"], e["status"], e.get("waiver"), e.get("waiver_expired")] for e in r["controls"]]
             for name, r in report["hosts"].items()

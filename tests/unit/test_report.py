@@ -358,6 +358,9 @@ def test_digest_ignores_generation_time_and_volatile_evidence():
 
 def test_digest_changes_with_a_status_or_a_waiver():
     base = _rep()["outcome_digest"]
+    other = report.build_report({"a": {"facts": sample_facts(), "proofs": sample_proofs()}}, today=TODAY,
+                                generated="t1", min_headroom=5)
+    assert other["outcome_digest"] != base  # a different judgement is a different report
     assert _rep(facts=FAIL_TIME)["outcome_digest"] != base
     waivers = report.parse_waivers([{"control": "NS-KRN-008", "justification": "j"}])
     assert _rep(facts=FAIL_TIME, waivers=waivers)["outcome_digest"] != _rep(facts=FAIL_TIME)["outcome_digest"]
