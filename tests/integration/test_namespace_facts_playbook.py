@@ -17,17 +17,17 @@ ALL = list(catalog.TYPE_NAMES)
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the audit of all eight types as root needs root")
 
 
-def run_audit_playbook(base, out_dir, *extra):
+def run_audit_playbook(base, out_dir, *extra, expect_rc=0):
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOME=str(base / "home"),
                ANSIBLE_LOCAL_TEMP=str(base / "ltmp"), ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([str(exe) if exe.exists() else shutil.which("ansible-playbook"),
                            str(ROOT / "playbooks" / "audit.yml"), "-e", "nsverify_audit_dir=%s" % out_dir] + list(extra),
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", proc.stdout)
+    assert proc.returncode == expect_rc, proc.stdout[-4000:] + proc.stderr[-2000:]
+    recap = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s", proc.stdout, re.M)
     assert recap, proc.stdout[-2000:]
-    return proc.stdout, int(recap.group(2))
+    return proc.stdout, sum(int(changed) for _, changed in recap)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,20 @@ def test_static_mode_variable_reaches_the_module(tmp_path):
     facts = json.loads((tmp_path / "out" / "localhost.json").read_text())
     assert list(facts["types"]) == ["time"] and facts["mode"] == "static"
     assert "| localhost | %s | - | - | - | - | - | - | - | unknown |" % os.uname().release in stdout
+
+
+def test_fleet_table_has_a_row_per_host_and_marks_a_failed_host(tmp_path):
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n"
+        "    nsv-good:\n      ansible_connection: local\n"
+        "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
+        "    nsv-bad:\n      ansible_connection: local\n"
+        "      ansible_python_interpreter: /nonexistent/nsv-python\n")
+    stdout, _ = run_audit_playbook(tmp_path, tmp_path / "out", "-i", str(inventory), expect_rc=2)
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| nsv-good | %s |%s" % (os.uname().release, " supported |" * 8) in summary
+    assert "| nsv-bad | (no audit: host failed or unreachable) |" in summary
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["nsv-good.json", "summary.md"]
+    assert "nsv-bad" in stdout and "failed=1" in stdout
+    assert "## Headroom (NS-KRN-010)" in summary and "| nsv-good | " in summary.split("## Headroom")[1]
