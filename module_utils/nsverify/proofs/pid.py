@@ -63,12 +63,14 @@ def list_processes(proc="/proc"):
 def _orphan_test():
     """Make a grandchild an orphan; report its parent before and after; reap it as PID 1."""
     r, w = os.pipe()
+    seen_r, seen_w = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(r)
         grandchild = os.fork()
         if grandchild == 0:
             parent = os.getppid()
+            os.write(seen_w, b"s")  # the parent exits only after we saw it alive
             deadline = time.monotonic() + 5
             while os.getppid() == parent and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -78,8 +80,11 @@ def _orphan_test():
             # stay until the inside PID 1 has looked at us
             time.sleep(0.2)
             os._exit(0)
+        os.read(seen_r, 1)
         os._exit(0)
     os.close(w)
+    os.close(seen_r)
+    os.close(seen_w)
     os.waitpid(child, 0)
     data = b""
     while True:
