@@ -525,6 +525,13 @@ table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa;font-weight:600;position:sticky;top:0}
 td.id,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;white-space:nowrap}
+.scroll{overflow-x:auto}
+.matrix td.id{position:sticky;left:0;background:#fff}
+.compact th.v{vertical-align:bottom;padding:4px 1px;font:11px ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+.compact th.v span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+.compact td.c{padding:2px 1px;text-align:center}
+.sq{display:inline-block;width:18px;height:18px;line-height:18px;border-radius:3px;font-size:10px;font-weight:700;
+text-decoration:none}
 .matrix td.s{text-align:center;width:1%;white-space:nowrap}
 .matrix th.h{text-align:center;white-space:nowrap}
 .badge{display:inline-block;min-width:58px;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:700;
@@ -580,6 +587,58 @@ def _host_state(r):
     return "pass", "OK"
 
 
+# Above this many hosts the matrix turns: hosts become rows and controls narrow columns, so that a
+# fleet fits the page width instead of growing a column per host.
+COMPACT_MATRIX_HOSTS = 8
+_LETTER = {"pass": "P", "fail": "F", "skip": "S", "waived": "W"}
+
+
+def _cell(report, host, control_id):
+    return next((x for x in report["hosts"][host]["controls"] if x["id"] == control_id), None)
+
+
+def _matrix_html(report, hosts, anchors):
+    rows = _control_rows(report)
+    legend = " ".join(_badge(s) for s in ("pass", "fail", "waived", "skip"))
+    out = ['<section class="card"><h2>Fleet matrix</h2><p class="legend note">%s &nbsp; each cell links to the '
+           "host's evidence; hover for the reason</p><div class=\"scroll\">" % legend]
+    if len(hosts) <= COMPACT_MATRIX_HOSTS:
+        out.append('<table class="matrix"><tr><th>Control</th><th>Title</th>%s</tr>'
+                   % "".join('<th class="h"><a href="#%s">%s</a></th>' % (anchors[h], _e(h)) for h in hosts))
+        group = None
+        for row in rows:
+            if row["source"] != group:
+                group = row["source"]
+                out.append('<tr class="grp"><td colspan="%d">%s</td></tr>'
+                           % (2 + len(hosts), _e(SOURCE_TITLES.get(group, group))))
+            cells = []
+            for h in hosts:
+                e = _cell(report, h, row["id"])
+                if e is None:
+                    cells.append('<td class="s none" title="not evaluated on this host">&ndash;</td>')
+                else:
+                    cells.append('<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]),
+                                                                 e["reason"]))
+            out.append('<tr><td class="id">%s</td><td>%s</td>%s</tr>'
+                       % (_e(row["id"]), _e(row["title"]), "".join(cells)))
+    else:
+        out.append('<table class="matrix compact"><tr><th>Host</th>%s</tr>' % "".join(
+            '<th class="v" title="%s"><span>%s</span></th>' % (_e(row["title"]), _e(row["id"])) for row in rows))
+        for h in hosts:
+            cells = []
+            for row in rows:
+                e = _cell(report, h, row["id"])
+                if e is None:
+                    cells.append('<td class="c none" title="not evaluated on this host">&middot;</td>')
+                else:
+                    cells.append('<td class="c"><a class="sq %s" href="#%s-%s" title="%s: %s">%s</a></td>'
+                                 % (e["status"], anchors[h], _e(e["id"]), _e(e["id"]), _e(e["reason"]),
+                                    _LETTER[e["status"]]))
+            out.append('<tr><td class="id"><a href="#%s">%s</a></td>%s</tr>' % (anchors[h], _e(h), "".join(cells)))
+    out.append("</table></div></section>")
+    return "\n".join(out)
+
+
 def render_html(report):
     hosts = list(report["hosts"])
     anchors = {h: "host-%d" % i for i, h in enumerate(hosts)}
@@ -616,26 +675,7 @@ def render_html(report):
                       _counts_html(r["summary"]), " ".join(notes)))
     out.append("</table></section>")
 
-    out.append('<section class="card"><h2>Fleet matrix</h2><p class="legend note">%s &nbsp; each cell links to '
-               "the host's evidence</p><table class=\"matrix\"><tr><th>Control</th><th>Title</th>%s</tr>"
-               % (" ".join(_badge(s) for s in ("pass", "fail", "waived", "skip")),
-                  "".join('<th class="h"><a href="#%s">%s</a></th>' % (anchors[h], _e(h)) for h in hosts)))
-    group = None
-    for row in _control_rows(report):
-        if row["source"] != group:
-            group = row["source"]
-            out.append('<tr class="grp"><td colspan="%d">%s</td></tr>'
-                       % (2 + len(hosts), _e(SOURCE_TITLES.get(group, group))))
-        cells = []
-        for h in hosts:
-            e = next((x for x in report["hosts"][h]["controls"] if x["id"] == row["id"]), None)
-            if e is None:
-                cells.append('<td class="s none" title="not evaluated on this host">&ndash;</td>')
-            else:
-                cells.append('<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]),
-                                                             e["reason"]))
-        out.append('<tr><td class="id">%s</td><td>%s</td>%s</tr>' % (_e(row["id"]), _e(row["title"]), "".join(cells)))
-    out.append("</table></section>")
+    out.append(_matrix_html(report, hosts, anchors))
 
     for h in hosts:
         r = report["hosts"][h]

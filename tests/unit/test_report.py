@@ -435,3 +435,19 @@ def test_markdown_evidence_stays_valid_json():
     decoded = [json.loads(span) for span in spans]  # every span is valid JSON
     lines = [d["evidence"].get("config_line") for d in decoded if "evidence" in d]
     assert EVIL in lines  # the tag survives as data, never as markup
+
+
+@pytest.mark.parametrize("n_hosts,compact", [(2, False), (report.COMPACT_MATRIX_HOSTS, False),
+                                             (report.COMPACT_MATRIX_HOSTS + 1, True)],
+                         ids=["two", "at-threshold", "above-threshold"])
+def test_matrix_turns_compact_for_large_fleets(n_hosts, compact):
+    hosts = {"h%02d" % i: {"facts": sample_facts(), "proofs": sample_proofs()} for i in range(n_hosts)}
+    hosts["h00"]["facts"] = FAIL_TIME
+    page = report.render_html(report.build_report(hosts, today=TODAY))
+    assert ('class="matrix compact"' in page) == compact
+    # either way every host x control cell is there and the failure links to its evidence row
+    assert page.count('href="#host-0-NS-KRN-008"') >= 1
+    assert 'id="host-0-NS-KRN-008"' in page
+    cells = page.count('class="sq ') if compact else page.count('<td class="s">')
+    per_host = len(controls.for_source("audit")) + len(controls.for_source("proof"))
+    assert cells == n_hosts * per_host
