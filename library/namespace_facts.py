@@ -123,7 +123,8 @@ ansible_facts:
         types:
           description:
             - Per type its C(verdict), C(reason), C(control_id) (NS-KRN-001..008), C(evidence) (release,
-              version_gate, proc_entry, config, limit, probe with errno and via_user_namespace, policy when denied),
+              version_gate, proc_entry with the caller's namespace inode, config, limit, probe with errno,
+              new_namespace and via_user_namespace, policy when denied),
               C(contradiction) (null or what disagreed with the live probe), C(count) and C(limit).
           type: dict
           returned: always
@@ -138,7 +139,8 @@ ansible_facts:
               evidence:
                 release: 6.18.44-fc-v657
                 version_gate: {"first_kernel": "5.6.0", "release_at_least": true}
-                proc_entry: {"path": "/proc/self/ns/time", "present": true, "expected_since": "5.6.0"}
+                proc_entry: {"path": "/proc/self/ns/time", "present": true, "inode": 4026531834,
+                             "expected_since": "5.6.0"}
                 config: {"option": "CONFIG_TIME_NS", "line": "CONFIG_TIME_NS=y", "source": "/proc/config.gz"}
                 limit: {"sysctl": "user.max_time_namespaces", "path": "/proc/sys/user/max_time_namespaces",
                         "value": 96365, "exists_since": "5.7.0"}

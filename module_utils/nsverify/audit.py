@@ -289,6 +289,14 @@ def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
 
 # --------------------------------------------------------------------------- live probing
 
+def _link_inode(path):
+    """Inode named by a namespace link ('net:[4026531840]'): the caller's namespace of that type."""
+    try:
+        return nsinspect.parse_ns_link(os.readlink(path))[1]
+    except (OSError, ValueError):
+        return None
+
+
 def _ns_inode(entry):
     try:
         return os.stat("/proc/self/ns/%s" % entry).st_ino
@@ -603,6 +611,7 @@ def audit(types=None, release=None, probe=True, prober=None, proc="/proc", sys="
             "release": rel.raw,
             "version_gate": {"first_kernel": _v(t.first_kernel), "release_at_least": gate},
             "proc_entry": {"path": entry_path, "present": static["entry_present"],
+                           "inode": None if offline else _link_inode(entry_path),
                            "expected_since": _v(PROC_ENTRY_SINCE[name])},
             "config": {"option": t.config_option, "line": kernel.config_line(options, t.config_option),
                        "source": config_path},

@@ -136,6 +136,8 @@ def test_root_evidence_matches_what_the_host_says(root_facts, name):
     t = catalog.get(name)
     ev = entry["evidence"]
     assert ev["proc_entry"]["present"] is os.path.exists("/proc/self/ns/%s" % t.proc_entry) is True
+    # the module ran in the same namespaces as this test: same inode
+    assert ev["proc_entry"]["inode"] == os.stat("/proc/self/ns/%s" % t.proc_entry).st_ino
     assert ev["probe"]["ok"] is True and ev["probe"]["new_namespace"] is True
     assert ev["probe"]["via_user_namespace"] is False and entry["contradiction"] is None
     with open("/proc/sys/user/max_%s_namespaces" % name) as fh:
@@ -207,6 +209,10 @@ def test_in_user_namespace_with_time_cgroup_and_uts_limits_zero(payload):
         assert entry["limit"] == 0 and entry["evidence"]["probe"]["errname"] == "ENOSPC"
         assert entry["evidence"]["proc_entry"]["present"] is True  # a limit, not a missing feature
     assert facts["privilege"]["initial_user_ns"] is False and facts["headroom"]["lower_bound"] is True
+    # the module ran in a user namespace of its own, and in the host's others
+    inodes = {t: facts["types"][t]["evidence"]["proc_entry"]["inode"] for t in ALL}
+    assert inodes == {t: os.stat("/proc/self/ns/%s" % t).st_ino for t in ALL if t != "user"} | {
+        "user": inodes["user"]} and inodes["user"] != os.stat("/proc/self/ns/user").st_ino
     with open("/proc/sys/user/max_time_namespaces") as fh:
         assert fh.read() == host_limit  # the host's limit was never touched
 

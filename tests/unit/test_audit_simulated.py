@@ -200,6 +200,7 @@ def test_simulated_below_first_kernel_is_kernel_too_old_with_gate_evidence(tmp_p
     assert cgroup["evidence"]["version_gate"] == {"first_kernel": "4.6.0", "release_at_least": False}
     assert cgroup["evidence"]["probe"]["errname"] == "EINVAL" and "4.6.0" in cgroup["reason"]
     assert facts["types"]["time"]["evidence"]["proc_entry"]["present"] is False
+    assert facts["types"]["net"]["evidence"]["proc_entry"]["inode"] == INIT_INODES["net"]
     assert facts["types"]["net"]["limit"] is None  # no max_*_namespaces before 4.9
 
 
@@ -284,8 +285,9 @@ def test_simulated_el6_missing_ns_dir_is_no_evidence_against_old_types(tmp_path)
     facts, _ = run_audit(tmp_path, _one("el6-2.6.32-root-no-proc-ns-dir"))
     net = facts["types"]["net"]
     assert net["evidence"]["proc_entry"] == {"path": net["evidence"]["proc_entry"]["path"], "present": False,
-                                             "expected_since": "3.0.0"}
+                                             "inode": None, "expected_since": "3.0.0"}
     assert net["contradiction"] is None and facts["config"]["source"] is None
+    assert net["evidence"]["proc_entry"]["inode"] is None
 
 
 # --- static mode (probe=false): the verdict says it was not exercised and nothing is created
