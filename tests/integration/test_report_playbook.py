@@ -142,3 +142,17 @@ def test_bad_waiver_file_stops_the_play_with_a_clear_message(tmp_path):
     assert "unknown control id 'NS-KRN-404'" in res.stdout
     assert "waiver #2 (NS-KRN-001): missing 'justification'" in res.stdout
     assert not (tmp_path / "reports").exists()
+
+
+def test_gate_fails_the_host_after_writing_and_printing(tmp_path):
+    """A real failure of the real audit (headroom target beyond any limit) with the gate on: the report
+    is written and the summary printed, then the host fails naming the control."""
+    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
+                   "-e", "nsverify_report_min_headroom=1000000000", "-e", "nsverify_report_fail_on_failed=true",
+                   "--skip-tags", "verify,container")
+    assert res.returncode != 0
+    assert recap(res.stdout)["failed"] == 1
+    assert "localhost: failed controls NS-KRN-010" in res.stdout
+    assert SUMMARY_RE.search(res.stdout)
+    data = json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
+    assert data["hosts"]["localhost"]["summary"]["fail"] >= 1
