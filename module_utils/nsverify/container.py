@@ -29,7 +29,6 @@ Files:
 """
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import ipaddress
@@ -450,13 +449,21 @@ def init_main(config, p, report_fd):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
+    # Block the signals across fork: a SIGTERM that arrives before the workload has reset
+    # its handlers must hit the workload's default action, not run init's handler in it.
+    handled = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     workload = os.fork()
     if workload == 0:
         try:
+            for sig in handled:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
             _exec_workload(config)
         except BaseException as exc:
             os.write(2, ("nsverify init: cannot start workload: %s\n" % exc).encode())
         os._exit(127)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
     os.write(report_fd, json.dumps({"ok": True, "workload_pid_inside": workload}).encode())
     os.close(report_fd)
     # Reap every child, orphans reparented to us included; when the workload ends the
@@ -470,7 +477,7 @@ def init_main(config, p, report_fd):
             on_term(signal.SIGTERM, None)
 
 
-def _launcher(config, p, cgroup_fds, pid_w, report_w, keep_fds):
+def _launcher(config, p, cgroup_fds, pid_w, report_w):
     """Runs in B (see module docstring). Never returns."""
     try:
         for fd in cgroup_fds:
@@ -585,7 +592,7 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
                 _detach_stdio(p["console"])
                 _close_fds_except(cgroup_fds + [pid_w, rep_w])
                 if os.fork() == 0:  # B
-                    _launcher(config, p, cgroup_fds, pid_w, rep_w, None)
+                    _launcher(config, p, cgroup_fds, pid_w, rep_w)
             finally:
                 os._exit(0)
         for fd in cgroup_fds + [pid_w, rep_w]:
@@ -705,6 +712,14 @@ def stop(name, timeout=10.0, run_dir=RUN_DIR, data_dir=DATA_DIR):
     if veth and link_exists(veth["host"]):
         subprocess.run(["ip", "link", "del", veth["host"]], capture_output=True)
         removed["veth"] = veth["host"]
+    if veth:
+        # the kernel tears a dead network namespace down asynchronously (cleanup_net
+        # workqueue): its veth pair can outlive init by a moment
+        deadline = time.monotonic() + 5.0
+        while link_exists(veth["host"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if link_exists(veth["host"]):
+            subprocess.run(["ip", "link", "del", veth["host"]], capture_output=True)
     cg_dirs = (state.get("cgroups") or {}).get("dirs")
     if cg_dirs is None:  # no state: find them by name
         cg_dirs = [d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name]

@@ -1,0 +1,264 @@
+"""busybox_rootfs, busybox_container and busybox_container_exec for real on this host.
+
+Triads (check mode reports changed and does nothing, real run, again -> not changed), the stop
+paths, and bad input (clear failure, nothing left behind). The modules' main() run in-process
+through patch_module_args: the same code Ansible runs, seconds faster per call. Each test uses
+its own container name and removes it.
+"""
+import contextlib
+import io
+import json
+import os
+import time
+
+import pytest
+
+from ansible.module_utils.nsverify import cgroups, container, rootfs
+from ansible.module_utils.testing import patch_module_args
+
+import busybox_container
+import busybox_container_exec
+import busybox_rootfs
+
+SUFFIX = "%d" % (os.getpid() % 100000)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+
+def run_module(mod, args, check=False, diff=False):
+    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+    out = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        with pytest.raises(SystemExit):
+            mod.main()
+    return json.loads(out.getvalue())
+
+
+def host_traces(name):
+    """Everything container `name` could leave on the host."""
+    traces = container.leftovers(name)
+    links = [n for n in os.listdir("/sys/class/net") if n in container.veth_names(name)]
+    if links:
+        traces["links"] = links
+    return traces
+
+
+@pytest.fixture(scope="module")
+def rootfs_path():
+    return rootfs.build()["path"]
+
+
+_COUNTER = [0]
+
+
+@pytest.fixture()
+def name():
+    _COUNTER[0] += 1
+    n = "t%s-%d" % (SUFFIX, _COUNTER[0])
+    yield n
+    container.remove(n)
+    assert host_traces(n) == {}
+
+
+# ---------------------------------------------------------------- busybox_rootfs
+
+def test_rootfs_triad(tmp_path):
+    base = str(tmp_path / "rootfs")
+    check = run_module(busybox_rootfs, {"base": base}, check=True)
+    assert check["changed"] and not os.path.exists(base)
+    real = run_module(busybox_rootfs, {"base": base})
+    assert real["changed"] and real["path"] == os.path.join(base, "busybox-%s" % real["version"])
+    assert os.path.islink(os.path.join(real["path"], "bin/sh"))
+    assert os.path.isfile(os.path.join(real["path"], "bin/busybox"))
+    again = run_module(busybox_rootfs, {"base": base})
+    assert not again["changed"] and again["actions"] == []
+
+
+def test_rootfs_repairs_a_removed_applet_link(tmp_path):
+    base = str(tmp_path / "rootfs")
+    path = run_module(busybox_rootfs, {"base": base})["path"]
+    os.unlink(os.path.join(path, "bin/ls"))
+    res = run_module(busybox_rootfs, {"base": base})
+    assert res["changed"] and res["actions"] == ["link bin/ls"]
+    assert os.readlink(os.path.join(path, "bin/ls")) == "busybox"
+
+
+def test_rootfs_refuses_a_dynamic_busybox(tmp_path):
+    res = run_module(busybox_rootfs, {"base": str(tmp_path / "rootfs"), "binary": "/bin/ls"})
+    assert res["failed"] and "dynamically linked" in res["msg"]
+    assert not os.path.exists(tmp_path / "rootfs")
+
+
+def test_rootfs_refuses_a_missing_binary(tmp_path):
+    res = run_module(busybox_rootfs, {"base": str(tmp_path / "rootfs"), "binary": str(tmp_path / "nope")})
+    assert res["failed"] and "does not exist" in res["msg"]
+    assert not os.path.exists(tmp_path / "rootfs")
+
+
+# ---------------------------------------------------------------- busybox_container
+
+def test_container_start_triad(name, rootfs_path):
+    args = {"name": name, "rootfs": rootfs_path, "memory": "32M", "pids": 32}
+    check = run_module(busybox_container, args, check=True, diff=True)
+    assert check["changed"] and check["state"] == "absent" and "state: running" in check["diff"]["after"]
+    assert host_traces(name) == {}
+    real = run_module(busybox_container, args)
+    assert real["changed"] and real["state"] == "running"
+    pid = real["container"]["init_pid"]
+    assert container.init_alive(real["container"])
+    assert os.path.isfile(os.path.join(container.RUN_DIR, name, "state.json"))
+    again = run_module(busybox_container, args)
+    assert not again["changed"] and again["container"]["init_pid"] == pid
+
+
+def test_container_stop_triad_keeps_upper_layer(name, rootfs_path):
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "pids": 16})
+    st = container.status(name)["state"]
+    container.exec_in(st, ["/bin/sh", "-c", "echo kept > /root/note"])
+    check = run_module(busybox_container, {"name": name, "state": "stopped"}, check=True)
+    assert check["changed"] and container.init_alive(st)
+    real = run_module(busybox_container, {"name": name, "state": "stopped"})
+    assert real["changed"] and real["state"] == "stopped" and not container.init_alive(st)
+    assert real["removed"]["cgroups"] and not any(os.path.isdir(d) for d in real["removed"]["cgroups"])
+    with open(os.path.join(container.DATA_DIR, name, "upper/root/note")) as fh:
+        assert fh.read() == "kept\n"
+    again = run_module(busybox_container, {"name": name, "state": "stopped"})
+    assert not again["changed"]
+
+
+def test_container_restart_after_stop_sees_upper_layer(name, rootfs_path):
+    args = {"name": name, "rootfs": rootfs_path}
+    run_module(busybox_container, args)
+    container.exec_in(container.status(name)["state"], ["/bin/sh", "-c", "echo kept > /root/note"])
+    run_module(busybox_container, {"name": name, "state": "stopped"})
+    res = run_module(busybox_container, args)
+    assert res["changed"]
+    out = container.exec_in(res["container"], ["/bin/cat", "/root/note"])
+    assert out["stdout"] == "kept\n"
+
+
+def test_container_absent_triad(name, rootfs_path):
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "veth": True,
+                                   "network": "10.213.0.8/30"})
+    assert host_traces(name)
+    check = run_module(busybox_container, {"name": name, "state": "absent"}, check=True)
+    assert check["changed"] and container.status(name)["running"]
+    real = run_module(busybox_container, {"name": name, "state": "absent"})
+    assert real["changed"] and real["state"] == "absent"
+    assert host_traces(name) == {}
+    again = run_module(busybox_container, {"name": name, "state": "absent"})
+    assert not again["changed"]
+
+
+def test_container_stop_kills_a_workload_that_ignores_sigterm(name, rootfs_path):
+    stubborn = ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "command": stubborn})
+    st = container.status(name)["state"]
+    t0 = time.monotonic()
+    res = run_module(busybox_container, {"name": name, "state": "stopped", "stop_timeout": 1})
+    assert res["changed"] and not container.init_alive(st)
+    assert time.monotonic() - t0 < 8
+
+
+def test_container_init_stops_cleanly_on_sigterm(name, rootfs_path):
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    st = container.status(name)["state"]
+    t0 = time.monotonic()
+    container.stop(name, timeout=5)
+    assert time.monotonic() - t0 < 3  # no SIGKILL needed: init forwarded SIGTERM and exited
+    assert not container.init_alive(st)
+
+
+def test_container_time_namespace_offsets_apply_inside(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
+                                         "time_offsets": {"monotonic": 86400 * 3}})
+    assert "time" in res["container"]["namespaces"]
+    out = container.exec_in(res["container"], ["/bin/cat", "/proc/uptime"])
+    with open("/proc/uptime") as fh:
+        host_uptime = float(fh.read().split()[0])
+    # /proc/uptime follows CLOCK_BOOTTIME, which is not shifted; the monotonic offset shows in timens_offsets
+    offsets = container.exec_in(res["container"], ["/bin/cat", "/proc/self/timens_offsets"])["stdout"]
+    assert "monotonic" in offsets and "259200" in offsets
+    assert abs(float(out["stdout"].split()[0]) - host_uptime) < 60
+
+
+def test_container_name_taken_by_another_config_fails(name, rootfs_path):
+    first = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "other-box"})
+    assert res["failed"] and "already running with another config" in res["msg"]
+    now = container.status(name)
+    assert now["running"] and now["state"]["init_pid"] == first["container"]["init_pid"]
+    assert now["state"]["config"]["hostname"] == "isolated-box"
+
+
+BAD = [
+    ({"rootfs": "/nonexistent/rootfs"}, "does not exist"),
+    ({"hostname": "h" * 65}, "1 to 64 characters"),
+    ({"hostname": "bad_host!"}, "not a valid host name"),
+    ({"hostname": "-leading"}, "not a valid host name"),
+    ({"memory": "3M"}, "below the 4 MiB floor"),
+    ({"memory": "lots"}, "cannot read"),
+    ({"pids": 1}, "below"),
+    ({"veth": True, "veth_host_name": "nsv-far-too-long0"}, "1 to 15 characters"),
+    ({"veth": True, "veth_container_name": "eth0"}, "must start with 'nsv'"),
+    ({"veth": True, "network": "10.213.0.0/24"}, "private IPv4 /30"),
+    ({"veth": True, "network": "8.8.8.0/30"}, "private IPv4 /30"),
+    ({"command": ["sh"]}, "absolute path"),
+    ({"capabilities": ["CAP_FLY"]}, "unknown capability"),
+]
+
+
+@pytest.mark.parametrize("extra,message", BAD, ids=[
+    "rootfs-missing", "hostname-65", "hostname-invalid-chars", "hostname-leading-dash", "memory-3M",
+    "memory-unreadable", "pids-1", "veth-name-16", "veth-name-no-prefix", "network-24", "network-public",
+    "command-relative", "capability-unknown"])
+def test_container_bad_input_fails_and_leaves_nothing(name, rootfs_path, extra, message):
+    args = dict({"name": name, "rootfs": rootfs_path}, **extra)
+    res = run_module(busybox_container, args)
+    assert res.get("failed") and message in res["msg"], res
+    assert host_traces(name) == {}
+    assert not [d for d in cgroups.find_named() if d.endswith("/nsv-%s" % name)]
+
+
+def test_container_bad_name_fails():
+    res = run_module(busybox_container, {"name": "Bad/Name", "rootfs": "/"})
+    assert res["failed"] and "container name" in res["msg"]
+
+
+def test_container_failure_inside_init_is_reported_and_cleaned_up(name, rootfs_path, tmp_path):
+    # a comma in the lower layer's path splits overlayfs' mount options: mount(2) fails inside
+    # init, after namespaces and cgroups were made; all of it must be gone again
+    odd = tmp_path / "a,b"
+    (odd / "bin").mkdir(parents=True)
+    os.symlink(os.path.join(rootfs_path, "bin/busybox"), str(odd / "bin/busybox"))
+    os.symlink("busybox", str(odd / "bin/sh"))
+    res = run_module(busybox_container, {"name": name, "rootfs": str(odd), "pids": 8})
+    assert res["failed"] and "did not start" in res["msg"] and res["report"]["stage"] == "init"
+    assert host_traces(name) == {}
+
+
+def test_container_ends_when_its_workload_ends(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "command": ["/bin/true"]})
+    deadline = time.monotonic() + 5
+    while container.init_alive(res["container"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not container.init_alive(res["container"])
+
+
+# ---------------------------------------------------------------- busybox_container_exec
+
+def test_exec_runs_inside(name, rootfs_path):
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "exec-box"})
+    res = run_module(busybox_container_exec, {"name": name, "argv": ["/bin/hostname"]})
+    assert res["rc"] == 0 and res["stdout_lines"] == ["exec-box"]
+
+
+def test_exec_failure_is_reported(name, rootfs_path):
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    res = run_module(busybox_container_exec, {"name": name, "cmd": "exit 3"})
+    assert res["failed"] and res["rc"] == 3
+
+
+def test_exec_into_a_stopped_container_fails(name):
+    res = run_module(busybox_container_exec, {"name": name, "argv": ["/bin/true"]})
+    assert res["failed"] and "not running" in res["msg"]

@@ -1,0 +1,106 @@
+"""The main job end to end, the way a user runs it (the molecule-free path).
+
+ansible-playbook playbooks/container.yml in check mode (reports changes, makes nothing), for real,
+again (changed=0); the testinfra suite against the running container; playbooks/teardown.yml;
+then the host's mounts, links, nsv cgroups, processes and /run/nsverify/containers are as before.
+The container gets its own name and /30 so that a user's `box` is not touched by the runs (the
+teardown playbook does remove every container, as documented).
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible.module_utils.nsverify import cgroups, container
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "nsvit%d" % (os.getpid() % 100000)
+EXTRA = ["-e", "busybox_container_name=%s" % NAME, "-e", "busybox_container_network=10.213.0.12/30"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the container needs root")
+
+
+def _bin(tool):
+    venv = ROOT / ".venv" / "bin" / tool
+    return str(venv) if venv.exists() else tool
+
+
+@pytest.fixture(scope="module")
+def ansible_env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ansible")
+    return dict(os.environ, ANSIBLE_HOME=str(tmp / "home"), ANSIBLE_LOCAL_TEMP=str(tmp / "tmp"),
+                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+
+
+def playbook(env, name, *args):
+    res = subprocess.run([_bin("ansible-playbook"), "playbooks/%s" % name] + list(args), cwd=str(ROOT), env=env,
+                         capture_output=True, text=True, timeout=600)
+    recap = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", res.stdout)
+    return res, ({"ok": int(recap.group(1)), "changed": int(recap.group(2)), "failed": int(recap.group(4))}
+                 if recap else None)
+
+
+def _pidns_of_cgroup(name):
+    """Host PIDs of processes in the container's cgroups (none once it is gone)."""
+    pids = set()
+    for d in cgroups.find_named():
+        if os.path.basename(d) == "nsv-%s" % name:
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as fh:
+                    pids.update(int(x) for x in fh.read().split())
+            except OSError:
+                pass
+    return pids
+
+
+def snapshot(name):
+    """What this test's container can touch on the host (filtered to it, since other suites may
+    run on the same host during development)."""
+    with open("/proc/self/mountinfo") as fh:
+        mounts = sorted(line.split()[4] for line in fh if not line.split()[4].startswith("/run/nsverify/ns"))
+    links = sorted(os.listdir("/sys/class/net"))
+    cgs = [d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name]
+    run = os.path.join(container.RUN_DIR, name)
+    tree = []
+    if os.path.isdir(run):
+        for dirpath, dirnames, filenames in os.walk(run):
+            tree += [os.path.join(dirpath, n) for n in dirnames + filenames]
+    return {"mounts": mounts, "links": links, "cgroups": cgs, "processes": sorted(_pidns_of_cgroup(name)),
+            "run_dir": sorted(tree), "data_dir": os.path.isdir(os.path.join(container.DATA_DIR, name))}
+
+
+def test_container_playbook_end_to_end(ansible_env):
+    before = snapshot(NAME)
+    assert not container.status(NAME)["exists"]
+    try:
+        res, recap = playbook(ansible_env, "container.yml", "--check", *EXTRA)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        assert recap["changed"] >= 1 and snapshot(NAME) == before  # check mode made nothing
+
+        res, recap = playbook(ansible_env, "container.yml", *EXTRA)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        for cid in ("NS-CTR-%03d" % n for n in range(1, 12)):
+            assert "%s | VERIFY |" % cid in res.stdout
+        assert "'NS-CTR-009=pass'" in res.stdout
+        state = container.status(NAME)
+        assert state["running"]
+
+        res, recap = playbook(ansible_env, "container.yml", *EXTRA)
+        assert res.returncode == 0 and recap["changed"] == 0, res.stdout[-4000:]
+        assert container.status(NAME)["state"]["init_pid"] == state["state"]["init_pid"]
+
+        infra = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/infra/test_container.py"],
+            cwd=str(ROOT), env=dict(ansible_env, NSV_CONTAINER=NAME, NSV_CONCURRENT_DEV="1"),
+            capture_output=True, text=True, timeout=600)
+        assert infra.returncode == 0, infra.stdout[-4000:]
+        assert " passed" in infra.stdout and "skipped" not in infra.stdout
+        assert container.status(NAME)["running"]  # the infra suite left the playbook's container alone
+    finally:
+        res, recap = playbook(ansible_env, "teardown.yml")
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert snapshot(NAME) == dict(before, processes=[])
+    assert not container.status(NAME)["exists"]

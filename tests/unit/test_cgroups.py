@@ -1,0 +1,126 @@
+"""cgroups engine: layout detection from mountinfo, per-controller placement, limit files.
+
+The v1 (el7) and pure v2 (Debian 12) layouts are simulated from captured mountinfo lines; the
+hybrid layout is this host's."""
+import os
+
+import pytest
+
+from ansible.module_utils.nsverify import cgroups
+
+V1_EL7 = """\
+25 20 0:21 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:8 - tmpfs tmpfs ro,mode=755
+26 25 0:22 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:9 - cgroup cgroup rw,xattr,release_agent=/usr/lib/systemd/systemd-cgroups-agent,name=systemd
+29 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,cpuacct,cpu
+30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:13 - cgroup cgroup rw,memory
+33 25 0:29 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:16 - cgroup cgroup rw,pids
+"""
+V2_DEBIAN12 = """\
+22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+26 22 0:24 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+"""
+HYBRID = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+ESCAPED = "50 25 0:40 / /sys/fs/cgroup/my\\040cg rw - cgroup cgroup rw,pids\n"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (V1_EL7, [(1, "/sys/fs/cgroup/systemd", []), (1, "/sys/fs/cgroup/cpu,cpuacct", ["cpuacct", "cpu"]),
+              (1, "/sys/fs/cgroup/memory", ["memory"]), (1, "/sys/fs/cgroup/pids", ["pids"])]),
+    (V2_DEBIAN12, [(2, "/sys/fs/cgroup", [])]),
+    (HYBRID, [(1, "/sys/fs/cgroup/cpu", ["cpu"]), (1, "/sys/fs/cgroup/memory", ["memory"]),
+              (1, "/sys/fs/cgroup/pids", ["pids"]), (1, "/sys/fs/cgroup/systemd", []),
+              (2, "/sys/fs/cgroup/unified", [])]),
+    (ESCAPED, [(1, "/sys/fs/cgroup/my cg", ["pids"])]),
+], ids=["v1-el7", "v2-debian12", "hybrid-6.18", "octal-escaped-path"])
+def test_parse_mountinfo_cgroups(text, expected):
+    got = [(m["version"], m["mount_point"], m["controllers"]) for m in cgroups.parse_mountinfo_cgroups(text)]
+    assert got == expected
+
+
+def _layout(tmp_path, text, v2_controllers=None):
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mountinfo").write_text(text)
+    layout = cgroups.read_layout(str(proc))
+    if v2_controllers is not None:
+        layout["v2_controllers"] = v2_controllers
+    return layout
+
+
+@pytest.mark.parametrize("text,v2ctl,kind,placement", [
+    (V1_EL7, None, "v1", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+                          "cpu": (1, "/sys/fs/cgroup/cpu,cpuacct/nsv-x")}),
+    (V2_DEBIAN12, ["cpu", "memory", "pids"], "v2",
+     {"memory": (2, "/sys/fs/cgroup/nsv-x"), "pids": (2, "/sys/fs/cgroup/nsv-x"), "cpu": (2, "/sys/fs/cgroup/nsv-x")}),
+    (HYBRID, [], "hybrid", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+                            "cpu": (1, "/sys/fs/cgroup/cpu/nsv-x")}),
+], ids=["simulated-v1-el7", "simulated-v2-debian12", "hybrid-this-host"])
+def test_layout_and_placement(tmp_path, text, v2ctl, kind, placement):
+    layout = _layout(tmp_path, text, v2ctl)
+    assert layout["layout"] == kind
+    plan = cgroups.plan_paths("x", layout)
+    assert {c: (plan[c]["version"], plan[c]["path"]) for c in cgroups.CONTROLLERS} == placement
+
+
+def test_v2_without_controllers_places_nothing(tmp_path):
+    plan = cgroups.plan_paths("x", _layout(tmp_path, V2_DEBIAN12, []))
+    assert all(plan[c] is None for c in cgroups.CONTROLLERS) and plan["v2"] == "/sys/fs/cgroup/nsv-x"
+
+
+@pytest.mark.parametrize("version,expected", [
+    (1, [("memory", "memory.limit_in_bytes", "67108864"), ("memory", "memory.memsw.limit_in_bytes", "67108864"),
+         ("pids", "pids.max", "64"), ("cpu", "cpu.cfs_period_us", "100000"), ("cpu", "cpu.cfs_quota_us", "50000")]),
+    (2, [("memory", "memory.max", "67108864"), ("memory", "memory.swap.max", "0"), ("pids", "pids.max", "64"),
+         ("cpu", "cpu.max", "50000 100000")]),
+], ids=["v1", "v2"])
+def test_limit_files(version, expected):
+    assert cgroups.limit_files(64 * 1024 * 1024, 0.5, 64, version) == expected
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("64M", 64 << 20), ("64MiB", 64 << 20), ("1g", 1 << 30), ("512k", 512 << 10), (4096, 4096), ("4096", 4096),
+    (None, None), ("", None), ("1.5M", int(1.5 * (1 << 20))),
+], ids=["M", "MiB", "g", "k", "int", "digits", "none", "empty", "fraction"])
+def test_parse_size(value, expected):
+    assert cgroups.parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "12X", "M"], ids=["word", "bad-unit", "no-number"])
+def test_parse_size_rejects(value):
+    with pytest.raises(ValueError):
+        cgroups.parse_size(value)
+
+
+def test_enable_v2_controller_writes_plus_once(tmp_path):
+    # simulated subtree_control file (a real one shows the enabled set when read back)
+    ctl = tmp_path / "cgroup.subtree_control"
+    ctl.write_text("cpu\n")
+    assert cgroups._enable_v2_controller(str(tmp_path), "memory") is True
+    assert ctl.read_text() == "+memory"
+    ctl.write_text("cpu memory\n")
+    assert cgroups._enable_v2_controller(str(tmp_path), "memory") is False
+
+
+def test_remove_tolerates_missing_dirs(tmp_path):
+    d = tmp_path / "nsv-gone"
+    d.mkdir()
+    assert cgroups.remove({"dirs": [str(d), str(tmp_path / "never")]}) == []
+    assert not d.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup/pids"), reason="needs root and v1 pids")
+def test_create_and_remove_on_this_host():
+    info = cgroups.create("unit-%d" % os.getpid(), memory=8 << 20, pids=10, cpus=0.25)
+    try:
+        assert cgroups.read_limits(info)["/sys/fs/cgroup/pids/nsv-unit-%d/pids.max" % os.getpid()] == "10"
+        assert all(os.path.isdir(d) for d in info["dirs"])
+    finally:
+        assert cgroups.remove(info) == []
+    assert not any(os.path.isdir(d) for d in info["dirs"])

@@ -1,0 +1,179 @@
+"""Container and rootfs engine: parsers and validation, data-driven."""
+import os
+import struct
+
+import pytest
+
+from ansible.module_utils.nsverify import container, container_checks, rootfs
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.", "1.35.0"),
+    ("BusyBox v1.30.1 (Ubuntu 1:1.30.1-7ubuntu3) multi-call binary.", "1.30.1"),
+    ("BusyBox v1.36.1 (2023-11-07 18:53:09 UTC) multi-call binary.", "1.36.1"),
+], ids=["debian12", "ubuntu22", "alpine"])
+def test_parse_version(text, expected):
+    assert rootfs.parse_version(text) == expected
+
+
+def test_parse_version_rejects_other_text():
+    with pytest.raises(rootfs.RootfsError):
+        rootfs.parse_version("ls (GNU coreutils) 9.1")
+
+
+def test_parse_applet_list_sorts_dedups_and_drops_busybox():
+    assert rootfs.parse_applet_list("usr/bin/[\nbin/sh\nbin/busybox\n\nbin/sh\n/sbin/ip\n") == [
+        "bin/sh", "sbin/ip", "usr/bin/["]
+
+
+@pytest.mark.parametrize("line", ["../etc/passwd", "bin/../../x", "bin//sh"], ids=["dotdot", "nested-dotdot", "empty"])
+def test_parse_applet_list_rejects_unsafe_paths(line):
+    with pytest.raises(rootfs.RootfsError):
+        rootfs.parse_applet_list(line)
+
+
+def _elf(interp=None):
+    """A minimal 64-bit little-endian ELF header with one program header."""
+    ehdr = bytearray(64)
+    ehdr[0:4] = b"\x7fELF"
+    ehdr[4], ehdr[5] = 2, 1
+    struct.pack_into("<Q", ehdr, 0x20, 64)
+    struct.pack_into("<HH", ehdr, 0x36, 56, 1)
+    phdr = bytearray(56)
+    path = (interp or "").encode() + b"\0"
+    struct.pack_into("<I", phdr, 0, 3 if interp else 1)
+    struct.pack_into("<Q", phdr, 8, 120)
+    struct.pack_into("<Q", phdr, 32, len(path))
+    return bytes(ehdr + phdr + path)
+
+
+@pytest.mark.parametrize("data,expected", [
+    (_elf(), None), (_elf("/lib64/ld-linux-x86-64.so.2"), "/lib64/ld-linux-x86-64.so.2"),
+], ids=["static", "dynamic"])
+def test_elf_interpreter(data, expected):
+    assert rootfs.elf_interpreter(data) == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="busybox-static not installed")
+def test_real_binaries_static_and_dynamic():
+    rootfs.check_binary("/bin/busybox")
+    with pytest.raises(rootfs.RootfsError, match="dynamically linked"):
+        rootfs.check_binary("/bin/ls")
+
+
+def test_desired_layout_links_relative_and_parents():
+    layout = rootfs.desired_layout(["bin/sh", "usr/bin/awk", "usr/local/bin/x"])
+    assert layout["links"] == {"bin/sh": "busybox", "usr/bin/awk": "../../bin/busybox",
+                               "usr/local/bin/x": "../../../bin/busybox"}
+    assert layout["dirs"]["tmp"] == 0o1777 and layout["dirs"]["root"] == 0o700 and "usr/local" in layout["dirs"]
+    assert "root:x:0:0:" in layout["files"]["etc/passwd"][0]
+
+
+def test_plan_apply_plan_is_empty(tmp_path):
+    fake_bb = tmp_path / "busybox"
+    fake_bb.write_bytes(b"not really busybox")
+    root = str(tmp_path / "root")
+    layout = rootfs.desired_layout(["bin/sh", "sbin/ip"], hostname="unit-box")
+    actions = rootfs.plan(root, layout, str(fake_bb))
+    assert ("binary", "bin/busybox", str(fake_bb)) in actions
+    rootfs.apply(root, actions)
+    assert rootfs.plan(root, layout, str(fake_bb)) == []
+    assert os.readlink(os.path.join(root, "sbin/ip")) == "../bin/busybox"
+    os.chmod(os.path.join(root, "tmp"), 0o755)
+    assert rootfs.plan(root, layout, str(fake_bb)) == [("chmod", "tmp", 0o1777)]
+
+
+@pytest.mark.parametrize("hostname", ["isolated-box", "a", "box-1.example.org", "x" * 63, "a." * 31 + "ab"],
+                         ids=["default", "one-char", "fqdn", "label-63", "total-64"])
+def test_valid_hostnames(hostname):
+    container.validate_hostname(hostname)
+
+
+@pytest.mark.parametrize("hostname", ["", "x" * 65, "bad_host", "-lead", "trail-", "a..b", "sp ace", "x" * 64 + ".y"],
+                         ids=["empty", "65", "underscore", "leading-dash", "trailing-dash", "empty-label",
+                              "space", "over-64-total"])
+def test_invalid_hostnames(hostname):
+    with pytest.raises(container.ContainerError):
+        container.validate_hostname(hostname)
+
+
+@pytest.mark.parametrize("name,ok", [("nsv0123456789ab", True), ("nsv0123456789abc", False), ("eth0", False),
+                                     ("nsv-a", True), ("nsv a", False), ("", False)],
+                         ids=["15", "16", "no-prefix", "dash", "space", "empty"])
+def test_ifname_validation(name, ok):
+    if ok:
+        container.validate_ifname(name, "veth")
+    else:
+        with pytest.raises(container.ContainerError):
+            container.validate_ifname(name, "veth")
+
+
+def test_default_veth_names_fit_and_differ():
+    host, ctr = container.veth_names("a" * 32)
+    assert len(host) <= 15 and len(ctr) <= 15 and host != ctr and host.startswith("nsv")
+    assert container.veth_names("a") != container.veth_names("b")
+
+
+@pytest.mark.parametrize("network,expected", [
+    ("10.213.0.0/30", ("10.213.0.1/30", "10.213.0.2/30")), ("192.168.7.4/30", ("192.168.7.5/30", "192.168.7.6/30")),
+], ids=["default", "other-private"])
+def test_network_addresses(network, expected):
+    assert container.network_addresses(network) == expected
+
+
+@pytest.mark.parametrize("network", ["10.213.0.1/30", "10.213.0.0/24", "8.8.8.0/30", "fd00::/126", "nonsense"],
+                         ids=["host-bits", "not-30", "public", "ipv6", "garbage"])
+def test_network_addresses_rejects(network):
+    with pytest.raises(container.ContainerError):
+        container.network_addresses(network)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("123 (sh) S 1 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5555 0 0", {"state": "S", "ppid": 1, "starttime": 5555}),
+    ("9 (a) b) c) Z 7 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0", {"state": "Z", "ppid": 7, "starttime": 42}),
+], ids=["plain", "comm-with-parens-and-spaces"])
+def test_parse_stat(text, expected):
+    assert container.parse_stat(text) == expected
+
+
+def test_cap_numbers():
+    assert container.cap_numbers(["CAP_SYS_ADMIN", "chown", "NET_RAW"]) == [0, 13, 21]
+    with pytest.raises(container.ContainerError):
+        container.cap_numbers(["CAP_FLY"])
+
+
+def test_default_caps_exclude_dangerous_ones():
+    for cap in ("SYS_ADMIN", "MKNOD", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "SYS_RAWIO"):
+        assert cap not in container.DEFAULT_CAPS
+
+
+def test_config_hash_is_stable_and_sensitive():
+    a = {"name": "x", "hostname": "h", "memory": 1}
+    assert container.config_hash(a) == container.config_hash(dict(reversed(list(a.items()))))
+    assert container.config_hash(a) != container.config_hash(dict(a, hostname="g"))
+
+
+def test_init_alive_guards_against_pid_reuse(tmp_path):
+    (tmp_path / "77").mkdir()
+    (tmp_path / "77" / "stat").write_text("77 (python) S 1 77 77 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1000 0 0")
+    assert container.init_alive({"init_pid": 77, "init_starttime": 1000}, proc=str(tmp_path))
+    assert not container.init_alive({"init_pid": 77, "init_starttime": 999}, proc=str(tmp_path))
+    assert not container.init_alive({"init_pid": 78, "init_starttime": 1000}, proc=str(tmp_path))
+
+
+def test_parse_ps():
+    text = "PID   PPID  COMMAND\n    1     0 python\n    2     1 sh\n   14     0 ps\n"
+    assert container_checks.parse_ps(text) == [(1, 0, "python"), (2, 1, "sh"), (14, 0, "ps")]
+
+
+def test_normalize_defaults(tmp_path):
+    root = tmp_path / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "busybox").write_text("")
+    os.chmod(str(root / "bin" / "busybox"), 0o755)
+    os.symlink("busybox", str(root / "bin" / "sh"))
+    cfg = container.normalize("unit", str(root), memory="16M", veth=True)
+    assert cfg["memory"] == 16 << 20 and cfg["veth"]["host_address"] == "10.213.0.1/30"
+    assert cfg["command"] == container.DEFAULT_COMMAND and "SYS_ADMIN" not in cfg["capabilities"]
+    assert container.namespace_types(cfg) == ["mnt", "uts", "ipc", "pid", "net", "cgroup"]
+    assert "time" in container.namespace_types(dict(cfg, time_offsets={"monotonic": 5}))
