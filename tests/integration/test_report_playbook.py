@@ -156,3 +156,41 @@ def test_gate_fails_the_host_after_writing_and_printing(tmp_path):
     assert SUMMARY_RE.search(res.stdout)
     data = json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
     assert data["hosts"]["localhost"]["summary"]["fail"] >= 1
+
+
+@pytest.fixture
+def running_container():
+    """A BusyBox container of our own (container engine), removed afterwards with everything it made;
+    a rootfs built for it is removed too."""
+    from ansible.module_utils.nsverify import container, rootfs
+
+    try:
+        info = rootfs.query_binary(rootfs.DEFAULT_BINARY)
+    except Exception as exc:  # busybox-static missing
+        pytest.skip("no static busybox to build a rootfs from: %s" % exc)
+    path = rootfs.rootfs_path(info["version"])
+    built = not rootfs.looks_like_rootfs(path)
+    if built:
+        path = rootfs.build()["path"]
+    name = "nsvrep%d" % os.getpid()
+    container.start(container.normalize(name, path))
+    try:
+        yield name
+    finally:
+        container.remove(name)
+        assert container.leftovers(name) == {}
+        if built:
+            rootfs.remove(path)
+
+
+def test_container_checks_of_a_running_container_join_the_report(tmp_path, running_container):
+    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
+                   "-e", "nsverify_report_container_name=%s" % running_container, "--skip-tags", "audit,verify")
+    assert res.returncode == 0, res.stdout[-4000:]
+    entries = {e["id"]: e for e in json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
+               ["hosts"]["localhost"]["controls"]}
+    ctr = [c.id for c in controls.for_source("container")]
+    assert all(entries[c]["source"] == "container" for c in ctr)
+    ran = [c for c in ctr if entries[c]["status"] != "skip"]
+    assert "NS-CTR-011" in ran and "NS-CTR-001" in ran  # real checks against the real container
+    assert entries["NS-CTR-011"]["evidence"]
