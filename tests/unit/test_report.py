@@ -61,6 +61,21 @@ def test_contradiction_is_kept_in_reason_and_evidence():
     assert entry["evidence"]["contradiction"].startswith("release 5.4")
 
 
+@pytest.mark.parametrize("mode,note", [("live", False), ("static", True), ("offline", True), (None, False)],
+                         ids=["live", "static", "offline", "unset"])
+def test_audit_mode_without_probes_is_said_next_to_the_verdict(mode, note):
+    facts = sample_facts()
+    facts["mode"] = mode
+    entry = by_id(report.evaluate_audit(facts))["NS-KRN-001"]
+    assert entry["status"] == "pass"
+    assert ("no namespace was created" in entry["reason"]) == note
+
+
+def test_whole_ansible_facts_are_unwrapped():
+    wrapped = {"nsverify": sample_facts(time=sample_type("time", "denied"))}
+    assert by_id(report.evaluate_audit(wrapped))["NS-KRN-008"]["status"] == "fail"
+
+
 @pytest.mark.parametrize("facts", [None, {}], ids=["none", "empty"])
 def test_missing_audit_facts_skip_every_audit_control_with_reason(facts):
     entries = report.evaluate_audit(facts)
