@@ -229,6 +229,14 @@ def test_unprivileged_user_gets_results_not_tracebacks(world_readable_dir):
         assert r["reason"] and r["verdict"] in catalog.VERDICTS
     user_ev = out["results"]["user"]["checks"][1]["evidence"]
     assert user_ev["uid_seen_by_host"][0] == 65534 and user_ev["file_owner_on_host"] == 65534
+    # joining root's namespaces is refused with a message, not a traceback
+    script.write_text("import sys\nsys.path.insert(0, sys.argv[1])\n"
+                      "from ansible.module_utils.nsverify.proofs import base\n"
+                      "try:\n    base.make_target('pid', pid=int(sys.argv[2]))\n"
+                      "except ValueError as exc:\n    print(exc)\n")
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                          "-B", str(script), str(tree), str(os.getpid())], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "cannot read /proc/%d/ns/" % os.getpid() in res.stdout, res.stdout + res.stderr
 
 
 # ---------------------------------------------------------------- the module: bad input, shared interface
