@@ -51,7 +51,7 @@ def _unescape_mountinfo(field):
     while i < len(field):
         code = field[i + 1:i + 4]
         if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
+            out.append(chr(int(code, 8)))
             i += 4
         else:
             out.append(field[i])
@@ -192,10 +192,15 @@ def read_privilege(proc="/proc", euid=None):
         user = str(euid)
     uid_map = parse_uid_map(_read(os.path.join(proc, "self", "uid_map")))
     cap_eff = parse_cap_eff(_read(os.path.join(proc, "self", "status")))
+    if uid_map:
+        initial = is_initial_uid_map(uid_map)
+    else:  # no uid_map (kernels before 3.5): the initial namespace has a fixed inode from 3.8
+        ino = _link_inode(os.path.join(proc, "self", "ns", "user"))
+        initial = None if ino is None else ino == _INIT_USER_NS_INODE
     return {
         "euid": euid,
         "user": user,
-        "initial_user_ns": is_initial_uid_map(uid_map) if uid_map else None,
+        "initial_user_ns": initial,
         "uid_map": [list(e) for e in uid_map],
         "cap_sys_admin": None if cap_eff is None else bool(cap_eff >> _CAP_SYS_ADMIN & 1),
     }
@@ -578,8 +583,16 @@ def audit(types=None, release=None, probe=True, prober=None, proc="/proc", sys="
     privilege = read_privilege(proc, euid)
     policy = read_userns_policy(rel.raw, proc, sys)
     counts = count_namespaces(proc, names) if not offline else None
-    if counts is not None and (euid != 0 or privilege["initial_user_ns"] is False):
-        counts["lower_bound"] = True
+    if counts is not None:
+        why = []
+        if euid != 0:
+            why.append("not root")
+        if privilege["initial_user_ns"] is False:
+            why.append("not in the initial user namespace")
+        if counts["processes_unreadable"]:
+            why.append("%d process(es) unreadable" % counts["processes_unreadable"])
+        counts["lower_bound"] = bool(why) or counts["lower_bound"]
+        counts["lower_bound_because"] = ", ".join(why) or None
 
     facts = {
         "kernel": {"release": rel.raw, "version": list(kernel.version_tuple(rel)), "machine": machine},
@@ -704,6 +717,7 @@ def _headroom(types, counts):
         "nsfs_mounts": counts["nsfs_mounts"],
         "note": ("counts are distinct namespaces seen in /proc/*/ns and nsfs bind mounts%s; a limit applies per "
                  "user within each user namespace, so headroom is a conservative estimate"
-                 % (" (a lower bound: some processes were unreadable)" if counts["lower_bound"] else "")),
+                 % (" (a lower bound: %s)" % (counts.get("lower_bound_because") or "no process was readable")
+                    if counts["lower_bound"] else "")),
         "types": rows,
     }

@@ -369,3 +369,15 @@ def test_simulated_headroom_is_a_lower_bound_when_a_process_is_unreadable(tmp_pa
 def test_simulated_headroom_lower_bound_in_a_non_initial_user_namespace(tmp_path):
     facts, _ = run_audit(tmp_path, dict(_one("el9-5.14-root-all-supported"), uid_map="0 0 1\n"))
     assert facts["privilege"]["initial_user_ns"] is False and facts["headroom"]["lower_bound"] is True
+
+
+@pytest.mark.parametrize("user_inode,initial", [(INIT_INODES["user"], True), (4026532900, False)],
+                         ids=["init-inode", "other-inode"])
+def test_simulated_kernel_without_uid_map_uses_the_initial_user_ns_inode(tmp_path, user_inode, initial):
+    roots = build_tree(tmp_path, _one("el9-5.14-root-all-supported"))
+    os.unlink(os.path.join(roots["proc"], "self", "uid_map"))
+    os.unlink(os.path.join(roots["proc"], "self", "ns", "user"))
+    os.symlink("user:[%d]" % user_inode, os.path.join(roots["proc"], "self", "ns", "user"))
+    facts = audit.audit(release="5.14.0-362.8.1.el9_3.x86_64", probe=False, euid=0, **roots)
+    assert facts["privilege"]["initial_user_ns"] is initial
+    assert facts["headroom"]["lower_bound"] is not initial
