@@ -85,6 +85,7 @@ def test_container_playbook_end_to_end(ansible_env):
         for cid in ("NS-CTR-%03d" % n for n in range(1, 12)):
             assert "%s | VERIFY |" % cid in res.stdout
         assert "'NS-CTR-009=pass'" in res.stdout
+        assert "namespace proofs: Count: 6" in res.stdout  # namespace_verify target=pid ran
         state = container.status(NAME)
         assert state["running"]
 
