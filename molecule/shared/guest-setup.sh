@@ -3,6 +3,7 @@
 # A plain init instead of systemd: under TCG every second of boot counts, and the
 # guest needs no services but sshd. Settings arrive on the kernel command line:
 #   nsv.hostname=<name>  nsv.key=<base64 of the run's ed25519 public key>
+#   nsv.project=<path>   mount the read-only project disk (/dev/vdb) there, for the test suite
 set -u
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -26,10 +27,12 @@ depmod -a 2>/dev/null || true
 
 name=nsv-guest
 key=
+project=
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         nsv.hostname=*) name=${arg#nsv.hostname=} ;;
         nsv.key=*) key=${arg#nsv.key=} ;;
+        nsv.project=*) project=${arg#nsv.project=} ;;
     esac
 done
 hostname "$name"
@@ -47,6 +50,10 @@ mkdir -p -m 700 /root/.ssh
 if [ -n "$key" ]; then
     echo "ssh-ed25519 $key nsverify-molecule" >/root/.ssh/authorized_keys
     chmod 600 /root/.ssh/authorized_keys
+fi
+if [ -n "$project" ] && [ -b /dev/vdb ]; then
+    mkdir -p "$project"
+    mount -t ext4 -o ro /dev/vdb "$project"
 fi
 mkdir -p -m 755 /run/sshd
 echo "nsv-guest: ready for sshd ($(uname -r))" >/dev/console

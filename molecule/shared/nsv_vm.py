@@ -12,6 +12,10 @@ A platform is a molecule platform dict with these keys of ours:
     nsv_cmdline  extra kernel command line (e.g. sysctl.user.max_time_namespaces=0)
     nsv_memory   MiB of guest memory (default 1024)
 
+With --project DIR, a read-only ext4 disk holding a copy of the project (its .venv included) is attached to
+every guest as /dev/vdb and mounted at the same path, so the test suite runs inside each guest exactly as on
+this machine (the guests are Debian 12 with the same Python 3.11 as the controller's venv).
+
 Cache: ${NSVERIFY_CACHE:-/var/cache/nsverify}/molecule/{kernels,images}/<name>-<recipe hash>. An entry is
 built in a temporary directory beside it and renamed into place, so a half-built entry is never used, and a
 change to its recipe (package version, packages, scripts, this file's BUILD_EPOCH) gives a new name.
@@ -42,8 +46,8 @@ SUITE = "bookworm"
 MIRROR = os.environ.get("NSV_DEBIAN_MIRROR", "$NSV_DEBIAN_MIRROR")
 # What the roles, the audit, the proofs and testinfra need inside a guest.
 IMAGE_PACKAGES = (
-    "python3", "openssh-server", "busybox-static", "iproute2", "util-linux", "procps", "psmisc",
-    "kmod", "iputils-ping", "bubblewrap",
+    "python3", "python3-apt", "openssh-server", "busybox-static", "iproute2", "util-linux", "procps",
+    "psmisc", "kmod", "iputils-ping", "bubblewrap",
 )
 IMAGE_SIZE = "2G"
 # Loaded in the initrd: the disk and the network first, then what the container needs
@@ -51,6 +55,8 @@ IMAGE_SIZE = "2G"
 # from each .ko's modinfo.
 MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "overlay", "veth", "bridge")
 
+# Cache entries unused for this many days are removed when a run builds something new.
+CACHE_KEEP_DAYS = 14
 BOOT_TIMEOUT = int(os.environ.get("NSV_MOLECULE_BOOT_TIMEOUT", "300"))
 
 
@@ -109,6 +115,28 @@ def remove_tree(path):
     if os.path.lexists(path):
         umount_below(path)
         shutil.rmtree(path)
+
+
+def prune(directory):
+    """Remove cache entries (and leftovers of interrupted builds) not used for CACHE_KEEP_DAYS.
+
+    Each use touches its entry; only entries whose lock nobody holds are removed."""
+    cutoff = time.time() - CACHE_KEEP_DAYS * 86400
+    for path in glob.glob(os.path.join(directory, "*")):
+        if path.endswith(".lock") or os.path.getmtime(path) > cutoff:
+            continue
+        lock = path + ".lock"
+        with open(lock, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            log("removing cache entry unused for %d days: %s" % (CACHE_KEEP_DAYS, path))
+            if os.path.isdir(path):
+                remove_tree(path)
+            else:
+                os.unlink(path)
+        os.unlink(lock)
 
 
 # ---------------------------------------------------------------- kernels
@@ -224,7 +252,9 @@ def ensure_kernel(package, version):
     final = os.path.join(cache_root(), "kernels", name)
     with locked(final + ".lock"):
         if os.path.isfile(os.path.join(final, "release")):
+            os.utime(final)
             return final
+        prune(os.path.dirname(final))
         started = time.time()
         work = tempfile.mkdtemp(prefix=name + ".build.", dir=os.path.dirname(final))
         try:
@@ -284,7 +314,9 @@ def ensure_image():
     final = os.path.join(cache_root(), "images", "base-%s-%s.img" % (SUITE, image_recipe()))
     with locked(final + ".lock"):
         if os.path.isfile(final):
+            os.utime(final)
             return final
+        prune(os.path.dirname(final))
         started = time.time()
         work = tempfile.mkdtemp(prefix="image.build.", dir=os.path.dirname(final))
         root = os.path.join(work, "root")
@@ -325,17 +357,40 @@ def prepare(platforms):
     return image, kernels
 
 
+# Top-level project entries the guests do not need (history, caches, reports).
+PROJECT_SKIP = {".git", ".pytest_cache", ".cache", ".ansible", "reports", "bench", "molecule"}
+
+
+def build_project_disk(project, dest):
+    """A read-only ext4 image of `project` (minus PROJECT_SKIP) for /dev/vdb; built per run in seconds."""
+    stage = tempfile.mkdtemp(prefix="project.", dir=os.path.dirname(dest))
+    try:
+        for entry in sorted(os.listdir(project)):
+            if entry not in PROJECT_SKIP:
+                run(["cp", "-a", os.path.join(project, entry), stage])
+        used = int(run(["du", "-sk", stage], capture_output=True, text=True).stdout.split()[0])
+        size_kb = used + used // 3 + 65536
+        run(["mkfs.ext4", "-q", "-F", "-L", "nsvproject", "-d", stage, dest, "%dk" % size_kb],
+            stdout=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(stage)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64):
+def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64, project=None, project_disk=None):
     with open(os.path.join(kernel_dir, "release")) as fh:
         release = fh.read().strip()
     cmdline = "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 nsv.hostname=%s nsv.key=%s %s" % (
         platform["name"], pubkey_b64, platform.get("nsv_cmdline", ""))
+    extra = []
+    if project_disk:
+        cmdline += " nsv.project=%s" % project
+        extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % project_disk]
     return release, [
         "qemu-system-x86_64", "-name", "nsv-" + platform["name"],
         # /dev/kvm exists here but qemu crashes on it: TCG only
@@ -351,7 +406,7 @@ def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64):
         "-device", "virtio-net-pci,netdev=n0",
         "-device", "virtio-rng-pci",
         "-daemonize", "-pidfile", os.path.join(vm_dir, "qemu.pid"),
-    ]
+    ] + extra
 
 
 def ssh_ok(port, key):
@@ -391,13 +446,21 @@ def console_tail(vm_dir, lines=25):
         return "(no console log)"
 
 
-def create(platforms, state_dir, key):
+def create(platforms, state_dir, key, project=None):
     started = time.time()
     image, kernels = prepare(platforms)
     log("cache ready in %.0f s" % (time.time() - started))
     with open(key + ".pub") as fh:
         pubkey_b64 = fh.read().split()[1]
     os.makedirs(state_dir, exist_ok=True)
+    project_disk = None
+    if project:
+        if " " in project:
+            raise SystemExit("the project path %r contains a space; it is passed on the kernel command line" % project)
+        started = time.time()
+        project_disk = os.path.join(state_dir, "project.img")
+        build_project_disk(project, project_disk)
+        log("project disk ready in %.0f s" % (time.time() - started))
     booting = {}
     for p in platforms:
         vm_dir = os.path.join(state_dir, p["name"])
@@ -409,7 +472,7 @@ def create(platforms, state_dir, key):
         kernel_dir, package, version = kernels[p["name"]]
         for attempt in range(5):
             port = free_port()
-            release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64)
+            release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64, project, project_disk)
             res = run(cmd, check=False, capture_output=True, text=True)
             if res.returncode == 0:
                 break
@@ -453,6 +516,8 @@ def destroy(state_dir):
     if not os.path.isdir(state_dir):
         return stopped
     for vm_dir in sorted(glob.glob(os.path.join(state_dir, "*", ""))):
+        if os.path.basename(vm_dir.rstrip("/")).startswith("project."):
+            continue
         vm_dir = vm_dir.rstrip("/")
         pid = read_pid(vm_dir)
         if pid and our_qemu(pid, vm_dir):
@@ -474,6 +539,7 @@ def main(argv=None):
     ap.add_argument("--platforms", help="JSON list of molecule platforms")
     ap.add_argument("--state-dir", help="per-run directory for overlays, pidfiles and console logs")
     ap.add_argument("--key", help="private key of the run (the .pub beside it goes into the guests)")
+    ap.add_argument("--project", help="project directory to attach read-only to every guest at the same path")
     args = ap.parse_args(argv)
     if args.action == "destroy":
         print(json.dumps({"stopped": destroy(os.path.abspath(args.state_dir))}))
@@ -485,7 +551,8 @@ def main(argv=None):
         return 0
     state_dir = os.path.abspath(args.state_dir)
     try:
-        print(json.dumps(create(platforms, state_dir, os.path.abspath(args.key))))
+        print(json.dumps(create(platforms, state_dir, os.path.abspath(args.key),
+                                os.path.abspath(args.project) if args.project else None)))
     except BaseException:
         # leave nothing running behind a failed create
         destroy(state_dir)
