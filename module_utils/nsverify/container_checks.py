@@ -167,20 +167,27 @@ def check_memory_limit(state):
     hog = container.exec_in(state, ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % mib, "count=1"])
     after = _oom_kills(spec)
     alive = container.init_alive(state)
-    ok = hog["rc"] == 128 + 9 and alive and before is not None and after == before + 1
+    ok = hog["rc"] == 128 + 9 and alive and before is not None and after is not None and after > before
     return _check("NS-CTR-007", ok, {"limit": limit, "allocated_mib": mib, "rc": hog["rc"],
                                      "oom_kill_before": before, "oom_kill_after": after, "init_alive": alive})
 
 
-def check_orphan(state):
-    spawn = _sh(state, "sleep 0.5 >/dev/null 2>&1 & echo $!")
+def check_orphan(state, lifetime=0.5, patience=5.0):
+    spawn = _sh(state, "sleep %s >/dev/null 2>&1 & echo $!" % lifetime)
     orphan = int(spawn["stdout"].strip() or 0)
     parent = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
     ppid = container.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
-    time.sleep(1.0)
-    later = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
-    gone = later["rc"] != 0  # a zombie would still have a stat file
-    ok = orphan > 1 and ppid == 1 and gone
+    # a zombie keeps its /proc entry: gone means init reaped it (poll, the host may be busy)
+    deadline = time.monotonic() + lifetime + patience
+    gone = False
+    later = {"stdout": ""}
+    while not gone and time.monotonic() < deadline:
+        time.sleep(0.2)
+        later = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+        gone = later["rc"] != 0
+    # ppid is None only when the orphan ended before we looked: its reaping then still counts,
+    # but it must have been inside (a pid > 1) and gone afterwards
+    ok = orphan > 1 and ppid in (1, None) and gone and (ppid == 1 or parent["rc"] != 0)
     return _check("NS-CTR-008", ok, {"orphan_pid_inside": orphan, "ppid_while_running": ppid,
                                      "gone_after_exit": gone, "later_stat": later["stdout"][:200]})
 

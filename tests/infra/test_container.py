@@ -197,7 +197,7 @@ def test_ns_ctr_007_allocation_beyond_memory_limit_is_killed_inside(exec_in, box
     mib = box_state["config"]["memory"] * 2 // (1024 * 1024)
     res = exec_in(["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % mib, "count=1"])
     assert res["rc"] == 137, res
-    assert _oom_kills(box_state) == before + 1
+    assert _oom_kills(box_state) > before
     assert container.init_alive(box_state)  # init and the host survived
 
 
@@ -210,10 +210,12 @@ def test_ns_ctr_007_allocation_below_memory_limit_succeeds(exec_in, box_state):
 # NS-CTR-008 -------------------------------------------------------------------------------
 
 def test_ns_ctr_008_orphan_is_reparented_to_init_and_reaped(exec_in):
-    orphan = int(exec_in("sleep 0.5 >/dev/null 2>&1 & echo $!")["stdout"])
+    orphan = int(exec_in("sleep 1 >/dev/null 2>&1 & echo $!")["stdout"])
     stat = exec_in(["/bin/cat", "/proc/%d/stat" % orphan])
     assert stat["rc"] == 0 and container.parse_stat(stat["stdout"])["ppid"] == 1
-    time.sleep(1.0)
+    deadline = time.monotonic() + 6
+    while exec_in(["/bin/cat", "/proc/%d/stat" % orphan])["rc"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
     # a zombie keeps its /proc entry: gone means init reaped it
     assert exec_in(["/bin/cat", "/proc/%d/stat" % orphan])["rc"] != 0
     zombies = [r for r in exec_in(["/bin/ps", "-o", "pid,stat"])["stdout"].splitlines()[1:] if "Z" in r.split()[1]]

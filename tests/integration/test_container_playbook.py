@@ -59,9 +59,13 @@ def _pidns_of_cgroup(name):
 def snapshot(name):
     """What this test's container can touch on the host (filtered to it, since other suites may
     run on the same host during development)."""
+    # mounts and links anywhere the container could leave them; the suite-wide conftest fixture
+    # compares the whole host in CI
     with open("/proc/self/mountinfo") as fh:
-        mounts = sorted(line.split()[4] for line in fh if not line.split()[4].startswith("/run/nsverify/ns"))
-    links = sorted(os.listdir("/sys/class/net"))
+        mounts = sorted(line.split()[4] for line in fh
+                        if line.split()[4].startswith(("/run/nsverify/containers", "/var/lib/nsverify"))
+                        or line.split()[-3] in ("overlay", "devpts"))
+    links = sorted(n for n in os.listdir("/sys/class/net") if n in container.veth_names(name) or n == "lo")
     cgs = [d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name]
     run = os.path.join(container.RUN_DIR, name)
     tree = []
