@@ -54,6 +54,7 @@ DEFAULT_NETWORK = "10.213.0.0/30"
 DEFAULT_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 BASE_TYPES = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
 STOP_GRACE = 5.0
+STOP_TICK = 0.2
 
 CAPABILITIES = (
     "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
@@ -429,20 +430,25 @@ def init_main(config, p, report_fd):
                                         "error": "%s: %s" % (type(exc).__name__, exc),
                                         "traceback": traceback.format_exc()}).encode())
         os._exit(1)
-    stopping = {"on": False}
+    stopping = {"on": False, "since": 0.0}
 
     def on_term(signum, frame):
         if not stopping["on"]:
             stopping["on"] = True
+            stopping["since"] = time.monotonic()
             try:
                 os.kill(-1, signal.SIGTERM)  # -1 from PID 1: every process of this PID namespace
             except OSError:
                 pass
-            signal.alarm(int(STOP_GRACE))
+            signal.setitimer(signal.ITIMER_REAL, STOP_TICK, STOP_TICK)
 
     def on_alarm(signum, frame):
+        # A process can miss the first SIGTERM (forked while it went round, or a shell child
+        # that still ran its parent's trap handler when it arrived): repeat it every tick,
+        # then SIGKILL whatever is left after the grace.
+        late = time.monotonic() - stopping["since"] >= STOP_GRACE
         try:
-            os.kill(-1, signal.SIGKILL)
+            os.kill(-1, signal.SIGKILL if late else signal.SIGTERM)
         except OSError:
             pass
 
