@@ -150,6 +150,8 @@ state:
   sample: running
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.nsverify import container
 
@@ -195,7 +197,9 @@ def main():
                 name, p["rootfs"], hostname=p["hostname"], memory=p["memory"], cpus=p["cpus"], pids=p["pids"],
                 veth=p["veth"], veth_host=p["veth_host_name"], veth_container=p["veth_container_name"],
                 network=p["network"], command=p["command"], capabilities=p["capabilities"],
-                time_offsets=p["time_offsets"])
+                time_offsets=p["time_offsets"], require_rootfs=not module.check_mode)
+            if module.check_mode and not os.path.isdir(config["rootfs"]):
+                module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
         elif not container._NAME_RE.match(name):
             module.fail_json(msg="container name %r is not valid: 1-32 characters of a-z, 0-9, '_', '-'" % name)
         st = container.status(name)

@@ -138,15 +138,16 @@ def cap_numbers(names):
 
 def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=None, pids=None,
               veth=False, veth_host=None, veth_container=None, network=DEFAULT_NETWORK,
-              command=None, capabilities=None, time_offsets=None):
-    """Validate the request and return the canonical config (what the config hash covers)."""
+              command=None, capabilities=None, time_offsets=None, require_rootfs=True):
+    """Validate the request and return the canonical config (what the config hash covers).
+    require_rootfs=False (check mode) accepts a rootfs that an earlier task would build."""
     if not name or not _NAME_RE.match(name):
         raise ContainerError("container name %r must be 1-32 characters of a-z, 0-9, '_', '-', starting "
                              "with a letter or digit" % (name,))
-    if not rootfs_path or not os.path.isdir(rootfs_path):
+    if not rootfs_path or (require_rootfs and not os.path.isdir(rootfs_path)):
         raise ContainerError("rootfs %r does not exist: build it first (role busybox_rootfs, module "
                              "busybox_rootfs) and pass its path" % (rootfs_path,))
-    if not rootfs.looks_like_rootfs(rootfs_path):
+    if os.path.isdir(rootfs_path) and not rootfs.looks_like_rootfs(rootfs_path):
         raise ContainerError("rootfs %s has no executable bin/busybox and bin/sh: build it with the "
                              "busybox_rootfs module" % rootfs_path)
     validate_hostname(hostname)

@@ -262,3 +262,10 @@ def test_exec_failure_is_reported(name, rootfs_path):
 def test_exec_into_a_stopped_container_fails(name):
     res = run_module(busybox_container_exec, {"name": name, "argv": ["/bin/true"]})
     assert res["failed"] and "not running" in res["msg"]
+
+
+def test_container_check_mode_accepts_a_rootfs_not_built_yet(name, tmp_path):
+    # in a --check run of container.yml the rootfs task only reports what it would build
+    res = run_module(busybox_container, {"name": name, "rootfs": str(tmp_path / "later")}, check=True)
+    assert res["changed"] and not res.get("failed") and "does not exist yet" in json.dumps(res.get("warnings"))
+    assert host_traces(name) == {}
