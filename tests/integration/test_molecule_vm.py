@@ -1,0 +1,131 @@
+"""The molecule kernel matrix's machinery without booting a VM (molecule/shared/nsv_vm.py, scenario data).
+
+Booting the matrix is `molecule test` (minutes); these check in seconds what a wrong edit would break:
+the scenario data, the kernel choice from the real apt lists, the cache keys, and that destroy signals
+nothing but its own qemu.
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible.module_utils.nsverify import catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+MOLECULE = ROOT / "molecule"
+
+
+def _load_nsv_vm():
+    spec = importlib.util.spec_from_file_location("nsv_vm", MOLECULE / "shared" / "nsv_vm.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+nsv_vm = _load_nsv_vm()
+
+
+def _platforms():
+    # molecule reads a doubled dollar sign as one
+    text = (MOLECULE / "default" / "molecule.yml").read_text().replace("$$", "$")
+    return yaml.safe_load(text)["platforms"]
+
+
+def _expectations(scenario):
+    return yaml.safe_load((MOLECULE / scenario / "vars" / "expectations.yml").read_text())
+
+
+@pytest.mark.parametrize("scenario", ["default", "local"], ids=["default", "local"])
+def test_expectations_name_every_type_with_a_known_verdict(scenario):
+    data = _expectations(scenario)
+    assert sorted(data["nsv_expected_verdicts"]) == sorted(catalog.TYPE_NAMES)
+    for overrides in [data["nsv_expected_verdicts"]] + list(data["nsv_expected_overrides"].values()):
+        assert set(overrides.values()) <= set(catalog.VERDICTS)
+        assert set(overrides) <= set(catalog.TYPE_NAMES)
+
+
+def test_expectation_overrides_name_real_instances():
+    names = {p["name"] for p in _platforms()}
+    data = _expectations("default")
+    assert set(data["nsv_expected_overrides"]) <= names
+    assert set(data["nsv_testinfra_ignore"]) <= names
+    for paths in data["nsv_testinfra_ignore"].values():
+        assert all((ROOT / p).exists() for p in paths), paths
+
+
+def test_restricted_instance_limits_exactly_the_types_it_expects_limit_zero():
+    restricted = [p for p in _platforms() if p.get("nsv_cmdline")]
+    assert restricted, "the matrix needs an instance whose namespaces are limited at boot"
+    overrides = _expectations("default")["nsv_expected_overrides"]
+    for p in restricted:
+        limited = {m.group(1) for m in re.finditer(r"sysctl\.user\.max_(\w+)_namespaces=0", p["nsv_cmdline"])}
+        assert limited == {t for t, v in overrides[p["name"]].items() if v == "limit-zero"}
+
+
+@pytest.mark.parametrize("names,expected", [
+    (["linux-image-6.12.9+deb12-cloud-amd64", "linux-image-6.12.100+deb12-cloud-amd64"],
+     "linux-image-6.12.100+deb12-cloud-amd64"),
+    (["linux-image-6.1.0-9-cloud-amd64", "linux-image-6.1.0-56-cloud-amd64", "linux-image-6.1.0-10-cloud-amd64"],
+     "linux-image-6.1.0-56-cloud-amd64"),
+    (["linux-image-6.1.0-56-cloud-amd64", "linux-image-6.12.1+deb12-cloud-amd64"],
+     "linux-image-6.12.1+deb12-cloud-amd64"),
+], ids=["patch-numeric-not-lexical", "abi-numeric", "series-beats-abi"])
+def test_newest_kernel_is_chosen_numerically(names, expected):
+    assert max(names, key=nsv_vm._version_key) == expected
+
+
+@pytest.mark.parametrize("platform", _platforms(), ids=lambda p: p["name"])
+def test_each_platform_resolves_to_a_package_apt_knows(platform):
+    if subprocess.run(["apt-cache", "pkgnames", "linux-image-"], capture_output=True, text=True).stdout.strip() == "":
+        pytest.skip("no apt lists on this machine (run apt-get update)")
+    package, version = nsv_vm.resolve_kernel(platform["nsv_kernel"])
+    assert re.search(platform["nsv_kernel"]["match"], package)
+    assert version
+
+
+def test_kernel_cache_key_follows_the_recipe(monkeypatch):
+    before = nsv_vm.kernel_recipe()
+    monkeypatch.setattr(nsv_vm, "MODULES", nsv_vm.MODULES + ("tun",))
+    assert nsv_vm.kernel_recipe() != before
+
+
+def test_image_cache_key_follows_the_recipe(monkeypatch):
+    before = nsv_vm.image_recipe()
+    monkeypatch.setattr(nsv_vm, "IMAGE_PACKAGES", nsv_vm.IMAGE_PACKAGES + ("strace",))
+    assert nsv_vm.image_recipe() != before
+
+
+def test_destroy_never_signals_a_process_that_is_not_its_qemu(tmp_path):
+    """A pidfile whose PID now belongs to something else (PID reuse) must not get a signal."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        vm_dir = tmp_path / "vms" / "nsv-fake"
+        vm_dir.mkdir(parents=True)
+        (vm_dir / "qemu.pid").write_text("%d\n" % bystander.pid)
+        res = subprocess.run([sys.executable, str(MOLECULE / "shared" / "nsv_vm.py"), "destroy",
+                              "--state-dir", str(tmp_path / "vms")], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        time.sleep(0.2)
+        assert bystander.poll() is None, "destroy signalled a process it did not start"
+        assert '"stopped": []' in res.stdout
+        assert not (tmp_path / "vms").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_prune_keeps_recent_and_locked_entries_and_removes_stale_ones(tmp_path):
+    stale, recent = tmp_path / "stale.img", tmp_path / "recent.img"
+    stale.write_text("x")
+    recent.write_text("x")
+    old = time.time() - (nsv_vm.CACHE_KEEP_DAYS + 1) * 86400
+    os.utime(stale, (old, old))
+    nsv_vm.prune(str(tmp_path))
+    assert not stale.exists() and recent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recent.img"]
