@@ -81,6 +81,24 @@ options:
   time_offsets:
     description: Seconds added to the monotonic and/or boottime clocks inside; adds a time namespace.
     type: dict
+  user_namespace:
+    description:
+      - Run the workload in a user namespace of its own, entered by init after it built the root, with
+        O(uid_map)/O(gid_map). Root inside is then an unprivileged host id (files it writes in the upper
+        layer belong to that id) and holds no capability over the container's other namespaces, which stay
+        owned by the host's user namespace (no mount, no sethostname, no interface changes from inside).
+      - The rootfs is owned by host root and appears as C(nobody) inside, readable but not writable.
+    type: bool
+    default: false
+  uid_map:
+    description: With O(user_namespace), the uid map as C([inside, outside, count]) lines; must map 0 inside.
+      Default C([[0, 100000, 65536]]).
+    type: list
+    elements: list
+  gid_map:
+    description: As O(uid_map) for group ids.
+    type: list
+    elements: list
   stop_timeout:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
@@ -91,8 +109,8 @@ attributes:
   diff_mode:
     support: full
 notes:
-  - Requires root. A user namespace is not created (the container's root is the host's root with fewer
-    capabilities); see the project README.
+  - Requires root. Without O(user_namespace) the container's root is the host's root with a reduced
+    capability set and no_new_privs.
 """
 
 EXAMPLES = r"""
@@ -173,6 +191,9 @@ def build_module():
             command=dict(type="list", elements="str"),
             capabilities=dict(type="list", elements="str"),
             time_offsets=dict(type="dict"),
+            user_namespace=dict(type="bool", default=False),
+            uid_map=dict(type="list", elements="list"),
+            gid_map=dict(type="list", elements="list"),
             stop_timeout=dict(type="int", default=10),
         ),
         required_if=[("state", "started", ("rootfs",))],
@@ -197,7 +218,8 @@ def main():
                 name, p["rootfs"], hostname=p["hostname"], memory=p["memory"], cpus=p["cpus"], pids=p["pids"],
                 veth=p["veth"], veth_host=p["veth_host_name"], veth_container=p["veth_container_name"],
                 network=p["network"], command=p["command"], capabilities=p["capabilities"],
-                time_offsets=p["time_offsets"], require_rootfs=not module.check_mode)
+                time_offsets=p["time_offsets"], require_rootfs=not module.check_mode,
+                user_namespace=p["user_namespace"], uid_map=p["uid_map"], gid_map=p["gid_map"])
             if module.check_mode and not os.path.isdir(config["rootfs"]):
                 module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
         elif not container._NAME_RE.match(name):

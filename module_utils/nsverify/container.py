@@ -44,7 +44,7 @@ import subprocess
 import time
 import traceback
 
-from ansible.module_utils.nsverify import catalog, cgroups, inspect, rootfs, syscalls
+from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, rootfs, syscalls
 
 RUN_DIR = "/run/nsverify/containers"
 DATA_DIR = "/var/lib/nsverify/containers"
@@ -138,7 +138,8 @@ def cap_numbers(names):
 
 def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=None, pids=None,
               veth=False, veth_host=None, veth_container=None, network=DEFAULT_NETWORK,
-              command=None, capabilities=None, time_offsets=None, require_rootfs=True):
+              command=None, capabilities=None, time_offsets=None, require_rootfs=True,
+              user_namespace=False, uid_map=None, gid_map=None):
     """Validate the request and return the canonical config (what the config hash covers).
     require_rootfs=False (check mode) accepts a rootfs that an earlier task would build."""
     if not name or not _NAME_RE.match(name):
@@ -190,6 +191,11 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
             if clock not in ("monotonic", "boottime"):
                 raise ContainerError("time offset clock %r must be monotonic or boottime" % clock)
             offsets[clock] = int(time_offsets[clock])
+    user = None
+    if user_namespace:
+        user = {"uid_map": _id_map(uid_map, "uid_map"), "gid_map": _id_map(gid_map, "gid_map")}
+    elif uid_map or gid_map:
+        raise ContainerError("uid_map/gid_map need user_namespace=true")
     return {
         "name": name,
         "rootfs": os.path.realpath(rootfs_path),
@@ -202,7 +208,30 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
         "command": command,
         "capabilities": sorted(c.upper().replace("CAP_", "") for c in caps),
         "time_offsets": offsets,
+        "user": user,
     }
+
+
+DEFAULT_ID_MAP = [[0, 100000, 65536]]
+
+
+def _id_map(entries, what):
+    """[[inside, outside, count], ...] validated (user_namespaces(7): at most 340 lines)."""
+    entries = entries or DEFAULT_ID_MAP
+    out = []
+    try:
+        for e in entries:
+            inside, outside, count = (int(x) for x in e)
+            if inside < 0 or outside < 0 or count < 1:
+                raise ValueError
+            out.append([inside, outside, count])
+    except (TypeError, ValueError):
+        raise ContainerError("%s %r must be a list of [inside, outside, count] with count >= 1" % (what, entries))
+    if not out or len(out) > 340:
+        raise ContainerError("%s must have 1 to 340 lines" % what)
+    if not any(e[0] == 0 for e in out):
+        raise ContainerError("%s must map id 0 inside (the workload runs as root inside)" % what)
+    return out
 
 
 def config_hash(config):
@@ -213,6 +242,8 @@ def namespace_types(config):
     types = list(BASE_TYPES)
     if config.get("time_offsets"):
         types.append("time")
+    if config.get("user"):
+        types.append("user")
     return catalog.validate_names(types)
 
 
@@ -397,17 +428,26 @@ def permitted_caps(proc="/proc"):
     return 0
 
 
-def drop_privileges(keep_names):
-    """Bounding set and capset down to `keep_names`, ambient cleared, no_new_privs on."""
+def drop_privileges(keep_names, permitted=None):
+    """Bounding set and capset down to `keep_names`, ambient cleared, no_new_privs on.
+    `permitted`: this process's CapPrm, read before a uid change made /proc/self unreadable."""
     keep = cap_numbers(keep_names)
     syscalls.drop_bounding_caps(keep=keep)
     syscalls.clear_ambient_caps()
     mask = 0
     for c in keep:
         mask |= 1 << c
-    mask &= permitted_caps()  # capset may only lower the permitted set
+    mask &= permitted_caps() if permitted is None else permitted  # capset may only lower it
     syscalls.capset(mask, mask, 0)
     syscalls.set_no_new_privs()
+
+
+def become_root_inside(config):
+    """In the container's user namespace: uid/gid 0 inside (the map's outside ids on the host)."""
+    if config.get("user"):
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
 
 
 def _exec_workload(config):
@@ -417,15 +457,29 @@ def _exec_workload(config):
     _set_oom_score_adj(0)
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
-    drop_privileges(config["capabilities"])
+    permitted = permitted_caps()
+    become_root_inside(config)
+    drop_privileges(config["capabilities"], permitted)
     os.execve(config["command"][0], config["command"], ENV)
 
 
-def init_main(config, p, report_fd):
-    """PID 1 of the container. Never returns."""
+def init_main(config, p, report_fd, go_fd=None):
+    """PID 1 of the container. Never returns.
+
+    With a user namespace, init enters it only after building the root: the mnt, uts, net,
+    ipc, pid and cgroup namespaces stay owned by the host's user namespace, so root inside
+    (host uid = the map's outside id) holds no capability over them -- it cannot mount,
+    set the hostname or configure interfaces -- while the kernel checks the workload's files
+    as the mapped id. The caller writes the maps (only a process in the parent user namespace
+    may map ids other than its own) when init asks for them on the report pipe."""
     try:
         setup_root(config, p)
         _set_oom_score_adj(-1000)
+        if config.get("user"):
+            syscalls.unshare(catalog.CLONE_NEWUSER)
+            os.write(report_fd, b"U")
+            if os.read(go_fd, 1) != b"g":
+                raise ContainerError("the caller could not write the uid/gid maps")
     except BaseException as exc:  # report every failure, never leave the caller waiting
         os.write(report_fd, json.dumps({"ok": False, "stage": "init", "errno": getattr(exc, "errno", None),
                                         "error": "%s: %s" % (type(exc).__name__, exc),
@@ -484,13 +538,14 @@ def init_main(config, p, report_fd):
             on_term(signal.SIGTERM, None)
 
 
-def _launcher(config, p, cgroup_fds, pid_w, report_w):
+def _launcher(config, p, cgroup_fds, pid_w, report_w, go_r):
     """Runs in B (see module docstring). Never returns."""
     try:
         for fd in cgroup_fds:
             os.write(fd, b"0")
             os.close(fd)
-        flags = catalog.flags_for(namespace_types(config))
+        # the user namespace comes last, made by init once the root is built (see init_main)
+        flags = catalog.flags_for([t for t in namespace_types(config) if t != "user"])
         syscalls.unshare(flags)
         if config.get("time_offsets"):
             # must be written before the first process of the time namespace exists
@@ -504,7 +559,7 @@ def _launcher(config, p, cgroup_fds, pid_w, report_w):
         os._exit(1)
     if child == 0:
         os.close(pid_w)
-        init_main(config, p, report_w)
+        init_main(config, p, report_w, go_r)
     os.write(pid_w, str(child).encode())
     os._exit(0)
 
@@ -581,7 +636,10 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
     try:
         for d in (p["run"], p["merged"], p["data"], p["upper"], p["work"]):
             os.makedirs(d, mode=0o700, exist_ok=True)
+        # the upper dir's mode is the container's / mode: root inside a user namespace is
+        # an unprivileged host uid and must be able to traverse it
         os.chmod(p["merged"], 0o755)
+        os.chmod(p["upper"], 0o755)
         _write_json(p["config"], {"config": config, "config_hash": config_hash(config)})
         try:
             cg = cgroups.create(name, memory=config["memory"], cpus=config["cpus"], pids=config["pids"])
@@ -590,27 +648,43 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
         cgroup_fds = cgroups.open_procs_files(cg)
         pid_r, pid_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        go_r, go_w = os.pipe()
         a = os.fork()
         if a == 0:  # A
             try:
                 os.close(pid_r)
                 os.close(rep_r)
+                os.close(go_w)
                 os.setsid()
                 _detach_stdio(p["console"])
-                _close_fds_except(cgroup_fds + [pid_w, rep_w])
+                _close_fds_except(cgroup_fds + [pid_w, rep_w, go_r])
                 if os.fork() == 0:  # B
-                    _launcher(config, p, cgroup_fds, pid_w, rep_w)
+                    _launcher(config, p, cgroup_fds, pid_w, rep_w, go_r)
             finally:
                 os._exit(0)
-        for fd in cgroup_fds + [pid_w, rep_w]:
+        for fd in cgroup_fds + [pid_w, rep_w, go_r]:
             os.close(fd)
         os.waitpid(a, 0)
         raw_pid = _read_all(pid_r, timeout)
-        raw_rep = _read_all(rep_r, timeout)
         os.close(pid_r)
-        os.close(rep_r)
         if raw_pid:
             init_pid = int(raw_pid.decode())
+        if config.get("user") and init_pid:
+            ready, _, _ = select.select([rep_r], [], [], timeout)
+            first = os.read(rep_r, 1) if ready else b""
+            if first == b"U":
+                try:
+                    probe.write_id_maps(init_pid, config["user"]["uid_map"], config["user"]["gid_map"])
+                    os.write(go_w, b"g")
+                except OSError as exc:
+                    os.write(go_w, b"x")
+                    raise ContainerError("writing the uid/gid maps of %s failed: %s" % (name, exc))
+                first = b""
+            raw_rep = first + (_read_all(rep_r, timeout) or b"")
+        else:
+            raw_rep = _read_all(rep_r, timeout)
+        os.close(rep_r)
+        os.close(go_w)
         try:
             report = json.loads(raw_rep.decode()) if raw_rep else None
         except ValueError:
@@ -770,7 +844,7 @@ def leftovers(name, run_dir=RUN_DIR, data_dir=DATA_DIR):
 
 # ---------------------------------------------------------------- exec
 
-def exec_in(state, argv, timeout=30.0, limit=1 << 20):
+def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     """Run `argv` inside a running container: join its cgroups, then setns into every
     namespace of its init (catalog.JOIN_ORDER), fork (pid/time apply to children), drop
     capabilities like the workload, exec. Returns {'rc', 'stdout', 'stderr', 'timed_out'};
@@ -778,7 +852,11 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20):
     if not init_alive(state):
         raise ContainerError("container %s is not running" % state.get("name"))
     pid = state["init_pid"]
-    types = [t for t in catalog.JOIN_ORDER if t in state["namespaces"]]
+    # The container's namespaces are owned by the host's user namespace (init made its own
+    # user namespace last), so join them first and the user namespace last.
+    types = [t for t in catalog.JOIN_ORDER if t in state["namespaces"] and t != "user"]
+    if join_user and "user" in state["namespaces"]:
+        types.append("user")
     ns_fds = {}
     cg_fds = []
     out_r, out_w = os.pipe()
@@ -810,7 +888,10 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20):
                         os.dup2(out_w, 1)
                         os.dup2(err_w, 2)
                         _close_fds_except([])
-                        drop_privileges(state["config"]["capabilities"])
+                        permitted = permitted_caps()
+                        if "user" in types:
+                            become_root_inside(state["config"])
+                        drop_privileges(state["config"]["capabilities"], permitted)
                         os.execve(argv[0], argv, ENV)
                     except BaseException as exc:
                         os.write(2, ("nsverify exec: %s\n" % exc).encode())

@@ -91,7 +91,10 @@ def check_net(state):
     ok = res["rc"] == 0 and inside == sorted(want) and (not veth or veth["container"] not in host_links)
     evidence = {"inside": inside, "expected": sorted(want), "host_links": host_links}
     if veth and ok:
-        ping = container.exec_in(state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]])
+        # outside the container's user namespace (if any): root mapped inside holds no NET_RAW
+        # over the network namespace, which the host's user namespace owns
+        ping = container.exec_in(state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]],
+                                 join_user=False)
         evidence["ping_host_end"] = {"rc": ping["rc"], "stdout": ping["stdout"][-300:]}
         ok = ping["rc"] == 0
     return _check("NS-CTR-003", ok, evidence)
@@ -223,7 +226,10 @@ def check_chroot_escape(state):
     with open(marker, "w") as fh:
         fh.write("only on the host\n")
     host_root = os.stat("/")
-    join = {t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry) for t in state["namespaces"]}
+    # the user namespace (if any) is left out: probe joins it first, and the container's other
+    # namespaces belong to the host's user namespace; the attempt keeps the workload's caps
+    join = {t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry)
+            for t in state["namespaces"] if t != "user"}
     try:
         inside = probe.run(_escape_inside, args=(state, marker), join=join, timeout=20)
         # control: the same attempt from a plain chroot must escape, or this check could

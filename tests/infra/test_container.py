@@ -110,7 +110,8 @@ def test_ns_ctr_003_container_veth_end_is_not_on_host(host, box_state):
 
 
 def test_ns_ctr_003_veth_carries_traffic_to_the_host_end(exec_in, box_state):
-    res = exec_in(["/bin/ping", "-c", "1", "-W", "2", box_state["veth"]["host_address"].split("/")[0]])
+    res = container.exec_in(box_state, ["/bin/ping", "-c", "1", "-W", "2",
+                                        box_state["veth"]["host_address"].split("/")[0]], join_user=False)
     assert res["rc"] == 0, res
 
 
@@ -234,7 +235,8 @@ def host_marker(box_state):
 
 
 def _join(box_state):
-    return {t: "/proc/%d/ns/%s" % (box_state["init_pid"], catalog.get(t).proc_entry) for t in box_state["namespaces"]}
+    return {t: "/proc/%d/ns/%s" % (box_state["init_pid"], catalog.get(t).proc_entry)
+            for t in box_state["namespaces"] if t != "user"}
 
 
 def test_ns_ctr_009_chroot_escape_from_inside_does_not_reach_host_root(box_state, host_marker):

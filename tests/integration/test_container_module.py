@@ -269,3 +269,47 @@ def test_container_check_mode_accepts_a_rootfs_not_built_yet(name, tmp_path):
     res = run_module(busybox_container, {"name": name, "rootfs": str(tmp_path / "later")}, check=True)
     assert res["changed"] and not res.get("failed") and "does not exist yet" in json.dumps(res.get("warnings"))
     assert host_traces(name) == {}
+
+
+def _touch_and_owner(state, name):
+    res = container.exec_in(state, ["/bin/sh", "-c", "echo x > /tmp/owned && cat /proc/self/uid_map"])
+    assert res["rc"] == 0, res
+    return res["stdout"].split(), os.stat(os.path.join(container.DATA_DIR, name, "upper/tmp/owned")).st_uid
+
+
+def test_container_user_namespace_root_is_an_unprivileged_host_id(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "user_namespace": True,
+                                         "uid_map": [[0, 200000, 65536]], "gid_map": [[0, 200000, 65536]]})
+    assert "user" in res["container"]["namespaces"]
+    uid_map, owner = _touch_and_owner(res["container"], name)
+    assert uid_map == ["0", "200000", "65536"] and owner == 200000
+
+
+def test_container_without_user_namespace_root_is_host_root(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    uid_map, owner = _touch_and_owner(res["container"], name)
+    assert uid_map == ["0", "0", "4294967295"] and owner == 0
+
+
+def test_container_user_namespace_root_cannot_change_the_uts_or_mounts(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "user_namespace": True,
+                                         "capabilities": ["SYS_ADMIN", "CHOWN", "SETUID", "SETGID"]})
+    # even with CAP_SYS_ADMIN kept, it is held in the container's user namespace only, which
+    # does not own the UTS and mount namespaces (made by the host's root before it)
+    st = res["container"]
+    hostname = container.exec_in(st, ["/bin/hostname", "evil"])
+    mount = container.exec_in(st, ["/bin/mount", "-t", "tmpfs", "none", "/mnt"])
+    assert hostname["rc"] != 0 and "not permitted" in hostname["stderr"]
+    assert mount["rc"] != 0
+    assert container.exec_in(st, ["/bin/hostname"])["stdout"].strip() == "isolated-box"
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"user_namespace": True, "uid_map": [[1, 100000, 10]]}, "must map id 0"),
+    ({"user_namespace": True, "uid_map": [[0, 100000, 0]]}, "count >= 1"),
+    ({"uid_map": [[0, 100000, 65536]]}, "need user_namespace"),
+], ids=["no-root-mapped", "zero-count", "map-without-userns"])
+def test_container_bad_id_maps_fail_and_leave_nothing(name, rootfs_path, extra, message):
+    res = run_module(busybox_container, dict({"name": name, "rootfs": rootfs_path}, **extra))
+    assert res.get("failed") and message in res["msg"], res
+    assert host_traces(name) == {}
