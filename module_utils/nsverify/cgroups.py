@@ -201,7 +201,13 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
             if paths[ctrl] and paths[ctrl]["version"] == 2 and wanted[ctrl] is not None:
                 _enable_v2_controller(layout["v2"], ctrl)
         for d in dirs:
-            os.mkdir(d, 0o755)
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                # left by a container that died without its stop: reuse it when empty
+                if read_value(os.path.join(d, "cgroup.procs")):
+                    raise CgroupError("cgroup %s exists and has processes: another container of that name "
+                                      "runs; stop it (busybox_container state=absent) first" % d)
             made.append(d)
         for version in (1, 2):
             for ctrl, fname, value in limit_files(memory, cpus, pids, version):

@@ -7,8 +7,9 @@ How a container starts (the caller never changes namespace):
                             mnt uts ipc net cgroup     the caller's pipes, so Ansible
                             pid [time], fork, exit     does not wait on it)
                             └─> C = PID 1 inside: mount overlay, /proc, /sys (ro),
-                                /dev; pivot_root and detach the old root; report
-                                to the caller; spawn the workload with reduced
+                                /dev; pivot_root and detach the old root; [unshare
+                                a user namespace, the caller writes its maps];
+                                report to the caller; spawn the workload with reduced
                                 capabilities and no_new_privs; reap every child
                                 (orphans included); on SIGTERM forward it to all,
                                 wait, SIGKILL the rest after a grace, exit.

@@ -124,3 +124,15 @@ def test_create_and_remove_on_this_host():
     finally:
         assert cgroups.remove(info) == []
     assert not any(os.path.isdir(d) for d in info["dirs"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup/pids"), reason="needs root and v1 pids")
+def test_create_reuses_an_empty_leftover_cgroup():
+    name = "unit-left-%d" % os.getpid()
+    first = cgroups.create(name, pids=10)
+    try:
+        again = cgroups.create(name, pids=12)  # a container that died without its stop left these
+        assert again["dirs"] == first["dirs"]
+        assert cgroups.read_value("/sys/fs/cgroup/pids/nsv-%s/pids.max" % name) == "12"
+    finally:
+        assert cgroups.remove(first) == []

@@ -177,3 +177,18 @@ def test_normalize_defaults(tmp_path):
     assert cfg["command"] == container.DEFAULT_COMMAND and "SYS_ADMIN" not in cfg["capabilities"]
     assert container.namespace_types(cfg) == ["mnt", "uts", "ipc", "pid", "net", "cgroup"]
     assert "time" in container.namespace_types(dict(cfg, time_offsets={"monotonic": 5}))
+
+
+@pytest.mark.parametrize("entries,expected", [
+    (None, [[0, 100000, 65536]]), ([[0, 1000, 1]], [[0, 1000, 1]]),
+    ([["0", "200000", "10"], [10, 300000, 5]], [[0, 200000, 10], [10, 300000, 5]]),
+], ids=["default", "single-id", "two-lines-strings"])
+def test_id_map_valid(entries, expected):
+    assert container._id_map(entries, "uid_map") == expected
+
+
+@pytest.mark.parametrize("entries", [[[1, 1000, 1]], [[0, 1000, 0]], [[0, -1, 1]], [[0, 1]], [[0, 1, 1]] * 341],
+                         ids=["no-zero-inside", "zero-count", "negative", "two-fields", "341-lines"])
+def test_id_map_invalid(entries):
+    with pytest.raises(container.ContainerError):
+        container._id_map(entries, "uid_map")
