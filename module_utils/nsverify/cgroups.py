@@ -169,13 +169,16 @@ def _write(path, value):
         fh.write(value)
 
 
-def _enable_v2_controller(root, ctrl):
+def _enable_v2_controllers(root, ctrls):
+    """Enable the missing controllers in root's cgroup.subtree_control in one write
+    ("+memory +pids"); returns what was enabled."""
     path = os.path.join(root, "cgroup.subtree_control")
     with open(path) as fh:
-        if ctrl in fh.read().split():
-            return False
-    _write(path, "+%s" % ctrl)
-    return True
+        enabled = fh.read().split()
+    missing = [c for c in ctrls if c not in enabled]
+    if missing:
+        _write(path, " ".join("+%s" % c for c in missing))
+    return missing
 
 
 def create(name, memory=None, cpus=None, pids=None, layout=None):
@@ -197,9 +200,9 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
                                   "%s limit or enable the controller" % (ctrl, layout["layout"], ctrl))
         if paths["v2"] and paths["v2"] not in dirs:
             dirs.append(paths["v2"])
-        for ctrl in CONTROLLERS:
-            if paths[ctrl] and paths[ctrl]["version"] == 2 and wanted[ctrl] is not None:
-                _enable_v2_controller(layout["v2"], ctrl)
+        v2_wanted = [c for c in CONTROLLERS if paths[c] and paths[c]["version"] == 2 and wanted[c] is not None]
+        if v2_wanted:
+            _enable_v2_controllers(layout["v2"], v2_wanted)
         for d in dirs:
             try:
                 os.mkdir(d, 0o755)

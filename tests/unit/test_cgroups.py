@@ -98,14 +98,15 @@ def test_parse_size_rejects(value):
         cgroups.parse_size(value)
 
 
-def test_enable_v2_controller_writes_plus_once(tmp_path):
+def test_enable_v2_controllers_writes_the_missing_ones_once(tmp_path):
     # simulated subtree_control file (a real one shows the enabled set when read back)
     ctl = tmp_path / "cgroup.subtree_control"
     ctl.write_text("cpu\n")
-    assert cgroups._enable_v2_controller(str(tmp_path), "memory") is True
-    assert ctl.read_text() == "+memory"
-    ctl.write_text("cpu memory\n")
-    assert cgroups._enable_v2_controller(str(tmp_path), "memory") is False
+    assert cgroups._enable_v2_controllers(str(tmp_path), ["cpu", "memory", "pids"]) == ["memory", "pids"]
+    assert ctl.read_text() == "+memory +pids"
+    ctl.write_text("cpu memory pids\n")
+    assert cgroups._enable_v2_controllers(str(tmp_path), ["memory"]) == []
+    assert ctl.read_text() == "cpu memory pids\n"
 
 
 def test_remove_tolerates_missing_dirs(tmp_path):
@@ -136,3 +137,46 @@ def test_create_reuses_an_empty_leftover_cgroup():
         assert cgroups.read_value("/sys/fs/cgroup/pids/nsv-%s/pids.max" % name) == "12"
     finally:
         assert cgroups.remove(first) == []
+
+
+class _FakeV2Kernel:
+    """Simulates cgroupfs v2 for create(): mkdir populates a child with the interface files of
+    the controllers enabled in the parent's cgroup.subtree_control (cgroups(7), cgroup-v2.rst)."""
+
+    FILES = {"memory": ("memory.max", "memory.swap.max", "memory.events"), "pids": ("pids.max",),
+             "cpu": ("cpu.max",)}
+
+    def __init__(self, root, controllers):
+        self.root = root
+        (root / "cgroup.controllers").write_text(" ".join(controllers) + "\n")
+        (root / "cgroup.subtree_control").write_text("")
+        self.real_mkdir = os.mkdir
+
+    def mkdir(self, path, mode=0o777):
+        self.real_mkdir(path, mode)
+        enabled = (self.root / "cgroup.subtree_control").read_text().replace("+", " ").split()
+        for ctrl in enabled:
+            for f in self.FILES.get(ctrl, ()):
+                with open(os.path.join(path, f), "w") as fh:
+                    fh.write("max\n")
+        open(os.path.join(path, "cgroup.procs"), "w").close()
+
+
+def test_create_on_simulated_pure_v2_enables_controllers_then_writes_limits(tmp_path, monkeypatch):
+    kernel = _FakeV2Kernel(tmp_path, ["cpuset", "cpu", "io", "memory", "pids"])
+    monkeypatch.setattr(cgroups.os, "mkdir", kernel.mkdir)
+    layout = {"layout": "v2", "v1": {}, "v2": str(tmp_path), "v2_controllers": ["cpuset", "cpu", "io", "memory", "pids"]}
+    info = cgroups.create("x", memory=64 << 20, cpus=0.5, pids=64, layout=layout)
+    d = tmp_path / "nsv-x"
+    assert info["dirs"] == [str(d)]
+    assert (d / "memory.max").read_text() == str(64 << 20) and (d / "memory.swap.max").read_text() == "0"
+    assert (d / "pids.max").read_text() == "64" and (d / "cpu.max").read_text() == "50000 100000"
+
+
+def test_create_on_simulated_v2_without_a_controller_fails_and_cleans_up(tmp_path, monkeypatch):
+    kernel = _FakeV2Kernel(tmp_path, ["cpu", "pids"])  # no memory controller offered
+    monkeypatch.setattr(cgroups.os, "mkdir", kernel.mkdir)
+    layout = {"layout": "v2", "v1": {}, "v2": str(tmp_path), "v2_controllers": ["cpu", "pids"]}
+    with pytest.raises(cgroups.CgroupError, match="memory controller is not available"):
+        cgroups.create("x", memory=64 << 20, layout=layout)
+    assert not (tmp_path / "nsv-x").exists()
