@@ -481,6 +481,8 @@ def init_main(config, p, report_fd, go_fd=None):
             os.write(report_fd, b"U")
             if os.read(go_fd, 1) != b"g":
                 raise ContainerError("the caller could not write the uid/gid maps")
+        if go_fd is not None:
+            os.close(go_fd)
     except BaseException as exc:  # report every failure, never leave the caller waiting
         os.write(report_fd, json.dumps({"ok": False, "stage": "init", "errno": getattr(exc, "errno", None),
                                         "error": "%s: %s" % (type(exc).__name__, exc),
