@@ -47,7 +47,7 @@ options:
     type: str
     default: isolated-box
   memory:
-    description: Memory limit, bytes or with a K/M/G suffix; at least 4M. Omit for no limit.
+    description: Memory limit, bytes or with a K/M/G suffix; at least 4M (12M where init shares the limited cgroup, on cgroup v2). Omit for no limit.
     type: str
   cpus:
     description: CPU limit in CPUs (0.5 = half a CPU) through CFS quota. Omit for no limit.

@@ -6,6 +6,14 @@ the v1 hierarchies carry the controllers and the v2 tree at
 be enabled in the parent's cgroup.subtree_control before a child cgroup gets
 memory.max, pids.max and cpu.max files. A container's cgroup is nsv-<name>
 directly under each hierarchy's root.
+
+On a v1 memory hierarchy the memory limit sits one level down, on
+nsv-<name>/payload, which holds the workload and every exec'd process while the
+container's init stays in nsv-<name>: the OOM killer of a limited cgroup only
+chooses among its own tasks, so an allocation beyond the limit can never take the
+init (which, being the forked Python process, has the largest RSS of all).
+On v2 the no-internal-process rule forbids that shape; there init shares the
+limited cgroup and is protected by oom_score_adj instead.
 """
 from __future__ import annotations
 
@@ -14,12 +22,21 @@ import os
 import time
 
 CONTROLLERS = ("memory", "pids", "cpu")
+PAYLOAD = "payload"
 CPU_PERIOD_US = 100000
 
-# Below this busybox sh cannot even start under the limit: the kernel charges the
-# page tables, the binary's touched pages and the kernel stack of each task;
-# measured here: sh + ps + the exec helper use about 2.5 MiB.
+# Memory floors, measured on this host (kernel 6.18, busybox 1.35 static): the idle
+# workload (sh + sleep) and an exec of sh + ps + ls peak at 3.6-3.8 MiB in the payload
+# cgroup (page tables, kernel stacks and touched pages of each task are charged); at
+# 3 MiB the exec was OOM-killed, at 4 MiB it ran. Where init shares the limited cgroup
+# (v2), its copy-on-write pages (peak 4.5 MiB at start) come on top.
 MIN_MEMORY = 4 * 1024 * 1024
+MIN_MEMORY_SHARED_WITH_INIT = 12 * 1024 * 1024
+
+
+def min_memory(layout):
+    """The floor for this host: 4 MiB when init stays out of the limited cgroup (v1 memory)."""
+    return MIN_MEMORY if "memory" in layout.get("v1", {}) else MIN_MEMORY_SHARED_WITH_INIT
 MIN_PIDS = 4
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
@@ -132,6 +149,9 @@ def plan_paths(name, layout):
     for ctrl in CONTROLLERS:
         if ctrl in layout["v1"]:
             out[ctrl] = {"version": 1, "path": os.path.join(layout["v1"][ctrl], dirname)}
+            if ctrl == "memory":
+                out[ctrl] = {"version": 1, "path": os.path.join(layout["v1"][ctrl], dirname, PAYLOAD),
+                             "parent": os.path.join(layout["v1"][ctrl], dirname)}
         elif layout["v2"] and ctrl in layout["v2_controllers"]:
             out[ctrl] = {"version": 2, "path": os.path.join(layout["v2"], dirname)}
         else:
@@ -191,9 +211,13 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
     wanted = {"memory": memory, "pids": pids, "cpu": cpus}
     try:
         dirs = []
+        payload = []
         for ctrl in CONTROLLERS:
             if paths[ctrl] and paths[ctrl]["path"] not in dirs:
                 if wanted[ctrl] is not None or paths[ctrl]["version"] == 1:
+                    if paths[ctrl].get("parent"):
+                        dirs.append(paths[ctrl]["parent"])
+                        payload.append(paths[ctrl]["path"])
                     dirs.append(paths[ctrl]["path"])
             elif paths[ctrl] is None and wanted[ctrl] is not None:
                 raise CgroupError("the %s controller is not available on this host (layout %s): drop the "
@@ -232,6 +256,8 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
         remove({"dirs": made})
         raise
     paths["dirs"] = made
+    paths["init_dirs"] = [d for d in made if d not in payload]
+    paths["payload_dirs"] = payload
     paths["limits"] = limits
     return paths
 
@@ -242,10 +268,14 @@ def attach(cgroup_info, pid="0"):
         _write(os.path.join(d, "cgroup.procs"), str(pid))
 
 
-def open_procs_files(cgroup_info):
+def open_procs_files(cgroup_info, payload=False):
     """Open each cgroup.procs for writing now, so that a child can join later from
-    inside other namespaces (the fd keeps pointing at the host's cgroupfs)."""
-    return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY) for d in cgroup_info.get("dirs", [])]
+    inside other namespaces (the fd keeps pointing at the host's cgroupfs).
+    payload=False: the init's cgroups; True: the payload cgroups the workload joins after."""
+    dirs = cgroup_info.get("payload_dirs" if payload else "init_dirs")
+    if dirs is None:
+        dirs = [] if payload else cgroup_info.get("dirs", [])
+    return [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY) for d in dirs]
 
 
 def remove(cgroup_info, timeout=5.0):
@@ -295,3 +325,15 @@ def find_named(prefix="nsv-", layout=None):
         except OSError:
             pass
     return sorted(out)
+
+
+def with_children(dirs):
+    """`dirs` with their child cgroups after each (remove() goes in reverse: children first)."""
+    out = []
+    for d in dirs:
+        out.append(d)
+        try:
+            out.extend(os.path.join(d, e) for e in sorted(os.listdir(d)) if os.path.isdir(os.path.join(d, e)))
+        except OSError:
+            pass
+    return out

@@ -157,10 +157,12 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
         mem = cgroups.parse_size(memory)
     except ValueError as exc:
         raise ContainerError(str(exc))
-    if mem is not None and mem < cgroups.MIN_MEMORY:
-        raise ContainerError("memory limit %s (%d bytes) is below the %d MiB floor busybox sh needs to start "
-                             "(page tables, kernel stacks and the binary's pages are charged too)"
-                             % (memory, mem, cgroups.MIN_MEMORY // (1024 * 1024)))
+    if mem is not None:
+        floor = cgroups.min_memory(cgroups.read_layout())
+        if mem < floor:
+            raise ContainerError("memory limit %s (%d bytes) is below the %d MiB floor: the idle busybox workload "
+                                 "and an exec of sh + ps peak at 3.8 MiB (init's pages add 4.5 MiB where it "
+                                 "shares the limited cgroup, on cgroup v2)" % (memory, mem, floor // (1024 * 1024)))
     if cpus is not None:
         cpus = float(cpus)
         if cpus < 0.01:
@@ -410,6 +412,23 @@ def setup_root(config, p):
     os.chdir("/")
 
 
+# oom_score_adj of the workload and of exec'd processes when init could not make itself
+# unkillable (-1000 needs CAP_SYS_RESOURCE, which some sandboxes withhold from root): the
+# OOM killer ranks by RSS plus adj/1000 of the limit, and the Python init's RSS (~26 MiB,
+# mostly pages charged to the host's cgroup) would outrank a hog under a small limit. With
+# the maximum, a hog wins from a limit of about 16 MiB up; below that init may be chosen.
+WORKLOAD_OOM_SCORE_ADJ = 1000
+
+
+def _workload_oom_score_adj(init_pid="self", proc="/proc"):
+    try:
+        with open(os.path.join(proc, str(init_pid), "oom_score_adj")) as fh:
+            init_adj = int(fh.read())
+    except (OSError, ValueError):
+        init_adj = 0
+    return 0 if init_adj == -1000 else WORKLOAD_OOM_SCORE_ADJ
+
+
 def _set_oom_score_adj(value):
     """Best effort: lowering needs CAP_SYS_RESOURCE, which some sandboxes withhold."""
     try:
@@ -455,7 +474,7 @@ def _exec_workload(config):
     for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     os.setsid()
-    _set_oom_score_adj(0)
+    _set_oom_score_adj(_workload_oom_score_adj())  # read from init, whose adj we inherited
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
     permitted = permitted_caps()
@@ -464,7 +483,7 @@ def _exec_workload(config):
     os.execve(config["command"][0], config["command"], ENV)
 
 
-def init_main(config, p, report_fd, go_fd=None):
+def init_main(config, p, report_fd, go_fd=None, payload_fds=()):
     """PID 1 of the container. Never returns.
 
     With a user namespace, init enters it only after building the root: the mnt, uts, net,
@@ -523,10 +542,14 @@ def init_main(config, p, report_fd, go_fd=None):
             for sig in handled:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
+            for fd in payload_fds:  # the limited cgroup(s), which init stays out of
+                os.write(fd, b"0")
             _exec_workload(config)
         except BaseException as exc:
             os.write(2, ("nsverify init: cannot start workload: %s\n" % exc).encode())
         os._exit(127)
+    for fd in payload_fds:
+        os.close(fd)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
     os.write(report_fd, json.dumps({"ok": True, "workload_pid_inside": workload}).encode())
     os.close(report_fd)
@@ -541,7 +564,7 @@ def init_main(config, p, report_fd, go_fd=None):
             on_term(signal.SIGTERM, None)
 
 
-def _launcher(config, p, cgroup_fds, pid_w, report_w, go_r):
+def _launcher(config, p, cgroup_fds, pid_w, report_w, go_r, payload_fds=()):
     """Runs in B (see module docstring). Never returns."""
     try:
         for fd in cgroup_fds:
@@ -562,7 +585,7 @@ def _launcher(config, p, cgroup_fds, pid_w, report_w, go_r):
         os._exit(1)
     if child == 0:
         os.close(pid_w)
-        init_main(config, p, report_w, go_r)
+        init_main(config, p, report_w, go_r, payload_fds)
     os.write(pid_w, str(child).encode())
     os._exit(0)
 
@@ -649,6 +672,7 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
         except cgroups.CgroupError as exc:
             raise ContainerError(str(exc))
         cgroup_fds = cgroups.open_procs_files(cg)
+        payload_fds = cgroups.open_procs_files(cg, payload=True)
         pid_r, pid_w = os.pipe()
         rep_r, rep_w = os.pipe()
         go_r, go_w = os.pipe()
@@ -660,12 +684,12 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
                 os.close(go_w)
                 os.setsid()
                 _detach_stdio(p["console"])
-                _close_fds_except(cgroup_fds + [pid_w, rep_w, go_r])
+                _close_fds_except(cgroup_fds + payload_fds + [pid_w, rep_w, go_r])
                 if os.fork() == 0:  # B
-                    _launcher(config, p, cgroup_fds, pid_w, rep_w, go_r)
+                    _launcher(config, p, cgroup_fds, pid_w, rep_w, go_r, payload_fds)
             finally:
                 os._exit(0)
-        for fd in cgroup_fds + [pid_w, rep_w, go_r]:
+        for fd in cgroup_fds + payload_fds + [pid_w, rep_w, go_r]:
             os.close(fd)
         os.waitpid(a, 0)
         raw_pid = _read_all(pid_r, timeout)
@@ -711,7 +735,8 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
             "host_namespaces": inspect.read_ns_inodes("self", types=namespace_types(config)),
             "overlay": {"lower": config["rootfs"], "upper": p["upper"], "work": p["work"],
                         "merged": p["merged"]},
-            "cgroups": {"dirs": cg["dirs"], "limits": cg["limits"],
+            "cgroups": {"dirs": cg["dirs"], "limits": cg["limits"], "init_dirs": cg["init_dirs"],
+                        "payload_dirs": cg["payload_dirs"],
                         "paths": {c: cg[c] for c in cgroups.CONTROLLERS}, "v2": cg["v2"]},
             "veth": config["veth"],
             "paths": p,
@@ -806,7 +831,7 @@ def stop(name, timeout=10.0, run_dir=RUN_DIR, data_dir=DATA_DIR):
             subprocess.run(["ip", "link", "del", veth["host"]], capture_output=True)
     cg_dirs = (state.get("cgroups") or {}).get("dirs")
     if cg_dirs is None:  # no state: find them by name
-        cg_dirs = [d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name]
+        cg_dirs = cgroups.with_children([d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name])
     left = cgroups.remove({"dirs": cg_dirs})
     if left:
         raise ContainerError("cgroups of %s still busy: %s" % (name, ", ".join(left)), cgroups=left)
@@ -855,6 +880,7 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     if not init_alive(state):
         raise ContainerError("container %s is not running" % state.get("name"))
     pid = state["init_pid"]
+    oom_adj = _workload_oom_score_adj(pid)
     # The container's namespaces are owned by the host's user namespace (init made its own
     # user namespace last), so join them first and the user namespace last.
     types = [t for t in catalog.JOIN_ORDER if t in state["namespaces"] and t != "user"]
@@ -867,7 +893,8 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     try:
         for t in types:
             ns_fds[t] = os.open("/proc/%d/ns/%s" % (pid, catalog.get(t).proc_entry), os.O_RDONLY)
-        cg_fds = cgroups.open_procs_files(state.get("cgroups") or {})
+        cg_fds = (cgroups.open_procs_files(state.get("cgroups") or {})
+                  + cgroups.open_procs_files(state.get("cgroups") or {}, payload=True))
         # the open fds must be of the same init: re-check after opening (PID reuse)
         if not init_alive(state):
             raise ContainerError("container %s stopped while joining it" % state.get("name"))
@@ -891,6 +918,7 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
                         os.dup2(out_w, 1)
                         os.dup2(err_w, 2)
                         _close_fds_except([])
+                        _set_oom_score_adj(oom_adj)
                         permitted = permitted_caps()
                         if "user" in types:
                             become_root_inside(state["config"])

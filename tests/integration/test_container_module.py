@@ -313,3 +313,46 @@ def test_container_bad_id_maps_fail_and_leave_nothing(name, rootfs_path, extra, 
     res = run_module(busybox_container, dict({"name": name, "rootfs": rootfs_path}, **extra))
     assert res.get("failed") and message in res["msg"], res
     assert host_traces(name) == {}
+
+
+def test_container_at_the_memory_floor_runs_an_exec(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "memory": "4M"})
+    out = container.exec_in(res["container"], ["/bin/sh", "-c", "ps -o pid,comm; hostname"])
+    assert out["rc"] == 0 and container.init_alive(res["container"])
+
+
+def _hog_against(name, rootfs_path, memory, hog_mib):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "memory": memory})
+    st = res["container"]
+    hog = container.exec_in(st, ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % hog_mib, "count=1"])
+    return st, hog
+
+
+def test_container_oom_ranks_the_workload_before_init(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    with open("/proc/%d/oom_score_adj" % res["container"]["init_pid"]) as fh:
+        init_adj = int(fh.read())
+    adj = container.exec_in(res["container"], ["/bin/cat", "/proc/self/oom_score_adj"])["stdout"].strip()
+    assert (init_adj, adj) in ((-1000, "0"), (0, str(container.WORKLOAD_OOM_SCORE_ADJ)))
+
+
+def test_container_32m_limit_oom_kills_the_hog_not_init(name, rootfs_path):
+    st, hog = _hog_against(name, rootfs_path, "32M", 64)
+    assert hog["rc"] == 137 and container.init_alive(st)
+
+
+def test_container_16m_limit_oom_kills_the_hog_not_init(name, rootfs_path):
+    st, hog = _hog_against(name, rootfs_path, "16M", 32)
+    assert hog["rc"] == 137 and container.init_alive(st)
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/memory"), reason="needs a v1 memory hierarchy")
+def test_container_init_stays_out_of_the_limited_memory_cgroup(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "memory": "16M"})
+    st = res["container"]
+    payload = st["cgroups"]["paths"]["memory"]["path"]
+    with open(os.path.join(payload, "cgroup.procs")) as fh:
+        limited = {int(x) for x in fh.read().split()}
+    with open(os.path.join(os.path.dirname(payload), "cgroup.procs")) as fh:
+        parent = {int(x) for x in fh.read().split()}
+    assert st["init_pid"] in parent and st["init_pid"] not in limited and limited  # the workload is limited

@@ -55,11 +55,11 @@ def _layout(tmp_path, text, v2_controllers=None):
 
 
 @pytest.mark.parametrize("text,v2ctl,kind,placement", [
-    (V1_EL7, None, "v1", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+    (V1_EL7, None, "v1", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
                           "cpu": (1, "/sys/fs/cgroup/cpu,cpuacct/nsv-x")}),
     (V2_DEBIAN12, ["cpu", "memory", "pids"], "v2",
      {"memory": (2, "/sys/fs/cgroup/nsv-x"), "pids": (2, "/sys/fs/cgroup/nsv-x"), "cpu": (2, "/sys/fs/cgroup/nsv-x")}),
-    (HYBRID, [], "hybrid", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+    (HYBRID, [], "hybrid", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
                             "cpu": (1, "/sys/fs/cgroup/cpu/nsv-x")}),
 ], ids=["simulated-v1-el7", "simulated-v2-debian12", "hybrid-this-host"])
 def test_layout_and_placement(tmp_path, text, v2ctl, kind, placement):
