@@ -296,3 +296,18 @@ def test_ns_ctr_011_exec_joins_the_same_namespaces(exec_in, box_state):
     out = exec_in("for t in uts ipc net mnt cgroup; do readlink /proc/self/ns/$t; done")["stdout"].split()
     want = ["%s:[%d]" % (t, box_state["namespaces"][t]) for t in ("uts", "ipc", "net", "mnt", "cgroup")]
     assert out == want
+
+
+# cpu quota (no NS-CTR control of its own: the cgroup file values are in the summary) ----------
+
+def _throttled(box_state):
+    stat = dict(line.split() for line in _cg(box_state, "cpu", "cpu.stat").splitlines())
+    return int(stat["nr_throttled"])
+
+
+def test_cpu_quota_throttles_a_busy_loop(exec_in, box_state):
+    if not box_state["config"]["cpus"] or box_state["cgroups"]["paths"]["cpu"]["version"] != 1:
+        pytest.skip("needs a cpu limit on a v1 cpu hierarchy")
+    before = _throttled(box_state)
+    exec_in(["/usr/bin/timeout", "1", "/bin/sh", "-c", "while :; do :; done"])
+    assert _throttled(box_state) > before
