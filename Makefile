@@ -12,17 +12,22 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps psmisc kmod \
-	iputils-ping bubblewrap
+	iputils-ping bubblewrap time strace
 # for molecule's QEMU test hosts
 APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
 	xz-utils cpio zstd
 
-.PHONY: help setup apt venv run audit verify teardown test unit lint molecule clean
+.PHONY: help setup apt venv run audit verify namespaces report teardown bench test unit lint molecule clean
 
 help:
-	@echo "make run   - set up and run playbooks/container.yml on this machine"
-	@echo "make test  - set up and run the whole test suite"
-	@echo "make audit - kernel namespace capability audit (playbooks/audit.yml)"
+	@echo "make run       - set up and run playbooks/container.yml on this machine"
+	@echo "make test      - set up and run the whole test suite (pytest + ansible-lint + molecule)"
+	@echo "make audit     - kernel namespace capability audit (playbooks/audit.yml)"
+	@echo "make verify    - isolation proofs for all eight types (playbooks/verify.yml)"
+	@echo "make report    - compliance report, JSON/HTML/Markdown under reports/ (playbooks/report.yml)"
+	@echo "make teardown  - stop and remove every nsverify container (playbooks/teardown.yml)"
+	@echo "make molecule  - the kernel matrix: molecule test on QEMU guests"
+	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
 
 setup: apt venv
 
@@ -51,8 +56,17 @@ audit: setup
 verify: setup
 	$(BIN)/ansible-playbook playbooks/verify.yml
 
+namespaces: setup
+	$(BIN)/ansible-playbook playbooks/namespaces.yml
+
+report: setup
+	$(BIN)/ansible-playbook playbooks/report.yml
+
 teardown: setup
 	$(BIN)/ansible-playbook playbooks/teardown.yml
+
+bench: setup
+	$(BIN)/python bench/run.py
 
 test: setup
 	$(BIN)/pytest tests
