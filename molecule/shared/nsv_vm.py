@@ -411,7 +411,7 @@ def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64, project=None, p
 
 def ssh_ok(port, key):
     cmd = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-           "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i", key, "-p", str(port), "root@127.0.0.1", "true"]
+           "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-i", key, "-p", str(port), "root@127.0.0.1", "true"]
     try:
         return run(cmd, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=30).returncode == 0
