@@ -17,7 +17,7 @@ APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps p
 APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
 	xz-utils cpio zstd
 
-.PHONY: help setup apt venv run audit verify namespaces report teardown bench test unit lint molecule clean
+.PHONY: help setup apt venv run audit verify namespaces report teardown bench test pytest unit lint molecule molecule-local clean
 
 help:
 	@echo "make run       - set up and run playbooks/container.yml on this machine"
@@ -26,7 +26,8 @@ help:
 	@echo "make verify    - isolation proofs for all eight types (playbooks/verify.yml)"
 	@echo "make report    - compliance report, JSON/HTML/Markdown under reports/ (playbooks/report.yml)"
 	@echo "make teardown  - stop and remove every nsverify container (playbooks/teardown.yml)"
-	@echo "make molecule  - the kernel matrix: molecule test on QEMU guests"
+	@echo "make molecule  - kernel matrix (6.1, 6.12, newest, restricted) in throwaway QEMU guests, ~9 min cold"
+	@echo "make molecule-local - the same converge/verify on this machine (molecule test -s local)"
 	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
 
 setup: apt venv
@@ -68,8 +69,19 @@ teardown: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
+# The whole suite: unit, integration, testinfra and ansible-lint (pytest), then the kernel matrix.
 test: setup
 	$(BIN)/pytest tests
+	$(BIN)/molecule test
+
+pytest: setup
+	$(BIN)/pytest tests
+
+molecule: setup
+	$(BIN)/molecule test
+
+molecule-local: setup
+	$(BIN)/molecule test -s local
 
 unit: venv
 	$(BIN)/pytest tests/unit
