@@ -20,6 +20,8 @@ Cache: ${NSVERIFY_CACHE:-/var/cache/nsverify}/molecule/{kernels,images}/<name>-<
 built in a temporary directory beside it and renamed into place, so a half-built entry is never used, and a
 change to its recipe (package version, packages, scripts, this file's BUILD_EPOCH) gives a new name.
 Everything per run (qcow2 overlays, pidfiles, console logs) lives in --state-dir; the base image never changes.
+debootstrap fetches from $NSV_DEBIAN_MIRROR, else from the mirror this machine's apt sources give for SUITE
+(debian_mirror); the kernels come through apt-get download, so from whatever apt is configured with.
 Stdlib only; runs on the controller as root (debootstrap, mknod in the initrd tree).
 """
 import argparse
@@ -43,7 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD_EPOCH = "1"
 
 SUITE = "bookworm"
-MIRROR = os.environ.get("NSV_DEBIAN_MIRROR", "$NSV_DEBIAN_MIRROR")
+APT_DIR = "/etc/apt"
 # What the roles, the audit, the proofs and testinfra need inside a guest.
 IMAGE_PACKAGES = (
     "python3", "python3-apt", "openssh-server", "busybox-static", "iproute2", "util-linux", "procps",
@@ -137,6 +139,101 @@ def prune(directory):
             else:
                 os.unlink(path)
         os.unlink(lock)
+
+
+# ---------------------------------------------------------------- mirror
+
+def parse_deb822_sources(text):
+    """The deb822 stanzas of a .sources file (sources.list(5)) as [{field (lower case): value}].
+
+    Stanzas are separated by blank lines, `#` lines are comments (also inside a stanza), and a line
+    starting with white space continues the field above it."""
+    stanzas, current, field = [], {}, None
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current, field = {}, None
+        elif line.lstrip().startswith("#"):
+            continue
+        elif line[0] in " \t" and field:
+            current[field] += " " + line.strip()
+        elif ":" in line:
+            field, value = line.split(":", 1)
+            field = field.strip().lower()
+            current[field] = value.strip()
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def parse_one_line_sources(text):
+    """The entries of a one-line sources.list as [(type, uri, suite)]; `[options]` are skipped."""
+    entries = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        kind, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if rest.startswith("["):
+            rest = rest.partition("]")[2]
+        words = rest.split()
+        if len(words) >= 2:
+            entries.append((kind, words[0], words[1]))
+    return entries
+
+
+def _debootstrap_can_use(uri):
+    # debootstrap speaks http(s) and file only: no mirror+file:, tor+http:, cdrom:
+    return uri.split(":", 1)[0] in ("http", "https", "file")
+
+
+def mirror_from_sources(suite, files):
+    """The first binary (`deb`) source URI that carries `suite`, over [(file name, text)] in apt's order."""
+    for name, text in files:
+        if name.endswith(".sources"):
+            for stanza in parse_deb822_sources(text):
+                if stanza.get("enabled", "yes").lower() == "no" or "deb" not in stanza.get("types", "").split():
+                    continue
+                if suite in stanza.get("suites", "").split():
+                    uris = [u for u in stanza.get("uris", "").split() if _debootstrap_can_use(u)]
+                    if uris:
+                        return uris[0].rstrip("/")
+        else:
+            for kind, uri, entry_suite in parse_one_line_sources(text):
+                if kind == "deb" and entry_suite == suite and _debootstrap_can_use(uri):
+                    return uri.rstrip("/")
+    return None
+
+
+def apt_source_files(apt_dir=APT_DIR):
+    """[(file name, text)] of the machine's apt sources in the order apt reads them."""
+    paths = [os.path.join(apt_dir, "sources.list")]
+    paths += sorted(glob.glob(os.path.join(apt_dir, "sources.list.d", "*.list")) +
+                    glob.glob(os.path.join(apt_dir, "sources.list.d", "*.sources")), key=os.path.basename)
+    files = []
+    for path in paths:
+        try:
+            with open(path, errors="replace") as fh:
+                files.append((os.path.basename(path), fh.read()))
+        except OSError:
+            continue
+    return files
+
+
+def debian_mirror(suite=SUITE, apt_dir=APT_DIR, environ=None):
+    """The mirror debootstrap uses: $NSV_DEBIAN_MIRROR, else this machine's own apt source for `suite`."""
+    environ = os.environ if environ is None else environ
+    if environ.get("NSV_DEBIAN_MIRROR"):
+        return environ["NSV_DEBIAN_MIRROR"].rstrip("/")
+    mirror = mirror_from_sources(suite, apt_source_files(apt_dir))
+    if mirror is None:
+        raise SystemExit(
+            "no Debian mirror for %s: no 'deb' source in %s/sources.list or %s/sources.list.d/*.{list,sources} "
+            "lists the suite %s with an http, https or file URI; set NSV_DEBIAN_MIRROR to a Debian mirror "
+            "(the URI of a sources.list line) and run again" % (suite, apt_dir, apt_dir, suite))
+    return mirror
 
 
 # ---------------------------------------------------------------- kernels
@@ -297,8 +394,8 @@ MaxSessions 50
 """
 
 
-def image_recipe():
-    return digest(BUILD_EPOCH, SUITE, MIRROR, IMAGE_PACKAGES, IMAGE_SIZE, INITTAB, SSHD_CONFIG,
+def image_recipe(mirror):
+    return digest(BUILD_EPOCH, SUITE, mirror, IMAGE_PACKAGES, IMAGE_SIZE, INITTAB, SSHD_CONFIG,
                   file_bytes(os.path.join(HERE, "guest-setup.sh")))
 
 
@@ -311,7 +408,8 @@ def _write(path, text, mode):
 
 def ensure_image():
     """The cached raw ext4 base image (debootstrap minbase + IMAGE_PACKAGES, our init)."""
-    final = os.path.join(cache_root(), "images", "base-%s-%s.img" % (SUITE, image_recipe()))
+    mirror = debian_mirror()
+    final = os.path.join(cache_root(), "images", "base-%s-%s.img" % (SUITE, image_recipe(mirror)))
     with locked(final + ".lock"):
         if os.path.isfile(final):
             os.utime(final)
@@ -321,8 +419,8 @@ def ensure_image():
         work = tempfile.mkdtemp(prefix="image.build.", dir=os.path.dirname(final))
         root = os.path.join(work, "root")
         try:
-            log("building the guest image with debootstrap (about a minute)")
-            run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES), SUITE, root, MIRROR],
+            log("building the guest image with debootstrap from %s (about a minute)" % mirror)
+            run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES), SUITE, root, mirror],
                 stdout=subprocess.DEVNULL)
             _write(os.path.join(root, "usr/local/sbin/nsv-guest-setup"),
                    open(os.path.join(HERE, "guest-setup.sh")).read(), 0o755)

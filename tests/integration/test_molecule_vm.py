@@ -96,9 +96,119 @@ def test_kernel_cache_key_follows_the_recipe(monkeypatch):
 
 
 def test_image_cache_key_follows_the_recipe(monkeypatch):
-    before = nsv_vm.image_recipe()
+    before = nsv_vm.image_recipe("http://mirror.example/debian")
+    assert nsv_vm.image_recipe("http://other.example/debian") != before
     monkeypatch.setattr(nsv_vm, "IMAGE_PACKAGES", nsv_vm.IMAGE_PACKAGES + ("strace",))
-    assert nsv_vm.image_recipe() != before
+    assert nsv_vm.image_recipe("http://mirror.example/debian") != before
+
+
+# The mirror debootstrap uses comes from this machine's apt sources (sources.list(5): deb822 `.sources`
+# stanzas and one-line `.list` entries); the samples below use example hosts only.
+DEB822_MAIN = """\
+Types: deb
+# a snapshot would go here
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+DEB822_SRC_THEN_BIN = """\
+Types: deb-src
+URIs: http://src.example/debian
+Suites: bookworm
+
+Types: deb deb-src
+URIs: http://bin.example/debian
+Suites: bookworm
+"""
+DEB822_DISABLED = """\
+Enabled: no
+Types: deb
+URIs: http://off.example/debian
+Suites: bookworm
+
+Types: deb
+URIs: http://on.example/debian/
+Suites: bookworm
+"""
+DEB822_URIS_AND_CONTINUATION = """\
+Types: deb
+URIs: mirror+file:/etc/apt/mirrors/debian.list
+ https://second.example/debian
+Suites: trixie
+ bookworm
+Components: main
+"""
+ONE_LINE = """\
+# deb http://commented.example/debian bookworm main
+deb-src http://src.example/debian bookworm main
+deb [arch=amd64 signed-by=/usr/share/keyrings/k.gpg] http://opts.example/debian bookworm main contrib
+deb http://later.example/debian bookworm main
+"""
+
+
+@pytest.mark.parametrize("files,suite,expected", [
+    ([("debian.sources", DEB822_MAIN)], "bookworm", "http://mirror.example/debian"),
+    ([("debian.sources", DEB822_MAIN)], "bookworm-security", "http://mirror.example/debian-security"),
+    ([("debian.sources", DEB822_MAIN)], "trixie", None),
+    ([("debian.sources", DEB822_SRC_THEN_BIN)], "bookworm", "http://bin.example/debian"),
+    ([("debian.sources", DEB822_DISABLED)], "bookworm", "http://on.example/debian"),
+    ([("debian.sources", DEB822_URIS_AND_CONTINUATION)], "bookworm", "https://second.example/debian"),
+    ([("sources.list", ONE_LINE)], "bookworm", "http://opts.example/debian"),
+    ([("sources.list", "deb http://updates.example/debian bookworm-updates main\n")], "bookworm", None),
+    ([("sources.list", ""), ("a.list", "deb cdrom:[Debian]/ bookworm main\n"), ("debian.sources", DEB822_MAIN)],
+     "bookworm", "http://mirror.example/debian"),
+    ([("a.list", ONE_LINE), ("debian.sources", DEB822_MAIN)], "bookworm", "http://opts.example/debian"),
+    ([("x.sources", "Types: deb\nURIs: file:/srv/debian\nSuites: bookworm\n")], "bookworm", "file:/srv/debian"),
+], ids=["deb822-exact-suite-not-updates", "deb822-security-suite", "deb822-suite-absent",
+        "deb822-source-only-stanza-skipped", "deb822-disabled-skipped", "deb822-unusable-uri-and-continuations",
+        "one-line-options-comment-deb-src", "one-line-suite-absent", "cdrom-skipped-next-file",
+        "first-file-wins", "file-uri"])
+def test_mirror_is_the_first_binary_source_of_the_suite(files, suite, expected):
+    assert nsv_vm.mirror_from_sources(suite, files) == expected
+
+
+def _apt_tree(tmp_path, files):
+    (tmp_path / "sources.list.d").mkdir(parents=True)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return str(tmp_path)
+
+
+def test_apt_sources_are_read_in_apts_order_and_disabled_files_ignored(tmp_path):
+    apt_dir = _apt_tree(tmp_path, {
+        "sources.list": "deb http://list.example/debian bookworm main\n",
+        "sources.list.d/b.sources": DEB822_MAIN,
+        "sources.list.d/a.list": ONE_LINE,
+        "sources.list.d/c.sources.disabled": DEB822_MAIN,
+    })
+    assert [n for n, _ in nsv_vm.apt_source_files(apt_dir)] == ["sources.list", "a.list", "b.sources"]
+    assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={}) == "http://list.example/debian"
+
+
+def test_mirror_override_wins_over_the_apt_sources(tmp_path):
+    apt_dir = _apt_tree(tmp_path, {"sources.list.d/debian.sources": DEB822_MAIN})
+    assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={"NSV_DEBIAN_MIRROR": "http://override.example/d/"}) \
+        == "http://override.example/d"
+    assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={"NSV_DEBIAN_MIRROR": ""}) == "http://mirror.example/debian"
+
+
+def test_no_mirror_anywhere_fails_with_what_to_do(tmp_path):
+    apt_dir = _apt_tree(tmp_path, {"sources.list.d/updates.list": "deb http://u.example/debian bookworm-updates main\n"})
+    with pytest.raises(SystemExit, match=r"no Debian mirror for bookworm.*NSV_DEBIAN_MIRROR"):
+        nsv_vm.debian_mirror(apt_dir=apt_dir, environ={})
+
+
+def test_this_machine_gives_a_mirror_for_the_guest_suite():
+    """The cold-cache build needs one: from the apt sources here, or the override."""
+    if not nsv_vm.apt_source_files() and not os.environ.get("NSV_DEBIAN_MIRROR"):
+        pytest.skip("no apt sources on this machine")
+    assert re.match(r"^(https?|file):", nsv_vm.debian_mirror())
 
 
 def test_destroy_never_signals_a_process_that_is_not_its_qemu(tmp_path):
