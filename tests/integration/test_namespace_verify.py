@@ -310,3 +310,70 @@ def test_module_requests_the_user_maps_and_time_offsets_it_is_given():
     assert user_ev["NS-USER-002"]["file_owner_on_host"] == 400000
     time_ev = [c["evidence"] for c in res["results"]["time"]["checks"]]
     assert [e["offset_read_by_host"] for e in time_ev] == [1000, 2000]
+
+
+# ---------------------------------------------------------------- namespace limits at 0, for real
+# Limits are per user namespace: inside `unshare -Ur` writing 0 to /proc/sys/user/max_<type>_namespaces
+# refuses that type (ENOSPC) without touching the host's limits.
+DRIVER = """\
+import json, sys
+root = sys.argv[1]
+sys.path.insert(0, root + "/library")
+import ansible.module_utils
+ansible.module_utils.__path__.append(root + "/module_utils")
+if sys.argv[2] == "module":
+    from ansible.module_utils.testing import patch_module_args
+    import namespace_verify
+    with patch_module_args(json.loads(sys.argv[3])):
+        namespace_verify.main()
+else:  # one nested probe: the second namespace of the mnt or net proof, made inside the run function
+    from ansible.module_utils.nsverify import catalog
+    from ansible.module_utils.nsverify.proofs import base, mnt, net
+    fn, args = {"mnt": (mnt._propagation, (sys.argv[4], "feed")),
+                "net": (net._veth_round_trip, (net.find_ip(), "nsvlimita", "nsvlimitb", "10.213.250.1",
+                                               "10.213.250.2", 40250, 2.0))}[sys.argv[3]]
+    res = base.run_probe(fn, args=args, unshare=catalog.get(sys.argv[3]).flag)
+    try:
+        base.require_ok(res, sys.argv[3])
+        print(json.dumps({"outcome": "ran"}))
+    except base.ProofSkip as exc:
+        print(json.dumps({"outcome": "skip", "verdict": exc.verdict, "reason": exc.reason,
+                          "in_probe_function": exc.evidence["probe"].get("in_probe_function", False)}))
+"""
+
+
+def _in_userns_with_limits(tmp_path, limits, *argv):
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    writes = "; ".join("echo %d > /proc/sys/user/max_%s_namespaces" % (n, t) for t, n in limits.items())
+    host_limits = base.read_limits(list(limits))
+    proc = subprocess.run(["unshare", "-Ur", "sh", "-c", writes + '; exec "$@"', "nsv-limits",
+                           str(ROOT / ".venv/bin/python"), str(driver), str(ROOT)] + list(argv),
+                          capture_output=True, text=True, timeout=120)
+    assert base.read_limits(list(limits)) == host_limits  # the host's own limits were never touched
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_limit_zero_in_a_user_namespace_skips_cgroup_and_time_and_fails_nothing(tmp_path):
+    res = _in_userns_with_limits(tmp_path, {"cgroup": 0, "time": 0}, "module",
+                                 json.dumps({"fail_on_failed": False}))
+    summary, results = res["summary"], res["results"]
+    assert summary["failed"] == [], json.dumps(res["table"], indent=1)
+    for t in ("cgroup", "time"):
+        r = results[t]
+        assert (r["status"], r["verdict"]) == ("skipped", "limit-zero"), r
+        assert "ENOSPC" in r["reason"] and "user.max_%s_namespaces is 0" % t in r["reason"]
+        assert all(c["status"] == "skip" for c in r["checks"])
+    assert set(summary["passed"]) >= {"mnt", "uts", "ipc", "pid", "net"}
+    # root of `unshare -Ur` maps only itself: the default map 0 100000 65536 cannot be written, and says so
+    user = results["user"]
+    assert user["status"] == "skipped" and user["verdict"] == "denied" and "[[0, 100000, 65536]]" in user["reason"]
+
+
+@pytest.mark.parametrize("type_name", ["mnt", "net"], ids=["mnt-inner-namespace", "net-veth-peer-namespace"])
+def test_second_namespace_refused_inside_the_probe_is_a_limit_not_a_crash(tmp_path, type_name):
+    """The limit is 1: the probe's own namespace is made, the one its function makes is refused."""
+    out = _in_userns_with_limits(tmp_path, {type_name: 1}, "nested", type_name, str(tmp_path / "p"))
+    assert out["outcome"] == "skip" and out["verdict"] == "limit-zero" and out["in_probe_function"], out
+    assert "ENOSPC" in out["reason"] and "%s=1" % type_name in out["reason"]

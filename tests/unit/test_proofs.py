@@ -215,6 +215,63 @@ def test_probe_refusal_becomes_a_skip_with_verdict_and_a_crash_becomes_a_failure
         base.require_ok(crashed, "probe")
 
 
+def _limits_tree(tmp_path, limits):
+    d = tmp_path / "sys" / "user"
+    d.mkdir(parents=True)
+    for t, n in limits.items():
+        (d / ("max_%s_namespaces" % t)).write_text("%d\n" % n)
+    return str(tmp_path)
+
+
+def _refused_in_function(err, flags):
+    """What base.run_probe returns when the probe function raised NamespaceRefused."""
+    rec = base.NamespaceRefused("unshare", err, "unshare(0x%x): refused" % flags, flags).record
+    return {"ok": True, "value": {base.REFUSED_KEY: rec}, "stage": None, "errno": None, "errname": None,
+            "error": None, "timed_out": False, "requested": {"unshare": 0, "join": []}}
+
+
+@pytest.mark.parametrize("err,flags,limits,verdict,reason_part", [
+    (errno.ENOSPC, catalog.CLONE_NEWCGROUP, {"cgroup": 0}, "limit-zero", "user.max_cgroup_namespaces is 0"),
+    (errno.ENOSPC, catalog.CLONE_NEWNS, {"mnt": 1}, "limit-zero", "limit is reached (mnt=1)"),
+    (errno.ENOSPC, catalog.CLONE_NEWPID | catalog.CLONE_NEWNS, {"pid": 5, "mnt": 0}, "limit-zero",
+     "user.max_mnt_namespaces is 0"),
+    (errno.EPERM, catalog.CLONE_NEWNET, {}, "denied", "namespaces asked for: net"),
+    (errno.EINVAL, catalog.CLONE_NEWTIME, {}, "not-built", "EINVAL"),
+], ids=["cgroup-limit-zero", "mnt-limit-reached", "pid-proof-blames-mnt", "net-eperm", "time-einval"])
+def test_refusal_inside_the_probe_function_gets_the_same_verdict(tmp_path, err, flags, limits, verdict,
+                                                                  reason_part):
+    with pytest.raises(base.ProofSkip) as info:
+        base.require_ok(_refused_in_function(err, flags), "probe", proc=_limits_tree(tmp_path, limits))
+    assert info.value.verdict == verdict and reason_part in info.value.reason, info.value.reason
+    assert info.value.evidence["probe"]["in_probe_function"] is True
+
+
+def test_refusal_at_the_probes_own_unshare_names_the_limit_too(tmp_path):
+    res = {"ok": False, "stage": "unshare", "errno": errno.ENOSPC, "errname": "ENOSPC", "error": "x",
+           "requested": {"unshare": catalog.CLONE_NEWTIME, "join": []}}
+    with pytest.raises(base.ProofSkip) as info:
+        base.require_ok(res, "probe", proc=_limits_tree(tmp_path, {"time": 0}))
+    assert info.value.verdict == "limit-zero" and info.value.evidence["refused"]["limits"] == {"time": 0}
+
+
+def test_other_errors_inside_the_probe_function_stay_failures():
+    crashed = {"ok": False, "stage": "run", "errno": errno.ENOSPC, "errname": "ENOSPC", "error": "write: full"}
+    with pytest.raises(base.ProbeFailed):
+        base.require_ok(crashed, "probe")
+    assert base.require_ok({"ok": True, "value": {"seen": 1}}, "probe") == {"seen": 1}
+
+
+@pytest.mark.parametrize("requested,own,unmapped", [
+    ([[0, 100000, 65536]], [[0, 0, 4294967295]], []),
+    ([[0, 100000, 65536]], [[0, 0, 1]], [[0, 100000, 65536]]),
+    ([[0, 0, 1]], [[0, 0, 1]], []),
+    ([[0, 10, 20]], [[0, 0, 15], [15, 500, 15]], []),
+    ([[0, 10, 20]], [[0, 0, 15], [16, 500, 15]], [[0, 10, 20]]),
+], ids=["initial-namespace", "unshare-Ur-root", "own-id", "two-adjacent-ranges", "hole-in-own-map"])
+def test_requested_outside_ids_must_be_mapped_in_the_engines_namespace(requested, own, unmapped):
+    assert user_proof.unmapped_outside(requested, own) == unmapped
+
+
 # ---------------------------------------------------------------- kernels that cannot exist here
 @pytest.mark.parametrize("type_name,release", [
     ("time", "5.4.0-150-generic"), ("cgroup", "4.4.0-21-generic"), ("user", "3.2.0-4-amd64")],

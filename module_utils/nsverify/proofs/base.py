@@ -17,7 +17,7 @@ import select
 import threading
 import time
 
-from ansible.module_utils.nsverify import catalog, controls, kernel, probe
+from ansible.module_utils.nsverify import catalog, controls, kernel, probe, syscalls
 
 NAMED_ROOT = "/run/nsverify/ns"
 TARGET_KINDS = ("fresh", "named", "pid", "paths")
@@ -124,16 +124,149 @@ class ProbeFailed(Exception):
         Exception.__init__(self, msg)
 
 
-def require_ok(result, what):
-    """Return result['value']; raise ProofSkip for namespace-setup refusals, ProbeFailed otherwise."""
-    if result.get("ok"):
+# ---------------------------------------------------------------- namespace refusals inside a probe
+REFUSED_KEY = "nsv_namespace_refused"
+SETUP_STAGES = ("open", "setns", "unshare", "id_map")
+
+
+class NamespaceRefused(Exception):
+    """Raised in a probe child when the kernel refuses to create or join a namespace there.
+
+    Some proofs must create their namespace inside the run function (the cgroup proof moves
+    into its cgroup first; mnt and net make a second namespace). probe.run would report such
+    an errno as stage "run", a crash; this carries the stage, so the refusal reaches the same
+    errno -> verdict mapping as one at probe.run's own unshare/setns stage.
+    """
+
+    def __init__(self, stage, err, error, flags=0):
+        Exception.__init__(self, error)
+        self.record = {"stage": stage, "errno": err, "error": error, "flags": flags}
+
+    @classmethod
+    def from_record(cls, record):
+        """Re-raise in a parent what a nested child reported (its .record, through a pipe)."""
+        return cls(record["stage"], record["errno"], record["error"], record.get("flags", 0))
+
+
+def unshare_or_refuse(flags):
+    """unshare(2) in a probe child; a refusal raises NamespaceRefused(stage unshare)."""
+    try:
+        syscalls.unshare(flags)
+    except OSError as exc:
+        raise NamespaceRefused("unshare", exc.errno, str(exc), flags)
+
+
+def setns_or_refuse(path, type_name):
+    """setns(2) into the namespace file `path` in a probe child; refusals raise NamespaceRefused."""
+    flag = catalog.get(type_name).flag
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise NamespaceRefused("open", exc.errno, "%s: %s" % (path, exc), flag)
+    try:
+        syscalls.setns(fd, flag)
+    except OSError as exc:
+        raise NamespaceRefused("setns", exc.errno, str(exc), flag)
+    finally:
+        os.close(fd)
+
+
+def refusing(fn):
+    """Wrap a probe function so that NamespaceRefused comes back as a value marked REFUSED_KEY
+    (probe.run keeps only the errno of OSError, and only as stage "run")."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NamespaceRefused as exc:
+            return {REFUSED_KEY: exc.record}
+    return wrapper
+
+
+def run_probe(fn, args=(), **probe_options):
+    """probe.run(fn, ...) with namespace refusals inside fn reported like probe.run's own."""
+    res = probe.run(refusing(fn), args=args, **probe_options)
+    return _annotate(res, probe_options)
+
+
+def _annotate(res, probe_options):
+    """Note what the probe asked for, so that a refusal can be explained (which limit, which type)."""
+    if not res.get("ok") or (isinstance(res.get("value"), dict) and REFUSED_KEY in res["value"]):
+        res = dict(res)
+        res["requested"] = {"unshare": probe_options.get("unshare", 0),
+                            "join": sorted((probe_options.get("join") or {}).keys())}
+    return res
+
+
+def refusal(result):
+    """The probe result as a failure record when the probe's setup, or its function, was refused
+    a namespace; None when it was not."""
+    value = result.get("value")
+    if result.get("ok") and isinstance(value, dict) and REFUSED_KEY in value:
+        rec = value[REFUSED_KEY]
+        out = {"ok": False, "value": None, "stage": rec["stage"], "errno": rec["errno"],
+               "errname": syscalls.errno_name(rec["errno"]), "error": rec["error"], "timed_out": False,
+               "in_probe_function": True}
+        requested = dict(result.get("requested") or {})
+        requested["unshare"] = rec.get("flags") or requested.get("unshare", 0)
+        out["requested"] = requested
+        return out
+    if not result.get("ok") and result.get("stage") in SETUP_STAGES:
+        return result
+    return None
+
+
+def flag_types(flags):
+    """Names of the namespace types whose CLONE_NEW* bits are set in `flags`."""
+    return [t for t in catalog.TYPE_NAMES if flags & catalog.get(t).flag]
+
+
+def read_limits(types, proc="/proc"):
+    """{type: user.max_<type>_namespaces or None when the sysctl does not exist (< 4.9; time < 5.7)}."""
+    out = {}
+    for t in types:
+        try:
+            with open(os.path.join(proc, "sys", "user", "max_%s_namespaces" % t)) as fh:
+                out[t] = int(fh.read().strip())
+        except (OSError, ValueError):
+            out[t] = None
+    return out
+
+
+def explain_refusal(result, proc="/proc"):
+    """(reason suffix, evidence) naming the namespace types and limits behind a refusal."""
+    requested = result.get("requested") or {}
+    types = flag_types(requested.get("unshare") or 0)
+    types += [t for t in requested.get("join") or [] if t not in types]
+    ev = {"types": types}
+    note = ""
+    if result.get("errno") == errno.ENOSPC and types:
+        limits = read_limits(types, proc)
+        ev["limits"] = limits
+        zero = [t for t in types if limits.get(t) == 0]
+        if zero:
+            note = "; user.max_%s_namespaces is 0" % "_namespaces, user.max_".join(zero)
+        else:
+            note = "; a user.max_<type>_namespaces limit is reached (%s)" % ", ".join(
+                "%s=%s" % (t, limits[t]) for t in types)
+    elif types:
+        note = "; namespaces asked for: %s" % ", ".join(types)
+    return note, ev
+
+
+def require_ok(result, what, proc="/proc"):
+    """Return result['value']; raise ProofSkip for namespace refusals (at the probe's own setup stages
+    or raised as NamespaceRefused in the probe function), ProbeFailed otherwise."""
+    refused = refusal(result)
+    if refused is None and result.get("ok"):
         return result["value"]
-    if result.get("stage") in ("open", "setns", "unshare", "id_map"):
-        verdict = verdict_for_errno(result.get("errno"), result.get("stage"))
+    if refused is not None:
+        verdict = verdict_for_errno(refused.get("errno"), refused.get("stage"))
         if verdict != "unknown":
-            raise ProofSkip(verdict, "%s: %s refused with %s (%s)" % (
-                what, result["stage"], result.get("errname"), result.get("error")),
-                {"probe": result})
+            note, ev = explain_refusal(refused, proc)
+            raise ProofSkip(verdict, "%s: %s refused with %s (%s)%s" % (
+                what, refused["stage"], refused.get("errname"), refused.get("error"), note),
+                {"probe": refused, "refused": ev})
+        result = refused
     raise ProbeFailed(result, what)
 
 
@@ -394,7 +527,10 @@ def held(inside_fn, host_fn, args=(), **probe_options):
     def wrapper(*a):
         os.close(up_r)
         os.close(down_w)
-        return inside_fn(rendezvous, *a)
+        try:
+            return inside_fn(rendezvous, *a)
+        except NamespaceRefused as exc:
+            return {REFUSED_KEY: exc.record}
 
     box = {}
 
@@ -430,8 +566,8 @@ def held(inside_fn, host_fn, args=(), **probe_options):
         worker.join(timeout + 10)
         for fd in (up_r, up_w, down_r, down_w):
             os.close(fd)
-    return box.get("result") or probe._result(False, stage="timeout", error="probe thread hung",
-                                              timed_out=True), host_value
+    res = box.get("result") or probe._result(False, stage="timeout", error="probe thread hung", timed_out=True)
+    return _annotate(res, probe_options), host_value
 
 
 # ---------------------------------------------------------------- /proc parsers shared by proofs

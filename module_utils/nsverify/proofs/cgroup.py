@@ -57,14 +57,12 @@ def _inside(rendezvous, procs_file, join_path):
             fh.write("0\n")  # "0" moves the writing process (cgroup-v2.rst)
         moved = procs_file
     before = read_proc_cgroup("self")
+    # Made here, after the move, not at probe.run's unshare stage: a refusal (ENOSPC when
+    # user.max_cgroup_namespaces is 0) still comes back as one, with its verdict.
     if join_path:
-        fd = os.open(join_path, os.O_RDONLY)
-        try:
-            syscalls.setns(fd, catalog.CLONE_NEWCGROUP)
-        finally:
-            os.close(fd)
+        base.setns_or_refuse(join_path, TYPE)
     else:
-        syscalls.unshare(catalog.CLONE_NEWCGROUP)
+        base.unshare_or_refuse(catalog.CLONE_NEWCGROUP)
     inside = read_proc_cgroup("self")
     rendezvous({"pid": os.getpid(), "moved_into": moved, "before_unshare": before, "inside_view": inside,
                 "inside_inode": os.stat("/proc/self/ns/cgroup").st_ino})

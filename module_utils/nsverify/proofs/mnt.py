@@ -77,7 +77,7 @@ def _inner(scratch, tok, to_outer, from_outer):
     """The inner namespace: runs in a child of outer."""
     out = {"seen_from_outer": {}}
     try:
-        syscalls.unshare(catalog.CLONE_NEWNS)
+        base.unshare_or_refuse(catalog.CLONE_NEWNS)
         syscalls.mount(None, os.path.join(scratch, "slave"), None, syscalls.MS_SLAVE)
         out["inner_tags"] = dict((k, _propagation_tag(os.path.join(scratch, k))) for k in KINDS)
         os.write(to_outer, b"r")
@@ -87,11 +87,23 @@ def _inner(scratch, tok, to_outer, from_outer):
             out["seen_from_outer"][k] = _mounted("nsv-o-%s-%s" % (k, tok), os.path.join(scratch, k, "o"))
         for k in KINDS:
             _tmpfs("nsv-i-%s-%s" % (k, tok), os.path.join(scratch, k, "i"))
+    except base.NamespaceRefused as exc:
+        out["refused"] = exc.record
     except BaseException as exc:
         out["error"] = str(exc)
     os.write(to_outer, b"i" + json.dumps(out).encode() + b"\n")
     os.read(from_outer, 1)
     os._exit(0)
+
+
+def _read_line(fd):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def _propagation(where, tok):
@@ -133,17 +145,17 @@ def _propagation(where, tok):
     os.close(up_w)
     os.close(down_r)
     try:
-        if os.read(up_r, 1) != b"r":
+        first = os.read(up_r, 1)
+        if first == b"i":  # inner reported before it started: its unshare was refused
+            inner = json.loads(_read_line(up_r).decode())
+            if "refused" in inner:
+                raise base.NamespaceRefused.from_record(inner["refused"])
+        if first != b"r":
             raise OSError(errno.EIO, "inner mount namespace did not start")
         for k in KINDS:
             _tmpfs("nsv-o-%s-%s" % (k, tok), os.path.join(where, k, "o"))
         os.write(down_w, b"m")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = os.read(up_r, 65536)
-            if not chunk:
-                break
-            data += chunk
+        data = _read_line(up_r)
         inner = json.loads(data[1:].decode()) if data.startswith(b"i") else {"error": "no report"}
         seen_in_outer = dict((k, _mounted("nsv-i-%s-%s" % (k, tok), os.path.join(where, k, "i")))
                              for k in KINDS)
@@ -184,7 +196,7 @@ def prove(ctx):
         ctx.add(base.check("NS-MNT-001", ok1, host))
 
         opts = ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS if not ctx.target.fresh else 0)
-        pres = base.probe.run(_propagation, args=(os.path.join(workdir, "p"), tok), **opts)
+        pres = base.run_probe(_propagation, args=(os.path.join(workdir, "p"), tok), **opts)
         prop = base.require_ok(pres, "propagation probe")
         inner = prop["inner"]
         if "error" in inner:

@@ -147,6 +147,15 @@ def _ip(ip, *args):
     return res.stdout
 
 
+def _read_to_eof(fd):
+    data = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
     """In throwaway namespace A: make namespace B, a veth between them, and a UDP echo."""
     to_b_r, to_b_w = os.pipe()
@@ -157,7 +166,7 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
         try:
             os.close(to_b_w)
             os.close(to_a_r)
-            syscalls.unshare(catalog.CLONE_NEWNET)
+            base.unshare_or_refuse(catalog.CLONE_NEWNET)
             os.write(to_a_w, b"r")
             if os.read(to_b_r, 1) != b"g":
                 os._exit(1)
@@ -173,6 +182,8 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
             sock.sendto(b"pong:" + payload, peer)
             out.update(received=payload.decode(), from_peer=list(peer))
             sock.close()
+        except base.NamespaceRefused as exc:  # A re-raises it: the same verdict as a refused A
+            out["refused"] = exc.record
         except BaseException as exc:  # report, never raise past the fork
             out["error"] = str(exc)
         try:
@@ -183,7 +194,14 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
     os.close(to_a_w)
     ev = {"veth": [name_a, name_b], "addresses": [addr_a, addr_b], "port": port}
     try:
-        if os.read(to_a_r, 1) != b"r":
+        first = os.read(to_a_r, 1)
+        if first == b"R":  # B reported before it started
+            early = _read_to_eof(to_a_r)
+            report = json.loads(early.decode()) if early else {}
+            if "refused" in report:
+                raise base.NamespaceRefused.from_record(report["refused"])
+            raise OSError(errno.EIO, "namespace B did not start: %s" % report.get("error"))
+        if first != b"r":
             raise OSError(errno.EIO, "namespace B did not start")
         ev["ns_a_inode"] = os.stat("/proc/self/ns/net").st_ino
         ev["ns_b_inode"] = os.stat("/proc/%d/ns/net" % b).st_ino
@@ -220,12 +238,7 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
         except OSError as exc:
             ev["delete_error"] = str(exc)
         os.close(to_b_w)
-        data = b""
-        while True:
-            chunk = os.read(to_a_r, 65536)
-            if not chunk:
-                break
-            data += chunk
+        data = _read_to_eof(to_a_r)
         os.close(to_a_r)
         os.waitpid(b, 0)
     if data.startswith(b"R"):
@@ -273,7 +286,7 @@ def prove(ctx):
         opts["unshare"] |= catalog.CLONE_NEWUSER
         opts["uid_map"], opts["gid_map"] = ctx.self_map()
     opts["unshare"] |= catalog.CLONE_NEWNET
-    vres = base.probe.run(_veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet,
+    vres = base.run_probe(_veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet,
                                                   min(ctx.timeout / 2, 5.0)), **opts)
     ev = base.require_ok(vres, "veth probe")
     host_links = interfaces()

@@ -60,6 +60,21 @@ def map_id(id_map, inside_id):
     return None
 
 
+def unmapped_outside(requested, own_map):
+    """Entries of `requested` whose outside ids are not all mapped in `own_map` (the engine's own
+    uid_map/gid_map, whose first column is ids of the engine's namespace): user_namespaces(7) lets
+    a child's map use only ids that are mapped in the writer's namespace."""
+    bad = []
+    for inside, outside, count in requested or []:
+        want, end = outside, outside + count
+        for first, _, n in sorted(own_map):
+            if first <= want < first + n:
+                want = first + n
+        if want < end:
+            bad.append([inside, outside, count])
+    return bad
+
+
 def default_maps(euid, egid):
     if euid == 0:
         return [list(e) for e in ROOT_DEFAULT_MAP], [list(e) for e in ROOT_DEFAULT_MAP]
@@ -112,6 +127,18 @@ def _probe_file(workdir, euid):
     return None
 
 
+def _explain_id_map(exc, want_uid, want_gid):
+    """Name the requested outside ids that this engine's own user namespace does not map."""
+    own = {"uid_map": read_id_map("self", "uid_map"), "gid_map": read_id_map("self", "gid_map")}
+    bad = {"uid_map": unmapped_outside(want_uid, own["uid_map"]),
+           "gid_map": unmapped_outside(want_gid, own["gid_map"])}
+    exc.evidence.update(engine_maps=own, requested_but_unmapped=bad)
+    if bad["uid_map"] or bad["gid_map"]:
+        exc.reason += ("; the requested outside ids %s are not mapped in the engine's own user namespace "
+                       "(its uid_map: %s), so no child map may use them: pass uid_map/gid_map within it"
+                       % (bad["uid_map"] or bad["gid_map"], own["uid_map"]))
+
+
 def prove(ctx):
     want_uid = _normalize(ctx.options.get("uid_map"))
     want_gid = _normalize(ctx.options.get("gid_map"))
@@ -146,7 +173,12 @@ def prove(ctx):
         else:
             opts.update(join=ctx.target.join(TYPE))
         res, host = base.held(_inside, host_look, args=(workdir, probe_file), **opts)
-        base.require_ok(res, "user-namespace probe")
+        try:
+            base.require_ok(res, "user-namespace probe")
+        except base.ProofSkip as exc:
+            if fresh and res.get("stage") == "id_map":
+                _explain_id_map(exc, want_uid, want_gid)
+            raise
         if host is None:
             raise base.ProofSkip("unknown", "the user-namespace probe never reached its rendezvous",
                                  {"probe": res})
