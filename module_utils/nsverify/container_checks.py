@@ -6,7 +6,9 @@ namespace of the init) and returns {'id', 'title', 'status': pass|fail|skip,
 """
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import time
 
 from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe
@@ -132,20 +134,96 @@ def check_sys_readonly(state):
     return _check("NS-CTR-005", ok, {"write": write, "remount_rw": remount})
 
 
-def check_pids_limit(state):
-    limit = state["config"].get("pids")
+# Children of the fork bomb sleep far longer than any check runs, so that every one of them is
+# still alive (and counted) when the kernel refuses the next fork, however slow the CPU is.
+BOMB_SLEEP = 3600
+
+
+def parse_flat_keyed(text):
+    """cgroup flat-keyed text ("max 3\n") -> {key: int}; unreadable values are left out."""
+    out = {}
+    for line in (text or "").splitlines():
+        k, _, v = line.partition(" ")
+        if v.strip().isdigit():
+            out[k] = int(v)
+    return out
+
+
+def _int_or_none(text):
+    return int(text) if text and text.isdigit() else None
+
+
+def kill_inside(state, inside_pids, patience=10.0):
+    """SIGKILL exactly the given processes of the container (PIDs as seen inside), found on the
+    host through NSpid, and wait until init has reaped them. Returns {'killed', 'left'}."""
+    wanted = set(inside_pids)
+    host_of = {ins: host for host, ins in host_pids_in_pidns(state["namespaces"]["pid"]).items() if ins in wanted}
+    killed = []
+    for ins in sorted(host_of):
+        try:
+            os.kill(host_of[ins], signal.SIGKILL)
+            killed.append(ins)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + patience
+    left = sorted(host_of)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [ins for ins in left if os.path.exists("/proc/%d" % host_of[ins])]
+    return {"killed": killed, "left": left}
+
+
+def fork_bomb(state, count):
+    """From inside (exec path: cgroups, namespaces, reduced privileges), fork up to `count`
+    long-lived children, printing each PID; busybox sh gives up at the first refused fork.
+    While the children live, read what the pids controller says; then kill exactly them.
+    Works with or without a pids limit (then nothing stops it: the negative case)."""
+    spec = (state.get("cgroups") or {}).get("paths", {}).get("pids")
+    cg = spec["path"] if spec else None
+
+    def read(fname):
+        return cgroups.read_value(os.path.join(cg, fname)) if cg else None
+
+    events_before = parse_flat_keyed(read("pids.events")).get("max")
+    script = "i=0; while [ $i -lt %d ]; do sleep %d & echo $!; i=$((i+1)); done" % (count, BOMB_SLEEP)
+    bomb = _sh(state, script, timeout=120)
+    children = [int(x) for x in bomb["stdout"].split() if x.isdigit()]
+    try:
+        seen = {"pids_max": read("pids.max"), "current_with_children": _int_or_none(read("pids.current")),
+                "peak": _int_or_none(read("pids.peak")), "events_max_before": events_before,
+                "events_max_after": parse_flat_keyed(read("pids.events")).get("max")}
+    finally:
+        cleanup = kill_inside(state, children)
+    seen.update({"attempted": count, "forked": len(children), "rc": bomb["rc"],
+                 "stderr": bomb["stderr"][-300:], "timed_out": bomb["timed_out"],
+                 "eagain": "can't fork" in bomb["stderr"] and os.strerror(errno.EAGAIN) in bomb["stderr"],
+                 "killed": len(cleanup["killed"]), "left_alive": cleanup["left"],
+                 "current_after_cleanup": _int_or_none(read("pids.current"))})
+    return seen
+
+
+def judge_fork_bomb(seen, limit):
+    """The limit held when the kernel said so: the fork failed with EAGAIN before the bomb was
+    done, the pids controller counted the refusal (pids.events max), its high-water mark reached
+    the limit (pids.peak, where the kernel has it) and the count never went above it."""
+    before, after = seen.get("events_max_before"), seen.get("events_max_after")
+    peak = seen.get("peak")
+    current = seen.get("current_with_children")
+    return bool(seen["eagain"] and seen["rc"] != 0 and seen["forked"] < seen["attempted"]
+                and before is not None and after is not None and after > before
+                and (peak is None or peak >= limit)
+                and current is not None and current <= limit)
+
+
+def check_pids_limit(state, limit=None):
+    """`limit` defaults to the configured one; a test may pass a would-be limit for a container
+    that has none, to show this check fails when nothing enforces it."""
+    limit = limit or state["config"].get("pids")
     if not limit:
         return _check("NS-CTR-006", False, {}, skip_reason="no pids limit configured")
-    spec = state["cgroups"]["paths"].get("pids")
-    events = os.path.join(spec["path"], "pids.events")
-    before = cgroups.read_value(events)
-    bomb = _sh(state, "i=0; while [ $i -lt %d ]; do sleep 1 & i=$((i+1)); done; echo forked $i" % (limit * 2))
-    peak = int(cgroups.read_value(os.path.join(spec["path"], "pids.current")) or 0)
-    after = cgroups.read_value(events)
-    time.sleep(1.2)  # let the sleeps end so later checks have room to fork
-    ok = bomb["rc"] != 0 and "can't fork" in bomb["stderr"] and peak <= limit and after != before
-    return _check("NS-CTR-006", ok, {"limit": limit, "current_after_bomb": peak, "events_before": before,
-                                     "events_after": after, "bomb": bomb})
+    seen = fork_bomb(state, limit * 2)
+    seen["limit"] = limit
+    return _check("NS-CTR-006", judge_fork_bomb(seen, limit), seen)
 
 
 def _oom_kills(spec):

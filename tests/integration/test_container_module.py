@@ -356,3 +356,24 @@ def test_container_init_stays_out_of_the_limited_memory_cgroup(name, rootfs_path
     with open(os.path.join(os.path.dirname(payload), "cgroup.procs")) as fh:
         parent = {int(x) for x in fh.read().split()}
     assert st["init_pid"] in parent and st["init_pid"] not in limited and limited  # the workload is limited
+
+
+def test_container_without_pids_limit_lets_the_fork_bomb_pass_a_would_be_limit(name, rootfs_path):
+    # the negative case of NS-CTR-006: the same bomb and judgement against a container that
+    # has no pids limit must see every child forked, no EAGAIN, and fail the check
+    from ansible.module_utils.nsverify import container_checks
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
+    checked = container_checks.check_pids_limit(res["container"], limit=8)
+    ev = checked["evidence"]
+    assert checked["status"] == "fail", ev
+    assert ev["forked"] == 16 and not ev["eagain"] and ev["rc"] == 0
+    assert ev["current_with_children"] > 8 and ev["left_alive"] == []
+
+
+def test_container_pids_limit_passes_ns_ctr_006_on_the_kernel_s_word(name, rootfs_path):
+    from ansible.module_utils.nsverify import container_checks
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "pids": 8})
+    checked = container_checks.check_pids_limit(res["container"])
+    ev = checked["evidence"]
+    assert checked["status"] == "pass", ev
+    assert ev["eagain"] and ev["events_max_after"] > ev["events_max_before"] and ev["current_with_children"] <= 8

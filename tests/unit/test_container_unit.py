@@ -192,3 +192,32 @@ def test_id_map_valid(entries, expected):
 def test_id_map_invalid(entries):
     with pytest.raises(container.ContainerError):
         container._id_map(entries, "uid_map")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("max 0\n", {"max": 0}), ("max 12\n", {"max": 12}), ("", {}), (None, {}),
+    ("max 3\nmax.imposed 2\n", {"max": 3, "max.imposed": 2}),
+], ids=["v1-zero", "v1-count", "empty", "unreadable", "v2-with-imposed"])
+def test_parse_flat_keyed(text, expected):
+    assert container_checks.parse_flat_keyed(text) == expected
+
+
+_HELD = dict(eagain=True, rc=2, forked=13, attempted=32, events_max_before=0, events_max_after=1, peak=16,
+             current_with_children=15)
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, True),
+    ({"peak": None}, True),
+    ({"eagain": False, "rc": 0, "forked": 32, "events_max_after": 0, "peak": 36, "current_with_children": 35},
+     False),
+    ({"eagain": False}, False),
+    ({"events_max_after": 0}, False),
+    ({"events_max_before": None, "events_max_after": None}, False),
+    ({"peak": 12}, False),
+    ({"current_with_children": 17}, False),
+    ({"forked": 32}, False),
+], ids=["held", "held-no-peak-file", "no-limit", "no-eagain", "no-event-counted", "no-events-file",
+        "never-reached", "above-limit", "all-forked"])
+def test_judge_fork_bomb_decides_on_the_kernel_s_word(change, expected):
+    assert container_checks.judge_fork_bomb(dict(_HELD, **change), 16) is expected
