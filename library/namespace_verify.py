@@ -131,8 +131,11 @@ msg:
   returned: always
   type: str
   sample: "Count: 8, Passed: 8, Failed: 0, Skipped: 0"
-results:
-  description: Per type, the outcome of its proof.
+proofs:
+  description:
+    - Per type, the outcome of its proof.
+    - Named C(proofs), not C(results), because Ansible reserves a module's top-level C(results) for loop
+      results (it renames it to C(ansible_module_results) and warns).
   returned: always
   type: dict
   contains:
@@ -273,8 +276,9 @@ def main():
 
     # Read-only: the proofs undo all they do, so they run in check mode as well.
     out = proofs.run(p["types"], target, options, p["timeout"])
-    result = dict(changed=False, msg=summary_line(out["summary"]), failed_checks=proofs.failed_checks(out["results"]),
-                  **out)
+    found = out.pop("results")
+    result = dict(changed=False, msg=summary_line(out["summary"]), failed_checks=proofs.failed_checks(found),
+                  proofs=found, **out)
     if p["fail_on_failed"] and out["summary"]["failed"]:
         result["msg"] = "isolation proof(s) failed: %s (%s)" % (", ".join(result["failed_checks"]), result["msg"])
         module.fail_json(**result)

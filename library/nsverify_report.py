@@ -27,7 +27,7 @@ options:
   hosts:
     description:
       - Per inventory host, its inputs as a mapping with optional keys C(facts) (C(ansible_facts.nsverify)),
-        C(proofs) (the C(results) of M(namespace_verify)) and C(container) (a list of container checks, each
+        C(proofs) (the C(proofs) of M(namespace_verify)) and C(container) (a list of container checks, each
         C(id), C(title), C(status) pass/fail/skip, C(evidence), or a mapping holding that list under C(checks)).
       - A host whose facts or proofs are missing gets C(skip) for those controls, with the reason.
     type: dict
@@ -104,8 +104,7 @@ EXAMPLES = r"""
     hosts:
       web1:
         facts: "{{ hostvars.web1.ansible_facts.nsverify }}"
-        # Ansible renames a module's top-level `results` to `ansible_module_results`
-        proofs: "{{ hostvars.web1.nsverify_report_verify.ansible_module_results }}"
+        proofs: "{{ hostvars.web1.nsverify_report_verify.proofs }}"
     dest: /tmp/nsverify-reports
     formats: [html]
     fail_on_failed: true

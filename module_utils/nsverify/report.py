@@ -3,7 +3,7 @@ apply waivers, and render machine JSON, Markdown and a self-contained HTML page.
 
 Inputs per host (all plain data, as the modules return them):
   facts      ansible_facts.nsverify of namespace_facts (the kernel audit)
-  proofs     `results` of namespace_verify: {type: {status, checks: [...], verdict, reason}}
+  proofs     `proofs` of namespace_verify: {type: {status, checks: [...], verdict, reason}}
   container  optional container checks: a list of {id, title, status, evidence}, or a dict
              holding such a list under "checks" (NS-CTR-* controls)
 

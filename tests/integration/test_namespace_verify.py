@@ -269,7 +269,8 @@ def test_module_fail_on_failed_decides_between_failing_and_reporting():
     args = {"types": ["ipc"], "target": "paths", "paths": {"ipc": "/proc/self/ns/ipc"}}
     failing = run_module(dict(args, fail_on_failed=True))
     assert failing["failed"] and "ipc:NS-IPC-001" in failing["msg"]
-    assert failing["results"]["ipc"]["status"] == "failed" and not failing["changed"]
+    assert failing["proofs"]["ipc"]["status"] == "failed" and not failing["changed"]
+    assert "results" not in failing  # Ansible would rename it to ansible_module_results, with a warning
     reported = run_module(dict(args, fail_on_failed=False), check=True)
     assert not reported.get("failed") and reported["summary"]["failed"] == ["ipc"]
     assert reported["failed_checks"] == ["ipc:NS-IPC-00%d" % i for i in range(1, 5)]
@@ -289,6 +290,7 @@ def test_verify_playbook_proves_all_eight_and_second_run_is_unchanged(tmp_path):
     for t in ALL:
         assert '"%-7s passed' % t in first.stdout, first.stdout[-4000:]
     assert "Count: 8, Passed: 8, Failed: 0, Skipped: 0" in first.stdout
+    assert "ansible_module_results" not in first.stdout + first.stderr  # no renamed `results` key, no warning
     second = _playbook(tmp_path)
     assert second.returncode == 0 and "changed=0" in second.stdout and "failed=0" in second.stdout
 
@@ -305,10 +307,10 @@ def test_module_requests_the_user_maps_and_time_offsets_it_is_given():
     res = run_module({"types": ["user", "time"], "uid_map": [[0, 400000, 1000]], "gid_map": [[0, 400000, 1000]],
                       "time_offsets": {"monotonic": 1000, "boottime": 2000}})
     assert not res.get("failed") and res["summary"]["passed"] == ["user", "time"], res["msg"]
-    user_ev = dict((c["id"], c["evidence"]) for c in res["results"]["user"]["checks"])
+    user_ev = dict((c["id"], c["evidence"]) for c in res["proofs"]["user"]["checks"])
     assert user_ev["NS-USER-001"]["host_reads"]["uid_map"] == [[0, 400000, 1000]]
     assert user_ev["NS-USER-002"]["file_owner_on_host"] == 400000
-    time_ev = [c["evidence"] for c in res["results"]["time"]["checks"]]
+    time_ev = [c["evidence"] for c in res["proofs"]["time"]["checks"]]
     assert [e["offset_read_by_host"] for e in time_ev] == [1000, 2000]
 
 
@@ -358,7 +360,7 @@ def _in_userns_with_limits(tmp_path, limits, *argv):
 def test_limit_zero_in_a_user_namespace_skips_cgroup_and_time_and_fails_nothing(tmp_path):
     res = _in_userns_with_limits(tmp_path, {"cgroup": 0, "time": 0}, "module",
                                  json.dumps({"fail_on_failed": False}))
-    summary, results = res["summary"], res["results"]
+    summary, results = res["summary"], res["proofs"]
     assert summary["failed"] == [], json.dumps(res["table"], indent=1)
     for t in ("cgroup", "time"):
         r = results[t]

@@ -1,7 +1,7 @@
 """Report engine: control evaluation, waivers, summary line, renderers.
 
 Inputs here are SAMPLE results: hand-written dicts that follow the documented shapes of
-namespace_facts (ansible_facts.nsverify) and namespace_verify (results) exactly. The same
+namespace_facts (ansible_facts.nsverify) and namespace_verify (proofs) exactly. The same
 engine is run on results captured from the real modules in test_report_captured.py and in
 tests/integration/test_report_playbook.py.
 """

@@ -1,5 +1,5 @@
 """SAMPLE inputs for the report tests: hand-written dicts that follow the documented shapes of
-namespace_facts (ansible_facts.nsverify) and namespace_verify (results) exactly, and a check
+namespace_facts (ansible_facts.nsverify) and namespace_verify (proofs) exactly, and a check
 that results captured from the real modules keep those shapes.
 """
 from ansible.module_utils.nsverify import catalog, controls
