@@ -69,6 +69,15 @@ options:
     description: As O(uid_map), for group ids.
     type: list
     elements: list
+  expected_interfaces:
+    description:
+      - For the net proof (NS-NET-001) of a joined target (C(named), C(pid), C(paths)), the network interfaces
+        that may exist besides C(lo), for example a container's veth. The check passes when the links inside
+        are exactly C(lo) and these; any other link, or a missing one, fails it with the list as evidence.
+      - A fresh namespace must have only C(lo), down; this option does not apply there.
+    type: list
+    elements: str
+    default: []
   time_offsets:
     description: Offsets in seconds for the time proof's fresh namespace, keys C(monotonic) and C(boottime).
     type: dict
@@ -104,6 +113,13 @@ EXAMPLES = r"""
     target: pid
     pid: "{{ container_init_pid }}"
     types: [pid, net, mnt, uts, ipc]
+
+- name: Prove a container's namespaces, its veth being the one link allowed besides lo
+  namespace_verify:
+    target: pid
+    pid: "{{ container_init_pid }}"
+    types: [net]
+    expected_interfaces: [nsv1a2b3c4dc]
 
 - name: Prove a named namespace made by the namespace module
   namespace_verify:
@@ -217,6 +233,7 @@ def build_module():
             paths=dict(type="dict"),
             uid_map=dict(type="list", elements="list"),
             gid_map=dict(type="list", elements="list"),
+            expected_interfaces=dict(type="list", elements="str", default=[]),
             time_offsets=dict(type="dict", default={"monotonic": 259200, "boottime": 604800}),
             fail_on_failed=dict(type="bool", default=True),
             timeout=dict(type="float", default=20),
@@ -240,6 +257,18 @@ def check_id_map(value, option):
         if inside < 0 or outside < 0 or count <= 0:
             raise ValueError("%s entry %r: ids must be >= 0 and count > 0" % (option, entry))
         out.append([inside, outside, count])
+    return out
+
+
+def check_interfaces(value):
+    """Interface names as the kernel allows them (1-15 bytes, no '/', ':' or whitespace), or ValueError."""
+    out = []
+    for name in value or []:
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= 15 or any(
+                c in name for c in "/: \t\n") or name in (".", ".."):
+            raise ValueError("expected_interfaces: %r is not an interface name (1-15 characters, no '/', ':' "
+                             "or whitespace)" % (name,))
+        out.append(name)
     return out
 
 
@@ -268,7 +297,8 @@ def main():
         target = base.make_target(p["target"], name=p["name"], pid=p["pid"], paths=p["paths"], types=p["types"])
         options = {"uid_map": check_id_map(p["uid_map"], "uid_map"),
                    "gid_map": check_id_map(p["gid_map"], "gid_map"),
-                   "time_offsets": check_offsets(p["time_offsets"])}
+                   "time_offsets": check_offsets(p["time_offsets"]),
+                   "expected_interfaces": check_interfaces(p["expected_interfaces"])}
         if p["timeout"] <= 0:
             raise ValueError("timeout must be a positive number of seconds")
     except ValueError as exc:

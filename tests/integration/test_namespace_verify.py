@@ -258,8 +258,9 @@ def run_module(args, check=False):
     ({"uid_map": [[0, 1]]}, "[inside, outside, count]"),
     ({"time_offsets": {"realtime": 5}}, "monotonic and boottime"),
     ({"timeout": 0}, "positive"),
+    ({"expected_interfaces": ["veth/0"]}, "not an interface name"),
 ], ids=["unknown-type", "name-slash", "name-dotdot", "named-without-name", "pid-missing", "path-not-ns",
-        "bad-uid-map", "bad-offset-clock", "zero-timeout"])
+        "bad-uid-map", "bad-offset-clock", "zero-timeout", "bad-interface-name"])
 def test_bad_input_fails_with_a_clear_message(args, message):
     res = run_module(args)
     assert res.get("failed") and message in res["msg"] and "Traceback" not in res["msg"], res
@@ -379,3 +380,44 @@ def test_second_namespace_refused_inside_the_probe_is_a_limit_not_a_crash(tmp_pa
     out = _in_userns_with_limits(tmp_path, {type_name: 1}, "nested", type_name, str(tmp_path / "p"))
     assert out["outcome"] == "skip" and out["verdict"] == "limit-zero" and out["in_probe_function"], out
     assert "ENOSPC" in out["reason"] and "%s=1" % type_name in out["reason"]
+
+
+# ---------------------------------------------------------------- NS-NET-001 in a joined namespace with a veth
+@pytest.fixture
+def netns_with_veth():
+    """A network namespace of ours (`unshare --net sleep`) holding a veth pair nsv<tok>a/b; removed after."""
+    tok = base.token(3)
+    names = ["nsv%sa" % tok, "nsv%sb" % tok]
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        for _ in range(200):  # until the holder runs in its own namespace
+            if os.stat("/proc/%d/ns/net" % holder.pid).st_ino != os.stat("/proc/self/ns/net").st_ino:
+                break
+            time.sleep(0.01)
+        subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "add", names[0], "type", "veth",
+                        "peer", "name", names[1]], check=True, capture_output=True)
+        assert not set(names) & set(net_proof.interfaces())  # made inside our namespace, not on the host
+        yield holder.pid, names
+        subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "del", names[0]], check=True,
+                       capture_output=True)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def test_joined_namespace_passes_net_001_with_its_expected_veth(netns_with_veth):
+    pid, names = netns_with_veth
+    res = run_module({"types": ["net"], "target": "pid", "pid": pid, "expected_interfaces": names})
+    assert not res.get("failed") and res["summary"]["passed"] == ["net"], res["msg"]
+    ev = res["proofs"]["net"]["checks"][0]["evidence"]
+    assert sorted(ev["interfaces_inside"]) == sorted(["lo"] + names) and ev["unexpected"] == []
+
+
+def test_joined_namespace_fails_net_001_on_a_link_not_expected(netns_with_veth):
+    pid, names = netns_with_veth
+    out = proofs.run(["net"], base.make_target("pid", pid=pid, types=["net"]),
+                     options={"expected_interfaces": names[:1]})
+    check = out["results"]["net"]["checks"][0]
+    assert check["id"] == "NS-NET-001" and check["status"] == "fail", check
+    assert check["evidence"]["unexpected"] == names[1:] and names[1] in check["reason"]
+    assert [c["status"] for c in out["results"]["net"]["checks"][1:]] == ["pass", "pass"]

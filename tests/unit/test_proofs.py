@@ -364,3 +364,23 @@ def test_self_paths_are_pinned_to_the_engine_pid():
 def test_pid_target_joins_the_processes_namespaces():
     t = base.make_target("pid", pid=os.getpid(), types=["net", "ipc"])
     assert sorted(t.paths) == ["ipc", "net"] and t.label == "pid:%d" % os.getpid()
+
+
+# ---------------------------------------------------------------- NS-NET-001: links allowed inside
+@pytest.mark.parametrize("links,lo_up,fresh,expected,ok,unexpected,missing", [
+    (["lo"], False, True, [], True, [], []),
+    (["lo"], True, True, [], False, [], []),
+    (["eth0", "lo"], False, True, [], False, ["eth0"], []),
+    (["lo", "nsvabcc"], False, True, ["nsvabcc"], False, ["nsvabcc"], []),
+    (["lo", "nsvabcc"], True, False, ["nsvabcc"], True, [], []),
+    (["lo", "nsvabcc"], True, False, [], False, ["nsvabcc"], []),
+    (["eth9", "lo", "nsvabcc"], True, False, ["nsvabcc"], False, ["eth9"], []),
+    (["lo"], True, False, ["nsvabcc"], False, [], ["nsvabcc"]),
+    (["lo"], True, False, ["lo"], True, [], []),
+], ids=["fresh-only-lo-down", "fresh-lo-up", "fresh-extra-link", "fresh-ignores-expected", "joined-veth-expected",
+        "joined-veth-not-expected", "joined-unexpected-beside-expected", "joined-expected-missing",
+        "joined-lo-listed-is-harmless"])
+def test_net_001_links_decision(links, lo_up, fresh, expected, ok, unexpected, missing):
+    passed, ev = net_proof.judge_links(links, lo_up, fresh, expected)
+    assert (passed, ev["unexpected"], ev["missing"]) == (ok, unexpected, missing), ev
+    assert ev["interfaces_inside"] == links

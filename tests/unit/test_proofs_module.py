@@ -34,3 +34,16 @@ def test_time_offsets(value, ok):
 def test_summary_line_counts_types():
     line = namespace_verify.summary_line({"passed": ["a", "b"], "failed": ["c"], "skipped": []})
     assert line == "Count: 3, Passed: 2, Failed: 1, Skipped: 0"
+
+
+@pytest.mark.parametrize("value,ok", [
+    (None, True), ([], True), (["nsv1a2b3c4dc", "eth0"], True), (["x" * 15], True), (["x" * 16], False),
+    (["a/b"], False), (["a b"], False), (["eth0:1"], False), ([""], False), ([".."], False)],
+    ids=["absent", "empty", "two", "15-chars", "16-chars", "slash", "space", "colon", "empty-name", "dotdot"])
+def test_expected_interfaces_are_kernel_interface_names(value, ok):
+    if ok:
+        assert namespace_verify.check_interfaces(value) == list(value or [])
+    else:
+        with pytest.raises(ValueError) as info:
+            namespace_verify.check_interfaces(value)
+        assert "expected_interfaces" in str(info.value)

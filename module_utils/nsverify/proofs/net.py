@@ -1,7 +1,9 @@
 """Network proof (NS-NET-001..003).
 
-001: the namespace has only lo, and (when new) it is down: if_nameindex(3) and SIOCGIFFLAGS
-     from inside (not /sys/class/net, which shows the netns of whoever mounted sysfs).
+001: a new namespace has only lo, and it is down: if_nameindex(3) and SIOCGIFFLAGS from inside
+     (not /sys/class/net, which shows the netns of whoever mounted sysfs). A joined namespace
+     (a container's) may have lo up and links it was given by design: it passes when its links
+     are exactly lo plus the option expected_interfaces; any other link fails it.
 002: a TCP listener bound inside on 127.0.0.1:<port> is not in the host's /proc/net/tcp
      (matched by socket inode and by address) and a connect from the host is refused.
 003: a veth pair nsv<tok>a/nsv<tok>b joins two throwaway namespaces made here, 10.x/30
@@ -246,6 +248,24 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
     return ev
 
 
+def judge_links(interfaces, lo_up, fresh, expected=()):
+    """NS-NET-001's decision: (passed, evidence).
+
+    Fresh: exactly [lo], and down (a new namespace is born so; expected_interfaces do not apply).
+    Joined: the set of links is exactly {lo} | expected; lo may be up.
+    """
+    expected = sorted(set(expected or ()) - {"lo"})
+    allowed = {"lo"} if fresh else {"lo"} | set(expected)
+    seen = set(interfaces)
+    ev = {"interfaces_inside": list(interfaces), "lo_up": lo_up, "lo_must_be_down": fresh,
+          "expected_interfaces": expected if not fresh else [],
+          "unexpected": sorted(seen - allowed), "missing": sorted(allowed - seen)}
+    if fresh and expected:
+        ev["expected_interfaces_ignored"] = expected
+    ok = not ev["unexpected"] and not ev["missing"] and (lo_up is False or not fresh)
+    return ok, ev
+
+
 def find_ip():
     for candidate in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
         if candidate and os.access(candidate, os.X_OK):
@@ -260,12 +280,15 @@ def prove(ctx):
     if host is None:
         raise base.ProbeFailed(res, "network probe never reached its rendezvous")
     host.update(value)
-    only_lo = host["interfaces"] == ["lo"]
-    ok1 = only_lo and (host["lo_up"] is False or not ctx.target.fresh)
-    ctx.add(base.check("NS-NET-001", ok1, {
-        "interfaces_inside": host["interfaces"], "lo_up": host["lo_up"],
-        "lo_must_be_down": ctx.target.fresh, "inside_inode": host["inside_inode"],
-        "host_inode": host["host_inode"]}))
+    ok1, ev1 = judge_links(host["interfaces"], host["lo_up"], ctx.target.fresh,
+                           ctx.options.get("expected_interfaces"))
+    ev1.update(inside_inode=host["inside_inode"], host_inode=host["host_inode"])
+    reason1 = None
+    if ev1["unexpected"] or ev1["missing"]:
+        reason1 = "links inside %s; unexpected %s, missing %s (allowed: lo%s)" % (
+            ev1["interfaces_inside"], ev1["unexpected"], ev1["missing"],
+            "".join(", " + n for n in ev1["expected_interfaces"]))
+    ctx.add(base.check("NS-NET-001", ok1, ev1, reason=None if ok1 else reason1))
     ok2 = (bool(host["inside_listeners"]) and not host["host_listeners_by_inode"]
            and not host["host_listeners_on_port"] and host["host_connect"] != "connected")
     ctx.add(base.check("NS-NET-002", ok2, dict((k, host[k]) for k in (
