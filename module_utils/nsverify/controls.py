@@ -30,7 +30,7 @@ _CONTROLS = (
     Control("NS-PID-002", "proof", "pid", "Inside sees only its own processes"),
     Control("NS-PID-003", "proof", "pid", "An orphan inside is reaped by the inside PID 1"),
     Control("NS-PID-004", "proof", "pid", "Killing PID 1 ends every process inside"),
-    Control("NS-NET-001", "proof", "net", "A new network namespace has only lo, and it is down"),
+    Control("NS-NET-001", "proof", "net", "Only lo exists inside (down when new), besides the interfaces declared for it"),
     Control("NS-NET-002", "proof", "net", "A port bound inside is invisible outside"),
     Control("NS-NET-003", "proof", "net", "A veth pair carries traffic between two namespaces we made"),
     Control("NS-MNT-001", "proof", "mnt", "A mount made inside is invisible outside"),
