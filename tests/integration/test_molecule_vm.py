@@ -239,3 +239,18 @@ def test_prune_keeps_recent_and_locked_entries_and_removes_stale_ones(tmp_path):
     nsv_vm.prune(str(tmp_path))
     assert not stale.exists() and recent.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recent.img"]
+
+
+def test_molecule_reads_only_keys_namespace_verify_returns():
+    """verify.yml and the matrix read the proofs through the module's documented return keys.
+
+    A renamed key (`results` became `proofs`) would otherwise show every proof as "not run"."""
+    import namespace_verify
+
+    documented = set(yaml.safe_load(namespace_verify.RETURN))
+    used = set()
+    for path in (MOLECULE / "shared").rglob("*"):
+        if path.suffix in (".yml", ".j2"):
+            used |= set(re.findall(r"nsverify_verify_result\.(\w+)", path.read_text()))
+    assert "proofs" in used
+    assert used <= documented, sorted(used - documented)
