@@ -156,6 +156,20 @@ summary:
   returned: when the container runs
   type: dict
   sample: {name: demo, init_pid: 12345, hostname: isolated-box, namespaces: {uts: {container: 1, host: 2, isolated: true}}}
+summary_lines:
+  description:
+    - The same for people, one fact a line, read from the kernel now (init NSpid, hostname and interfaces
+      seen from inside, the veth, the cgroup limits with where they live, a namespace table).
+  returned: when the container runs
+  type: list
+  elements: str
+  sample:
+    - "container demo: init PID 12345 on the host, 1 inside (NSpid 12345 1)"
+    - "hostname inside isolated-box, on the host web01"
+    - "interfaces inside: lo 127.0.0.1/8, nsv1a2b3c4dc 10.213.0.2/30"
+    - "cgroup limits: memory 64M (v1 memory nsv-demo/payload), cpu 0.5 (cfs 50000/100000, v1 cpu nsv-demo), pids 64 (v1 pids nsv-demo)"
+    - "namespaces (container vs host):"
+    - "  mnt    4026532177 vs host 4026531832 isolated"
 removed:
   description: What stop/absent removed (init pid, cgroups, veth, runtime and data directories).
   returned: when state is stopped or absent and something was running or left
@@ -266,6 +280,7 @@ def main():
                 st = container.status(name)
                 result["container"] = st["state"]
                 result["summary"] = container.describe(st["state"])
+                result["summary_lines"] = container.summary_lines(st["state"])
             elif changed:
                 if p["state"] == "absent":
                     result["removed"] = container.remove(name, timeout=p["stop_timeout"])
@@ -275,6 +290,7 @@ def main():
         elif p["state"] == "started" and st["running"]:
             result["container"] = st["state"]
             result["summary"] = container.describe(st["state"])
+            result["summary_lines"] = container.summary_lines(st["state"])
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc), **exc.evidence)
     module.exit_json(**result)

@@ -377,3 +377,21 @@ def test_container_pids_limit_passes_ns_ctr_006_on_the_kernel_s_word(name, rootf
     ev = checked["evidence"]
     assert checked["status"] == "pass", ev
     assert ev["eagain"] and ev["events_max_after"] > ev["events_max_before"] and ev["current_with_children"] <= 8
+
+
+def test_container_summary_lines_are_read_from_inside(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "lines-box", "pids": 16,
+                                         "veth": True, "network": "10.213.0.16/30"})
+    lines = res["summary_lines"]
+    pid = res["container"]["init_pid"]
+    assert lines[0] == "container %s: init PID %d on the host, 1 inside (NSpid %d 1)" % (name, pid, pid)
+    assert "hostname inside lines-box, on the host %s" % os.uname().nodename in lines
+    veth = res["container"]["veth"]
+    assert "interfaces inside: lo 127.0.0.1/8, %s 10.213.0.18/30" % veth["container"] in lines
+    assert any(line.startswith("cgroup limits: memory unlimited, cpu unlimited, pids 16 (") for line in lines)
+    table = lines[lines.index("namespaces (container vs host):") + 1:]
+    assert [row.split()[0] for row in table] == ["mnt", "uts", "ipc", "pid", "net", "cgroup"]
+    assert all(row.endswith(" isolated") for row in table)
+    again = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "lines-box", "pids": 16,
+                                           "veth": True, "network": "10.213.0.16/30"}, check=True)
+    assert not again["changed"] and again["summary_lines"][0] == lines[0]

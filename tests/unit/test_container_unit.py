@@ -221,3 +221,62 @@ _HELD = dict(eagain=True, rc=2, forked=13, attempted=32, events_max_before=0, ev
         "never-reached", "above-limit", "all-forked"])
 def test_judge_fork_bomb_decides_on_the_kernel_s_word(change, expected):
     assert container_checks.judge_fork_bomb(dict(_HELD, **change), 16) is expected
+
+
+@pytest.mark.parametrize("n,text", [
+    (64 << 20, "64M"), (1 << 30, "1G"), (512 << 10, "512K"), (3 << 30, "3G"), (1000, "1000 bytes"),
+    ((64 << 20) + 1, "67108865 bytes"),
+], ids=["64M", "1G", "512K", "3G", "odd-small", "odd-large"])
+def test_human_bytes(n, text):
+    assert container.human_bytes(n) == text
+
+
+def _cg_tree(tmp_path, version):
+    """A captured cgroup tree: the files limit_lines reads, as v1 or v2 writes them."""
+    base = tmp_path / ("v%d" % version)
+    paths = {}
+    if version == 1:
+        files = {"memory/nsv-box/payload": {"memory.limit_in_bytes": "67108864\n"},
+                 "cpu/nsv-box": {"cpu.cfs_quota_us": "50000\n", "cpu.cfs_period_us": "100000\n"},
+                 "pids/nsv-box": {"pids.max": "64\n"}}
+    else:
+        files = {"nsv-box": {"memory.max": "67108864\n", "cpu.max": "50000 100000\n", "pids.max": "64\n"}}
+    for rel, content in files.items():
+        (base / rel).mkdir(parents=True, exist_ok=True)
+        for fname, value in content.items():
+            (base / rel / fname).write_text(value)
+    for ctrl in ("memory", "cpu", "pids"):
+        rel = next(r for r in files if version == 2 or r.startswith(ctrl))
+        paths[ctrl] = {"version": version, "path": str(base / rel)}
+    return {"paths": paths}
+
+
+@pytest.mark.parametrize("version,expected", [
+    (1, "cgroup limits: memory 64M (v1 memory nsv-box/payload), cpu 0.5 (cfs 50000/100000, v1 cpu nsv-box), "
+        "pids 64 (v1 pids nsv-box)"),
+    (2, "cgroup limits: memory 64M (v2 memory nsv-box), cpu 0.5 (cfs 50000/100000, v2 cpu nsv-box), "
+        "pids 64 (v2 pids nsv-box)"),
+], ids=["v1-hybrid", "v2"])
+def test_limit_lines_read_the_kernel_files(tmp_path, version, expected):
+    cfg = {"memory": 64 << 20, "cpus": 0.5, "pids": 64}
+    assert container.limit_lines(_cg_tree(tmp_path, version), cfg) == [expected]
+
+
+def test_limit_lines_say_unlimited_and_not_a_dict(tmp_path):
+    assert container.limit_lines({"paths": {}}, {"memory": None, "cpus": None, "pids": None}) == [
+        "cgroup limits: memory unlimited, cpu unlimited, pids unlimited"]
+
+
+def test_limit_lines_show_what_the_kernel_holds_not_the_config(tmp_path):
+    tree = _cg_tree(tmp_path, 1)
+    (tmp_path / "v1/pids/nsv-box/pids.max").write_text("max\n")  # limit lost after start
+    line = container.limit_lines(tree, {"memory": 64 << 20, "cpus": 0.5, "pids": 64})[0]
+    assert "pids max (v1 pids nsv-box)" in line
+
+
+def test_namespace_lines_table_flags_a_shared_namespace():
+    state = {"namespaces": {"uts": 11, "net": 12}, "host_namespaces": {"uts": 21, "net": 12}}
+    assert container.namespace_lines(state) == [
+        "namespaces (container vs host):",
+        "  uts    11         vs host 21         isolated",
+        "  net    12         vs host 12         SHARED"]
