@@ -99,6 +99,18 @@ options:
     description: As O(uid_map) for group ids.
     type: list
     elements: list
+  namespaces:
+    description:
+      - The namespace types PID 1 gets new ones of, besides the user and time namespaces that
+        O(user_namespace) and O(time_offsets) add. mnt, uts, pid and net are required; ipc and cgroup may be
+        left out, e.g. on a host where C(user.max_cgroup_namespaces) is 0 or a policy refuses cgroup
+        namespaces. A type left out is shared with the host.
+      - When the kernel refuses a type at start, the error names it, the errno and the sysctl or policy to
+        look at.
+    type: list
+    elements: str
+    choices: [mnt, uts, ipc, net, pid, cgroup]
+    default: [mnt, uts, ipc, net, pid, cgroup]
   stop_timeout:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
@@ -122,6 +134,12 @@ EXAMPLES = r"""
     pids: 64
     cpus: 0.5
     veth: true
+
+- name: Start one without a cgroup namespace (a host where user.max_cgroup_namespaces is 0)
+  busybox_container:
+    name: nocgns
+    rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
+    namespaces: [mnt, uts, ipc, net, pid]
 
 - name: Stop it (the upper layer is kept)
   busybox_container:
@@ -208,6 +226,8 @@ def build_module():
             user_namespace=dict(type="bool", default=False),
             uid_map=dict(type="list", elements="list"),
             gid_map=dict(type="list", elements="list"),
+            namespaces=dict(type="list", elements="str", choices=list(container.BASE_TYPES),
+                            default=list(container.BASE_TYPES)),
             stop_timeout=dict(type="int", default=10),
         ),
         required_if=[("state", "started", ("rootfs",))],
@@ -233,7 +253,8 @@ def main():
                 veth=p["veth"], veth_host=p["veth_host_name"], veth_container=p["veth_container_name"],
                 network=p["network"], command=p["command"], capabilities=p["capabilities"],
                 time_offsets=p["time_offsets"], require_rootfs=not module.check_mode,
-                user_namespace=p["user_namespace"], uid_map=p["uid_map"], gid_map=p["gid_map"])
+                user_namespace=p["user_namespace"], uid_map=p["uid_map"], gid_map=p["gid_map"],
+                namespaces=p["namespaces"])
             if module.check_mode and not os.path.isdir(config["rootfs"]):
                 module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
         elif not container._NAME_RE.match(name):

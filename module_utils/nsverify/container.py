@@ -140,7 +140,7 @@ def cap_numbers(names):
 def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=None, pids=None,
               veth=False, veth_host=None, veth_container=None, network=DEFAULT_NETWORK,
               command=None, capabilities=None, time_offsets=None, require_rootfs=True,
-              user_namespace=False, uid_map=None, gid_map=None):
+              user_namespace=False, uid_map=None, gid_map=None, namespaces=None):
     """Validate the request and return the canonical config (what the config hash covers).
     require_rootfs=False (check mode) accepts a rootfs that an earlier task would build."""
     if not name or not _NAME_RE.match(name):
@@ -194,12 +194,13 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
             if clock not in ("monotonic", "boottime"):
                 raise ContainerError("time offset clock %r must be monotonic or boottime" % clock)
             offsets[clock] = int(time_offsets[clock])
+    chosen = validate_namespaces(namespaces)
     user = None
     if user_namespace:
         user = {"uid_map": _id_map(uid_map, "uid_map"), "gid_map": _id_map(gid_map, "gid_map")}
     elif uid_map or gid_map:
         raise ContainerError("uid_map/gid_map need user_namespace=true")
-    return {
+    config = {
         "name": name,
         "rootfs": os.path.realpath(rootfs_path),
         "hostname": hostname,
@@ -213,6 +214,34 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
         "time_offsets": offsets,
         "user": user,
     }
+    if chosen != sorted(BASE_TYPES):
+        # only when it differs: the config hash of containers started before the option stays
+        config["namespaces"] = chosen
+    return config
+
+
+# The container cannot be built without these: the overlay root and pivot_root need mnt,
+# sethostname without uts would rename the host, init must be PID 1 (reaping, stop), and
+# lo/the veth are set up in the container's own network namespace.
+REQUIRED_TYPES = ("mnt", "uts", "pid", "net")
+
+
+def validate_namespaces(namespaces):
+    """The base namespace types to unshare (sorted); None = all six. ipc and cgroup may be left
+    out, e.g. on a host whose user.max_cgroup_namespaces is 0."""
+    if namespaces is None:
+        return sorted(BASE_TYPES)
+    chosen = sorted(set(namespaces))
+    unknown = [t for t in chosen if t not in BASE_TYPES]
+    if unknown:
+        raise ContainerError("namespaces %s: unknown or not a base type; choose from %s (user and time "
+                             "come from user_namespace and time_offsets)" % (", ".join(unknown), ", ".join(BASE_TYPES)))
+    missing = [t for t in REQUIRED_TYPES if t not in chosen]
+    if missing:
+        raise ContainerError("namespaces must include %s: the container needs them (mnt for its root, uts so "
+                             "that its hostname is not the host's, pid for its init, net for lo and the veth); "
+                             "only ipc and cgroup may be left out" % ", ".join(missing))
+    return chosen
 
 
 DEFAULT_ID_MAP = [[0, 100000, 65536]]
@@ -242,7 +271,7 @@ def config_hash(config):
 
 
 def namespace_types(config):
-    types = list(BASE_TYPES)
+    types = [t for t in BASE_TYPES if t in config.get("namespaces", BASE_TYPES)]
     if config.get("time_offsets"):
         types.append("time")
     if config.get("user"):
@@ -650,6 +679,53 @@ def setup_veth(veth, init_pid):
     _run(inside + ["link", "set", veth["container"], "up"])
 
 
+def _nothing():
+    return None
+
+
+def refused_types(types, proc="/proc"):
+    """unshare(2) of several types fails with one errno for all: try each type alone in a
+    throwaway child to name the one(s) the kernel refuses. {type: {errno, errname, limit}}."""
+    out = {}
+    for t in types:
+        res = probe.run(_nothing, unshare=catalog.get(t).flag, fork=False, timeout=10)
+        if not res["ok"] and res["stage"] == "unshare":
+            limit = None
+            path = os.path.join(proc, "sys", catalog.get(t).limit_sysctl.replace(".", "/"))
+            try:
+                with open(path) as fh:
+                    limit = int(fh.read())
+            except (OSError, ValueError):
+                pass
+            out[t] = {"errno": res["errno"], "errname": res["errname"], "limit": limit}
+    return out
+
+
+def explain_refusal(refused, err=None):
+    """Words for people: which type, which errno, what to look at."""
+    if not refused:
+        return ("the kernel refused the namespaces (%s) but each type alone was allowed: a limit was reached "
+                "while starting (retry) or a policy refuses the combination" % (syscalls.errno_name(err) or err))
+    parts = []
+    for t, why in sorted(refused.items()):
+        info = catalog.get(t)
+        name = why["errname"] or str(why["errno"])
+        if why["errname"] == "ENOSPC":
+            hint = "the limit %s is %s: raise it (sysctl -w %s=N)" % (
+                info.limit_sysctl, "unreadable" if why["limit"] is None else why["limit"], info.limit_sysctl)
+        elif why["errname"] == "EPERM":
+            hint = ("not permitted: creating it needs CAP_SYS_ADMIN; look at the policy that denies it (an LSM such "
+                    "as AppArmor or SELinux, a seccomp filter, a container runtime around this host)")
+        elif why["errname"] == "EINVAL":
+            hint = "the kernel is built without it (%s)" % (info.config_option or "no config option")
+        else:
+            hint = "see unshare(2)"
+        if t in ("ipc", "cgroup"):
+            hint += "; or start without it (busybox_container namespaces / busybox_container_namespaces without %s)" % t
+        parts.append("a new %s namespace (%s) fails with %s: %s" % (t, info.flag_name, name, hint))
+    return "the kernel refused " + "; ".join(parts)
+
+
 def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
     """Start the container described by `config` (from normalize()); return its state.
     On any failure everything made so far is removed and ContainerError raised."""
@@ -716,6 +792,12 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
             report = json.loads(raw_rep.decode()) if raw_rep else None
         except ValueError:
             report = None
+        if report and report.get("stage") == "unshare" and report.get("errno"):
+            types = [t for t in namespace_types(config) if t != "user"]
+            refused = refused_types(types)
+            raise ContainerError("container %s did not start: %s (unshare of %s: %s)" % (
+                name, explain_refusal(refused, report["errno"]), " ".join(types), report.get("error")),
+                report=report, refused=refused)
         if not report or not report.get("ok") or not init_pid:
             raise ContainerError("container %s did not start: %s" % (
                 name, (report or {}).get("error") or "no report from init within %ds" % timeout),
@@ -1080,6 +1162,8 @@ def namespace_lines(state):
         mine, theirs = now.get(t) or ns[t], host.get(t)
         verdict = "unknown" if mine is None or theirs is None else ("isolated" if mine != theirs else "SHARED")
         lines.append("  %-6s %-10s vs host %-10s %s" % (t, mine, theirs, verdict))
+    for t in [t for t in BASE_TYPES if t not in ns]:
+        lines.append("  %-6s the host's, left out by request (namespaces)" % t)
     return lines
 
 

@@ -395,3 +395,55 @@ def test_container_summary_lines_are_read_from_inside(name, rootfs_path):
     again = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "lines-box", "pids": 16,
                                            "veth": True, "network": "10.213.0.16/30"}, check=True)
     assert not again["changed"] and again["summary_lines"][0] == lines[0]
+
+
+def _refused_under_limit_zero(sysctl_file, types):
+    # namespace limits are per user namespace: 0 written here binds this throwaway user
+    # namespace and its children only, never the host
+    with open(sysctl_file, "w") as fh:
+        fh.write("0")
+    return container.refused_types(types)
+
+
+@pytest.mark.parametrize("ns_type", ["cgroup", "ipc"], ids=["cgroup", "ipc"])
+def test_refused_types_names_the_type_at_its_zero_limit(ns_type):
+    from ansible.module_utils.nsverify import catalog, probe
+    others = [t for t in ("cgroup", "ipc", "uts") if t != ns_type]
+    res = probe.run(_refused_under_limit_zero, args=(
+        "/proc/sys/user/max_%s_namespaces" % ns_type, [ns_type] + others),
+        unshare=catalog.CLONE_NEWUSER, uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)])
+    assert res["ok"], res
+    assert res["value"] == {ns_type: {"errno": 28, "errname": "ENOSPC", "limit": 0}}
+    text = container.explain_refusal(res["value"], 28)
+    assert "user.max_%s_namespaces is 0" % ns_type in text and "ENOSPC" in text
+
+
+def test_refused_types_is_empty_where_the_kernel_allows_all():
+    # the negative side, on the host itself: nothing refused, nothing named
+    assert container.refused_types(list(container.BASE_TYPES)) == {}
+
+
+def test_container_without_cgroup_namespace_shares_the_host_s(name, rootfs_path):
+    from ansible.module_utils.nsverify import container_checks, inspect
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
+                                         "namespaces": ["mnt", "uts", "ipc", "net", "pid"]})
+    st = res["container"]
+    assert sorted(st["namespaces"]) == ["ipc", "mnt", "net", "pid", "uts"]
+    now = inspect.read_ns_inodes(st["init_pid"], types=["cgroup", "ipc"])
+    host = inspect.read_ns_inodes("self", types=["cgroup", "ipc"])
+    assert now["cgroup"] == host["cgroup"] and now["ipc"] != host["ipc"]
+    # inside, its own cgroup reads as the real path (no cgroup namespace to make it "/")
+    cg = container.exec_in(st, ["/bin/cat", "/proc/self/cgroup"])["stdout"]
+    assert "nsv-%s" % name in cg
+    assert container_checks.check_namespaces(st)["status"] == "pass"
+    assert [line for line in res["summary_lines"] if line.startswith("  cgroup ")] == [
+        "  cgroup the host's, left out by request (namespaces)"]
+    again = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
+                                           "namespaces": ["mnt", "uts", "ipc", "net", "pid"]})
+    assert not again["changed"]
+
+
+def test_container_namespaces_without_a_required_type_fails(name, rootfs_path):
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "namespaces": ["mnt", "uts", "pid"]})
+    assert res["failed"] and "must include net" in res["msg"]
+    assert host_traces(name) == {}

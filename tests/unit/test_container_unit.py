@@ -279,4 +279,56 @@ def test_namespace_lines_table_flags_a_shared_namespace():
     assert container.namespace_lines(state) == [
         "namespaces (container vs host):",
         "  uts    11         vs host 21         isolated",
-        "  net    12         vs host 12         SHARED"]
+        "  net    12         vs host 12         SHARED"] + [
+        "  %-6s the host's, left out by request (namespaces)" % t for t in ("mnt", "ipc", "pid", "cgroup")]
+
+
+@pytest.mark.parametrize("given,expected", [
+    (None, ["cgroup", "ipc", "mnt", "net", "pid", "uts"]),
+    (["mnt", "uts", "ipc", "net", "pid"], ["ipc", "mnt", "net", "pid", "uts"]),
+    (["mnt", "uts", "net", "pid", "pid"], ["mnt", "net", "pid", "uts"]),
+], ids=["default-all-six", "without-cgroup", "without-ipc-and-cgroup-dedup"])
+def test_validate_namespaces(given, expected):
+    assert container.validate_namespaces(given) == expected
+
+
+@pytest.mark.parametrize("given,message", [
+    (["uts", "ipc", "net", "pid", "cgroup"], "must include mnt"),
+    (["mnt", "ipc", "net", "pid"], "must include uts"),
+    (["mnt", "uts", "net", "pid", "user"], "not a base type"),
+    (["mnt", "uts", "net", "pid", "bogus"], "unknown"),
+], ids=["no-mnt", "no-uts", "user-is-an-option", "unknown"])
+def test_validate_namespaces_refuses(given, message):
+    with pytest.raises(container.ContainerError, match=message):
+        container.validate_namespaces(given)
+
+
+def test_default_namespaces_keep_the_config_hash_of_older_containers():
+    # containers started before the option have no "namespaces" key: same request, same hash
+    cfg = container.normalize("box", "/nonexistent", require_rootfs=False)
+    assert "namespaces" not in cfg
+    assert container.normalize("box", "/nonexistent", require_rootfs=False,
+                               namespaces=["mnt", "uts", "ipc", "net", "pid"])["namespaces"] == [
+        "ipc", "mnt", "net", "pid", "uts"]
+    assert container.namespace_types(dict(cfg, namespaces=["mnt", "uts", "net", "pid"])) == [
+        "mnt", "uts", "pid", "net"]
+    assert container.config_hash(cfg) == container.config_hash(
+        container.normalize("box", "/nonexistent", require_rootfs=False, namespaces=list(container.BASE_TYPES)))
+
+
+@pytest.mark.parametrize("refused,words", [
+    ({"cgroup": {"errno": 28, "errname": "ENOSPC", "limit": 0}},
+     ["new cgroup namespace (CLONE_NEWCGROUP) fails with ENOSPC", "user.max_cgroup_namespaces is 0",
+      "sysctl -w user.max_cgroup_namespaces=N", "without cgroup"]),
+    ({"net": {"errno": 1, "errname": "EPERM", "limit": 1000}},
+     ["new net namespace (CLONE_NEWNET) fails with EPERM", "CAP_SYS_ADMIN", "AppArmor", "seccomp"]),
+    ({"ipc": {"errno": 22, "errname": "EINVAL", "limit": None}},
+     ["fails with EINVAL", "built without it (CONFIG_IPC_NS)", "without ipc"]),
+    ({}, ["each type alone was allowed", "ENOSPC"]),
+], ids=["enospc-limit-zero", "eperm-policy", "einval-not-built", "combination-only"])
+def test_explain_refusal_names_type_errno_and_what_to_look_at(refused, words):
+    text = container.explain_refusal(refused, 28)
+    for w in words:
+        assert w in text, text
+    if "net" in refused:
+        assert "start without" not in text  # net is required: no such advice
