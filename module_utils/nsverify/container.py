@@ -722,8 +722,8 @@ def explain_refusal(refused, err=None):
             hint = "see unshare(2)"
         if t in ("ipc", "cgroup"):
             hint += "; or start without it (busybox_container namespaces / busybox_container_namespaces without %s)" % t
-        parts.append("a new %s namespace (%s) fails with %s: %s" % (t, info.flag_name, name, hint))
-    return "the kernel refused " + "; ".join(parts)
+        parts.append("a new %s namespace (%s) with %s: %s" % (t, info.flag_name, name, hint))
+    return "the kernel refuses " + "; ".join(parts)
 
 
 def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):

@@ -447,3 +447,28 @@ def test_container_namespaces_without_a_required_type_fails(name, rootfs_path):
     res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "namespaces": ["mnt", "uts", "pid"]})
     assert res["failed"] and "must include net" in res["msg"]
     assert host_traces(name) == {}
+
+
+def _start_under_zero_cgroup_limit(rootfs_path, name):
+    with open("/proc/sys/user/max_cgroup_namespaces", "w") as fh:
+        fh.write("0")
+    try:
+        container.start(container.normalize(name, rootfs_path))
+    except container.ContainerError as exc:
+        return {"msg": str(exc), "refused": exc.evidence.get("refused")}
+    container.remove(name)
+    return {"msg": "started"}
+
+
+def test_container_start_refused_by_a_zero_namespace_limit_says_why(name, rootfs_path):
+    # for real: a throwaway user namespace (root mapped to root) whose max_cgroup_namespaces is 0,
+    # the host's limits untouched; the start must fail naming type, errno and sysctl, leaving nothing
+    from ansible.module_utils.nsverify import catalog, probe
+    res = probe.run(_start_under_zero_cgroup_limit, args=(rootfs_path, name), unshare=catalog.CLONE_NEWUSER,
+                    uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)], timeout=60)
+    assert res["ok"], res
+    msg = res["value"]["msg"]
+    assert "did not start" in msg and "cgroup namespace (CLONE_NEWCGROUP) with ENOSPC" in msg, msg
+    assert "user.max_cgroup_namespaces is 0" in msg and "without cgroup" in msg
+    assert res["value"]["refused"] == {"cgroup": {"errno": 28, "errname": "ENOSPC", "limit": 0}}
+    assert host_traces(name) == {}

@@ -318,12 +318,12 @@ def test_default_namespaces_keep_the_config_hash_of_older_containers():
 
 @pytest.mark.parametrize("refused,words", [
     ({"cgroup": {"errno": 28, "errname": "ENOSPC", "limit": 0}},
-     ["new cgroup namespace (CLONE_NEWCGROUP) fails with ENOSPC", "user.max_cgroup_namespaces is 0",
+     ["refuses a new cgroup namespace (CLONE_NEWCGROUP) with ENOSPC", "user.max_cgroup_namespaces is 0",
       "sysctl -w user.max_cgroup_namespaces=N", "without cgroup"]),
     ({"net": {"errno": 1, "errname": "EPERM", "limit": 1000}},
-     ["new net namespace (CLONE_NEWNET) fails with EPERM", "CAP_SYS_ADMIN", "AppArmor", "seccomp"]),
+     ["new net namespace (CLONE_NEWNET) with EPERM", "CAP_SYS_ADMIN", "AppArmor", "seccomp"]),
     ({"ipc": {"errno": 22, "errname": "EINVAL", "limit": None}},
-     ["fails with EINVAL", "built without it (CONFIG_IPC_NS)", "without ipc"]),
+     ["with EINVAL", "built without it (CONFIG_IPC_NS)", "without ipc"]),
     ({}, ["each type alone was allowed", "ENOSPC"]),
 ], ids=["enospc-limit-zero", "eperm-policy", "einval-not-built", "combination-only"])
 def test_explain_refusal_names_type_errno_and_what_to_look_at(refused, words):
