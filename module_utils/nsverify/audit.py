@@ -16,7 +16,7 @@ import errno as _errno
 import os
 import pwd
 
-from ansible.module_utils.nsverify import catalog, controls, kernel, probe, syscalls
+from ansible.module_utils.nsverify import catalog, controls, kernel, probe, procfs, syscalls
 from ansible.module_utils.nsverify import inspect as nsinspect
 
 # /proc/<pid>/ns/<entry> appeared later than some types themselves (namespaces(7)):
@@ -45,43 +45,7 @@ _CAP_SYS_ADMIN = 21
 
 # --------------------------------------------------------------------------- parsers
 
-def _unescape_mountinfo(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo (proc(5))
-    out, i = [], 0
-    while i < len(field):
-        code = field[i + 1:i + 4]
-        if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def parse_mountinfo(text):
-    """Parse /proc/<pid>/mountinfo by the kernel's grammar: a variable number of optional
-    fields ends at the '-' separator. Returns a list of dicts."""
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split()
-        if "-" not in fields[6:]:
-            continue
-        sep = fields.index("-", 6)
-        if len(fields) < sep + 3:
-            continue
-        mounts.append({
-            "mount_id": int(fields[0]),
-            "parent_id": int(fields[1]),
-            "root": _unescape_mountinfo(fields[3]),
-            "mount_point": _unescape_mountinfo(fields[4]),
-            "options": fields[5],
-            "optional": fields[6:sep],
-            "fstype": fields[sep + 1],
-            "source": _unescape_mountinfo(fields[sep + 2]),
-            "super_options": fields[sep + 3] if len(fields) > sep + 3 else "",
-        })
-    return mounts
+parse_mountinfo = procfs.parse_mountinfo
 
 
 def parse_cmdline(text):
@@ -98,12 +62,7 @@ def parse_cmdline(text):
 
 def parse_uid_map(text):
     """uid_map text -> [(inside, outside, count)]."""
-    out = []
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            out.append(tuple(int(p) for p in parts))
-    return out
+    return [tuple(entry) for entry in procfs.parse_id_map(text)]
 
 
 def is_initial_uid_map(entries):

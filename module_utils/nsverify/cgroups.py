@@ -21,6 +21,8 @@ import errno
 import os
 import time
 
+from ansible.module_utils.nsverify import procfs
+
 CONTROLLERS = ("memory", "pids", "cpu")
 PAYLOAD = "payload"
 CPU_PERIOD_US = 100000
@@ -64,19 +66,6 @@ def parse_size(value):
         raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
 
 
-def _unescape(path):
-    # mountinfo octal-escapes space, tab, newline and backslash (proc(5))
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and i + 3 < len(path) + 0 and path[i + 1:i + 4].isdigit():
-            out.append(chr(int(path[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo_cgroups(text):
     """mountinfo text -> [{'version': 1|2, 'mount_point', 'root', 'controllers': [...]}].
 
@@ -84,23 +73,14 @@ def parse_mountinfo_cgroups(text):
     separator, then fstype, source, super options (where v1 names its controllers).
     """
     out = []
-    for line in text.splitlines():
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        sep = fields.index("-")
-        if sep + 3 > len(fields):
-            continue
-        fstype = fields[sep + 1]
-        super_opts = fields[sep + 3].split(",") if len(fields) > sep + 3 else []
-        if fstype == "cgroup":
-            ctrls = [o for o in super_opts if o not in ("rw", "ro") and not o.startswith(("name=", "release_agent"))
+    for m in procfs.parse_mountinfo(text):
+        if m["fstype"] == "cgroup":
+            opts = m["super_options"].split(",") if m["super_options"] else []
+            ctrls = [o for o in opts if o not in ("rw", "ro") and not o.startswith(("name=", "release_agent"))
                      and o not in ("noprefix", "clone_children", "xattr", "cpuset_v2_mode", "nsdelegate")]
-            out.append({"version": 1, "mount_point": _unescape(fields[4]), "root": _unescape(fields[3]),
-                        "controllers": ctrls})
-        elif fstype == "cgroup2":
-            out.append({"version": 2, "mount_point": _unescape(fields[4]), "root": _unescape(fields[3]),
-                        "controllers": []})
+            out.append({"version": 1, "mount_point": m["mount_point"], "root": m["root"], "controllers": ctrls})
+        elif m["fstype"] == "cgroup2":
+            out.append({"version": 2, "mount_point": m["mount_point"], "root": m["root"], "controllers": []})
     return out
 
 

@@ -45,7 +45,7 @@ import subprocess
 import time
 import traceback
 
-from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, rootfs, syscalls
+from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, rootfs, syscalls
 
 RUN_DIR = "/run/nsverify/containers"
 DATA_DIR = "/var/lib/nsverify/containers"
@@ -312,10 +312,7 @@ def _write_json(path, data):
     os.replace(tmp, path)
 
 
-def parse_stat(text):
-    """/proc/<pid>/stat -> {'state', 'ppid', 'starttime'}; comm may hold spaces and ')'."""
-    rest = text[text.rindex(")") + 2:].split()
-    return {"state": rest[0], "ppid": int(rest[1]), "starttime": int(rest[19])}
+parse_stat = procfs.parse_stat
 
 
 def read_stat(pid, proc="/proc"):
@@ -630,19 +627,7 @@ def _detach_stdio(console):
 
 
 def _read_all(fd, timeout):
-    deadline = time.monotonic() + timeout
-    chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+    return probe.read_until_eof(fd, time.monotonic() + timeout)
 
 
 def _close_fds_except(keep):

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe
+from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe, procfs
 
 # mounts the container makes for itself; anything else inside came from somewhere else
 CONTAINER_MOUNTS = {"/", "/proc", "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/sys",
@@ -103,13 +103,7 @@ def check_net(state):
 
 
 def _mount_points(mountinfo_text):
-    points = []
-    for line in mountinfo_text.splitlines():
-        f = line.split()
-        if len(f) > 4 and "-" in f:
-            sep = f.index("-")
-            points.append((cgroups._unescape(f[4]), f[sep + 1], f[sep + 3] if len(f) > sep + 3 else ""))
-    return points
+    return [(m["mount_point"], m["fstype"], m["super_options"]) for m in procfs.parse_mountinfo(mountinfo_text)]
 
 
 def check_mnt(state):

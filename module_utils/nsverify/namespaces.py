@@ -45,7 +45,7 @@ import signal
 import sys
 import time
 
-from ansible.module_utils.nsverify import catalog, kernel, probe, syscalls
+from ansible.module_utils.nsverify import catalog, kernel, probe, procfs, syscalls
 
 NAMESPACES_DIR = "/run/nsverify/ns"
 STATE_FILE = "state.json"
@@ -262,57 +262,17 @@ def needs_holder(types):
 # ------------------------------------------------------------------ parsers
 
 
-def _unescape(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo (proc_pid_mountinfo(5)).
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def parse_mountinfo(text):
-    """/proc/<pid>/mountinfo text -> [{mount_id, parent_id, root, mount_point, optional,
-    propagation, fstype, source}], by the kernel's grammar: a variable number of optional
-    fields end at the '-' separator."""
-    mounts = []
-    for line in text.splitlines():
-        f = line.split(" ")
-        if len(f) < 10 or "-" not in f[6:]:
-            continue
-        sep = f.index("-", 6)
-        optional = f[6:sep]
-        propagation = "private"
-        for tag in optional:
-            if tag.startswith("shared:"):
-                propagation = "shared"
-            elif tag.startswith("master:") and propagation != "shared":
-                propagation = "slave"
-            elif tag == "unbindable":
-                propagation = "unbindable"
-        mounts.append({
-            "mount_id": int(f[0]),
-            "parent_id": int(f[1]),
-            "root": _unescape(f[3]),
-            "mount_point": _unescape(f[4]),
-            "optional": optional,
-            "propagation": propagation,
-            "fstype": f[sep + 1],
-            "source": _unescape(f[sep + 2]),
-        })
-    return mounts
-
-
-def read_mountinfo(pid="self", proc="/proc"):
-    with open(os.path.join(proc, str(pid), "mountinfo")) as fh:
-        return parse_mountinfo(fh.read())
+parse_mountinfo = procfs.parse_mountinfo
+read_mountinfo = procfs.read_mountinfo
 
 
 def parse_stat_starttime(text):
-    """Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat. comm may hold
-    spaces and ')', so fields are counted from the last ')'."""
-    rest = text[text.rindex(")") + 2:].split()
-    return int(rest[19])  # rest[0] is field 3 (state)
+    """Field 22 (starttime, clock ticks since boot) of /proc/<pid>/stat."""
+    return procfs.parse_stat(text)["starttime"]
 
 
 def parse_stat_state(text):
-    return text[text.rindex(")") + 2:].split()[0]
+    return procfs.parse_stat(text)["state"]
 
 
 # ------------------------------------------------------------- state access

@@ -41,7 +41,8 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _read_until_eof(fd, deadline):
+def read_until_eof(fd, deadline):
+    """Read `fd` until EOF; None when the monotonic `deadline` passes first."""
     chunks = []
     while True:
         remaining = deadline - time.monotonic()
@@ -191,7 +192,7 @@ def run(fn, args=(), kwargs=None, unshare=0, join=None, uid_map=None, gid_map=No
                                           error="writing uid/gid map: %s" % exc)
                     os.write(go_w, b"x")
             # else: the child failed before unsharing; its result arrives on rfd
-        data = _read_until_eof(rfd, deadline)
+        data = read_until_eof(rfd, deadline)
     finally:
         for fd in (rfd, ready_r, go_w):
             if fd is not None:

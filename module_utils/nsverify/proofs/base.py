@@ -17,7 +17,7 @@ import select
 import threading
 import time
 
-from ansible.module_utils.nsverify import catalog, controls, kernel, probe, syscalls
+from ansible.module_utils.nsverify import catalog, controls, kernel, probe, procfs, syscalls
 
 NAMED_ROOT = "/run/nsverify/ns"
 TARGET_KINDS = ("fresh", "named", "pid", "paths")
@@ -571,31 +571,8 @@ def held(inside_fn, host_fn, args=(), **probe_options):
 
 
 # ---------------------------------------------------------------- /proc parsers shared by proofs
-def _unescape(field):
-    """mountinfo octal escapes (\\040 for space, ...)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def parse_mountinfo(text):
-    """/proc/<pid>/mountinfo by the kernel's grammar (proc(5)): optional fields end at '-'."""
-    out = []
-    for line in text.splitlines():
-        f = line.split()
-        if "-" not in f or len(f) < 10:
-            continue
-        sep = f.index("-")
-        out.append({
-            "mount_id": int(f[0]), "parent_id": int(f[1]), "major_minor": f[2],
-            "root": _unescape(f[3]), "mount_point": _unescape(f[4]), "options": f[5],
-            "optional": f[6:sep], "fstype": f[sep + 1], "source": _unescape(f[sep + 2]),
-            "super_options": f[sep + 3] if len(f) > sep + 3 else "",
-        })
-    return out
-
-
-def read_mountinfo(pid="self", proc="/proc"):
-    with open(os.path.join(proc, str(pid), "mountinfo")) as fh:
-        return parse_mountinfo(fh.read())
+parse_mountinfo = procfs.parse_mountinfo
+read_mountinfo = procfs.read_mountinfo
 
 
 def mounts_with_source(mounts, source):

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, inspect, syscalls
+from ansible.module_utils.nsverify import catalog, inspect, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "pid"
@@ -38,8 +38,8 @@ def read_comm(pid, proc="/proc"):
 
 def parse_stat_state(text):
     """State letter and ppid from /proc/<pid>/stat (comm may hold spaces and parentheses)."""
-    rest = text[text.rindex(")") + 2:].split()
-    return rest[0], int(rest[1])
+    stat = procfs.parse_stat(text)
+    return stat["state"], stat["ppid"]
 
 
 def read_state(pid, proc="/proc"):

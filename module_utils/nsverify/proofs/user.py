@@ -16,7 +16,7 @@ import errno
 import os
 import tempfile
 
-from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "user"
@@ -25,9 +25,7 @@ ROOT_DEFAULT_MAP = [[0, 100000, 65536]]
 IDENTITY_MAP = [[0, 0, 4294967295]]
 
 
-def parse_id_map(text):
-    """uid_map/gid_map text -> [[inside, outside, count], ...]."""
-    return [[int(x) for x in line.split()] for line in text.splitlines() if line.strip()]
+parse_id_map = procfs.parse_id_map
 
 
 def read_id_map(pid="self", which="uid_map", proc="/proc"):
