@@ -519,6 +519,7 @@ def init_main(config, p, report_fd, go_fd=None, payload_fds=()):
     as the mapped id. The caller writes the maps (only a process in the parent user namespace
     may map ids other than its own) when init asks for them on the report pipe."""
     try:
+        syscalls.set_name("nsv-init")  # what ps shows as PID 1, inside and on the host
         setup_root(config, p)
         _set_oom_score_adj(-1000)
         if config.get("user"):

@@ -33,6 +33,7 @@ UMOUNT_NOFOLLOW = 8
 
 # prctl(2) options
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -134,6 +135,13 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, libc=None):
 
 def set_no_new_privs(libc=None):
     return prctl(PR_SET_NO_NEW_PRIVS, 1, libc=libc)
+
+
+def set_name(name, libc=None):
+    """prctl(PR_SET_NAME): the thread's comm (at most 15 bytes), what ps and top show."""
+    lib = libc or globals()["libc"]()
+    raw = ctypes.create_string_buffer(_b(name)[:15])
+    return _check(lib.prctl(ctypes.c_int(PR_SET_NAME), raw, 0, 0, 0), "prctl(PR_SET_NAME, %r)" % name)
 
 
 def set_pdeathsig(sig, libc=None):
