@@ -71,7 +71,7 @@ bench: setup
 
 # The whole suite: unit, integration, testinfra and ansible-lint (pytest), then the kernel matrix.
 test: setup
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --junitxml=.cache/pytest-junit.xml
 	$(BIN)/molecule test
 
 pytest: setup
