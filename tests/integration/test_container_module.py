@@ -5,8 +5,6 @@ paths, and bad input (clear failure, nothing left behind). The modules' main() r
 through patch_module_args: the same code Ansible runs, seconds faster per call. Each test uses
 its own container name and removes it.
 """
-import contextlib
-import io
 import json
 import os
 import time
@@ -14,7 +12,7 @@ import time
 import pytest
 
 from ansible.module_utils.nsverify import cgroups, container, rootfs
-from ansible.module_utils.testing import patch_module_args
+from conftest import run_module_main
 
 import busybox_container
 import busybox_container_exec
@@ -25,13 +23,7 @@ SUFFIX = "%d" % (os.getpid() % 100000)
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
 
-def run_module(mod, args, check=False, diff=False):
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
-        with pytest.raises(SystemExit):
-            mod.main()
-    return json.loads(out.getvalue())
+run_module = run_module_main
 
 
 def host_traces(name):

@@ -4,9 +4,7 @@ Every test removes what it made; names carry the nsv prefix and a per-run suffix
 through ansible-playbook; the rest through the module entry point (patch_module_args), which runs
 the same main() a few seconds faster per call.
 """
-import contextlib
 import fcntl
-import io
 import json
 import os
 import signal
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ansible.module_utils.nsverify import catalog, inspect, namespaces
-from ansible.module_utils.testing import patch_module_args
+from conftest import run_module_main
 
 import namespace as namespace_module
 
@@ -36,12 +34,7 @@ pytestmark = [
 
 def run_module(args, check=False, diff=False):
     """Run library/namespace.py's main() with `args`; return its JSON result."""
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
-        with pytest.raises(SystemExit):
-            namespace_module.main()
-    return json.loads(out.getvalue())
+    return run_module_main(namespace_module, args, check=check, diff=diff)
 
 
 def holder_gone(pid):

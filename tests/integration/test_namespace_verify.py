@@ -1,8 +1,6 @@
 """namespace_verify for real on this host: every proof passes in fresh namespaces, fails when
 the namespace is shared with its host (the must-fail twin), works on named and pid/paths
 targets, without root, through ansible-playbook, and leaves nothing behind."""
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -17,7 +15,7 @@ import pytest
 from ansible.module_utils.nsverify import catalog, namespaces, proofs
 from ansible.module_utils.nsverify.proofs import base
 from ansible.module_utils.nsverify.proofs import net as net_proof
-from ansible.module_utils.testing import patch_module_args
+from conftest import run_module_main
 
 import namespace_verify
 
@@ -241,11 +239,7 @@ def test_unprivileged_user_gets_results_not_tracebacks(world_readable_dir):
 
 # ---------------------------------------------------------------- the module: bad input, shared interface
 def run_module(args, check=False):
-    out = io.StringIO()
-    with patch_module_args(dict(args, _ansible_check_mode=check)), contextlib.redirect_stdout(out):
-        with pytest.raises(SystemExit):
-            namespace_verify.main()
-    return json.loads(out.getvalue())
+    return run_module_main(namespace_verify, args, check=check)
 
 
 @pytest.mark.parametrize("args,message", [
