@@ -5,6 +5,7 @@ This is what the benchmark times as "nsverify engine": the stdlib-only engine fr
 module_utils/nsverify, imported without Ansible (the same code a target host runs inside
 the namespace_facts module), so the numbers measure the audit's work, not Ansible's.
 """
+
 import json
 import os
 import sys

@@ -16,6 +16,7 @@ Parts (bench/README.md explains method and how to read the ratios):
 Prints a table and writes bench/results/bench-<UTC time>.json and bench/results/latest.json.
 Ratios are nsverify / peer: below 1.0 nsverify is faster or smaller.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,11 @@ TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
 # services and create bridges on the host, which a benchmark has no business doing).
 PEERS = {
     "lxc-checkconfig": {"package": "lxc", "path": "/usr/bin/lxc-checkconfig", "shell": "sh"},
-    "check-config.sh": {"package": "docker.io", "path": "/usr/share/docker.io/contrib/check-config.sh",
-                        "shell": "bash"},
+    "check-config.sh": {
+        "package": "docker.io",
+        "path": "/usr/share/docker.io/contrib/check-config.sh",
+        "shell": "bash",
+    },
 }
 
 # How each type shows up in a peer's output (ANSI colours stripped, case-insensitive).
@@ -70,6 +74,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # ---------------------------------------------------------------- measuring
 
+
 def measure(argv, env=None):
     """Run argv once: (wall seconds, peak RSS KiB, exit code, output).
 
@@ -81,8 +86,13 @@ def measure(argv, env=None):
     """
     with tempfile.NamedTemporaryFile(prefix="nsv-time-") as rss_file, tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.run([TIME, "-q", "-f", "%M", "-o", rss_file.name] + argv, stdout=out,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env or ENV)
+        proc = subprocess.run(
+            [TIME, "-q", "-f", "%M", "-o", rss_file.name] + argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env or ENV,
+        )
         wall = time.perf_counter() - start
         out.seek(0)
         text = out.read().decode(errors="replace")
@@ -98,14 +108,14 @@ def repeat(tools, runs):
     rss = {n: [] for n in tools}
     last = {}
     for _ in range(runs):
-        for name, (argv, env) in tools.items():
+        for name, (argv, env) in tools.items():  # noqa: B007
             wall, peak, rc, text = measure(argv, env)
             walls[name].append(wall)
             if peak is not None:
                 rss[name].append(peak)
             last[name] = (rc, text)
     out = {}
-    for name, (argv, env) in tools.items():
+    for name, (argv, _env) in tools.items():
         out[name] = {
             "argv": argv,
             "runs": runs,
@@ -125,6 +135,7 @@ def ratio(a, b):
 
 # ---------------------------------------------------------------- peers
 
+
 def find_peer(name, fetch):
     info = PEERS[name]
     if os.path.exists(info["path"]):
@@ -136,8 +147,7 @@ def find_peer(name, fetch):
         return None, "not installed (run without --no-fetch to unpack it from %s)" % info["package"]
     debs = os.path.join(PEERS_DIR, "debs")
     os.makedirs(debs, exist_ok=True)
-    res = subprocess.run(["apt-get", "download", info["package"]], cwd=debs, env=ENV,
-                         capture_output=True, text=True)
+    res = subprocess.run(["apt-get", "download", info["package"]], cwd=debs, env=ENV, capture_output=True, text=True)
     found = [f for f in os.listdir(debs) if f.startswith(info["package"] + "_") and f.endswith(".deb")]
     if not found:
         return None, "apt-get download %s failed: %s" % (info["package"], res.stderr.strip()[-300:])
@@ -156,14 +166,22 @@ def exercised_kernel(argv):
     if not strace:
         return {"measured": False, "reason": "strace not installed"}
     with tempfile.NamedTemporaryFile(prefix="nsv-strace-") as log:
-        subprocess.run([strace, "-f", "-qq", "-e", "trace=unshare,clone,clone3,setns", "-o", log.name] + argv,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        subprocess.run(
+            [strace, "-f", "-qq", "-e", "trace=unshare,clone,clone3,setns", "-o", log.name] + argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=ENV,
+        )
         lines = open(log.name, errors="replace").read().splitlines()
     creates = [line for line in lines if "CLONE_NEW" in line and re.search(r"\b(unshare|clone3?)\(", line)]
     kinds = sorted(set(re.findall(r"CLONE_NEW[A-Z]+", "\n".join(creates))))
-    return {"measured": True, "namespace_creating_calls": len(creates),
-            "setns_calls": sum(1 for line in lines if re.search(r"\bsetns\(", line)),
-            "flags_seen": kinds, "exercises_kernel": bool(creates)}
+    return {
+        "measured": True,
+        "namespace_creating_calls": len(creates),
+        "setns_calls": sum(1 for line in lines if re.search(r"\bsetns\(", line)),
+        "flags_seen": kinds,
+        "exercises_kernel": bool(creates),
+    }
 
 
 def peer_coverage(text):
@@ -177,11 +195,11 @@ def nsverify_coverage(text):
     facts = json.loads(text)
     types = [t for t, v in facts["types"].items() if v.get("verdict") in catalog.VERDICTS]
     limits = [t for t, v in facts["types"].items() if v.get("limit") is not None]
-    return {"types": types, "limits": limits,
-            "verdicts": {t: v["verdict"] for t, v in facts["types"].items()}}
+    return {"types": types, "limits": limits, "verdicts": {t: v["verdict"] for t, v in facts["types"].items()}}
 
 
 # ---------------------------------------------------------------- parts
+
 
 def bench_audit(runs, fetch, with_module):
     engine = [sys.executable, os.path.join(HERE, "nsverify_audit_cli.py")]
@@ -197,10 +215,18 @@ def bench_audit(runs, fetch, with_module):
     if with_module and os.path.exists(ansible):
         home = tempfile.mkdtemp(prefix="nsv-bench-ansible-")
         # Ansible refuses a non-UTF-8 locale; a private ANSIBLE_HOME keeps ~/.ansible untouched.
-        env = dict(ENV, LC_ALL="C.UTF-8", LANG="C.UTF-8", ANSIBLE_HOME=home,
-                   ANSIBLE_LOCAL_TEMP=os.path.join(home, "tmp"), ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+        env = dict(
+            ENV,
+            LC_ALL="C.UTF-8",
+            LANG="C.UTF-8",
+            ANSIBLE_HOME=home,
+            ANSIBLE_LOCAL_TEMP=os.path.join(home, "tmp"),
+            ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+        )
         tools["nsverify module via ansible"] = (
-            [ansible, "localhost", "-i", os.path.join(ROOT, "inventory", "hosts.yml"), "-m", "namespace_facts"], env)
+            [ansible, "localhost", "-i", os.path.join(ROOT, "inventory", "hosts.yml"), "-m", "namespace_facts"],
+            env,
+        )
     try:
         stats = repeat(tools, runs)
     finally:
@@ -215,18 +241,22 @@ def bench_audit(runs, fetch, with_module):
         elif name in PEERS:
             res["coverage"] = peer_coverage(text)
         else:
-            res["note"] = ("the whole ad-hoc Ansible run: controller start-up, AnsiballZ packing, the module; "
-                           "peak RSS is the controller's")
+            res["note"] = (
+                "the whole ad-hoc Ansible run: controller start-up, AnsiballZ packing, the module; "
+                "peak RSS is the controller's"
+            )
         if name != "nsverify module via ansible":
             res["kernel"] = exercised_kernel(argv)
         out["tools"][name] = res
-    for name, res in out["tools"].items():
+    for res in out["tools"].values():
         res["ratio_to"] = {}
         for peer in PEERS:
             if peer in out["tools"]:
                 p = out["tools"][peer]
-                res["ratio_to"][peer] = {"wall": ratio(res["wall_median_s"], p["wall_median_s"]),
-                                         "peak_rss": ratio(res["peak_rss_kib"], p["peak_rss_kib"])}
+                res["ratio_to"][peer] = {
+                    "wall": ratio(res["wall_median_s"], p["wall_median_s"]),
+                    "peak_rss": ratio(res["peak_rss_kib"], p["peak_rss_kib"]),
+                }
     return out
 
 
@@ -297,8 +327,23 @@ def bench_container(runs):
         return {"skipped": "no BusyBox rootfs: %s" % exc}
     name = "nsvbench%d" % os.getpid()
     ours, theirs, starts = [], [], []
-    bwrap_argv = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", rootfs_path, "/",
-                  "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--hostname", "nsvbench", "/bin/true"]
+    bwrap_argv = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        rootfs_path,
+        "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--hostname",
+        "nsvbench",
+        "/bin/true",
+    ]
     try:
         for _ in range(runs):
             config = container.normalize(name, rootfs_path)
@@ -335,6 +380,7 @@ def bench_container(runs):
 
 # ---------------------------------------------------------------- output
 
+
 def table(rows, headers):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, headers))
@@ -352,8 +398,10 @@ def _missing(cov):
 def print_report(result):
     audit = result["audit"]
     peers = [p for p in PEERS if p in audit["tools"]]
-    print("\n== Audit: nsverify vs peers (median of %d interleaved runs; ratio = tool / peer, "
-          "below 1 is faster or smaller) ==" % result["runs"])
+    print(
+        "\n== Audit: nsverify vs peers (median of %d interleaved runs; ratio = tool / peer, "
+        "below 1 is faster or smaller) ==" % result["runs"]
+    )
     rows = []
     for name, r in audit["tools"].items():
         cov = r.get("coverage")
@@ -362,12 +410,22 @@ def print_report(result):
         for peer in peers:
             rat = r["ratio_to"].get(peer) or {}
             row.append("%s / %s" % (rat.get("wall"), rat.get("peak_rss")))
-        row += [_missing(cov) if cov else "-", "%d/8" % len(cov.get("limits", [])) if cov else "-",
-                ("yes (%d calls)" % kern["namespace_creating_calls"] if kern.get("exercises_kernel") else "no")
-                if kern.get("measured") else "-"]
+        row += [
+            _missing(cov) if cov else "-",
+            "%d/8" % len(cov.get("limits", [])) if cov else "-",
+            ("yes (%d calls)" % kern["namespace_creating_calls"] if kern.get("exercises_kernel") else "no")
+            if kern.get("measured")
+            else "-",
+        ]
         rows.append(row)
-    print(table(rows, ["tool", "wall s", "peak RSS KiB"] + ["wall/RSS vs %s" % p for p in peers] +
-                ["types reported", "limits", "creates namespaces"]))
+    print(
+        table(
+            rows,
+            ["tool", "wall s", "peak RSS KiB"]
+            + ["wall/RSS vs %s" % p for p in peers]
+            + ["types reported", "limits", "creates namespaces"],
+        )
+    )
     for name, how in audit["notes"].items():
         print("  %s: %s" % (name, how))
     print("\n== Namespace creation: probe.run vs unshare(1) (median of %d) ==" % result["ns_runs"])
@@ -383,9 +441,19 @@ def print_report(result):
     if "skipped" in c:
         print("  left out: %s" % c["skipped"])
     else:
-        print(table([[c["nsverify_start_stop_median_ms"], c["nsverify_start_median_ms"], c["bwrap_median_ms"],
-                      c["ratio_nsverify_to_bwrap"]]],
-                    ["nsverify start+remove ms", "of which start ms", "bwrap ms", "ratio"]))
+        print(
+            table(
+                [
+                    [
+                        c["nsverify_start_stop_median_ms"],
+                        c["nsverify_start_median_ms"],
+                        c["bwrap_median_ms"],
+                        c["ratio_nsverify_to_bwrap"],
+                    ]
+                ],
+                ["nsverify start+remove ms", "of which start ms", "bwrap ms", "ratio"],
+            )
+        )
 
 
 def main(argv=None):
@@ -407,15 +475,20 @@ def main(argv=None):
     result = {
         "schema": "nsverify-bench/1",
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "host": {"kernel": uname.release, "machine": uname.machine, "cpus": os.cpu_count(),
-                 "python": sys.version.split()[0]},
+        "host": {
+            "kernel": uname.release,
+            "machine": uname.machine,
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+        },
         "runs": args.runs,
         "ns_runs": args.ns_runs,
     }
     result["audit"] = bench_audit(args.runs, not args.no_fetch, not args.no_module)
     result["create"] = bench_create(args.ns_runs)
-    result["container"] = {"skipped": "--skip-container"} if args.skip_container else \
-        bench_container(args.container_runs)
+    result["container"] = (
+        {"skipped": "--skip-container"} if args.skip_container else bench_container(args.container_runs)
+    )
     result["duration_s"] = round(time.perf_counter() - started, 1)
     print_report(result)
     os.makedirs(args.results, exist_ok=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: busybox_container."""
+
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -203,6 +204,7 @@ state:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import container
 
 
@@ -226,8 +228,9 @@ def build_module():
             user_namespace=dict(type="bool", default=False),
             uid_map=dict(type="list", elements="list"),
             gid_map=dict(type="list", elements="list"),
-            namespaces=dict(type="list", elements="str", choices=list(container.BASE_TYPES),
-                            default=list(container.BASE_TYPES)),
+            namespaces=dict(
+                type="list", elements="str", choices=list(container.BASE_TYPES), default=list(container.BASE_TYPES)
+            ),
             stop_timeout=dict(type="int", default=10),
         ),
         required_if=[("state", "started", ("rootfs",))],
@@ -249,12 +252,25 @@ def main():
         config = None
         if p["state"] == "started":
             config = container.normalize(
-                name, p["rootfs"], hostname=p["hostname"], memory=p["memory"], cpus=p["cpus"], pids=p["pids"],
-                veth=p["veth"], veth_host=p["veth_host_name"], veth_container=p["veth_container_name"],
-                network=p["network"], command=p["command"], capabilities=p["capabilities"],
-                time_offsets=p["time_offsets"], require_rootfs=not module.check_mode,
-                user_namespace=p["user_namespace"], uid_map=p["uid_map"], gid_map=p["gid_map"],
-                namespaces=p["namespaces"])
+                name,
+                p["rootfs"],
+                hostname=p["hostname"],
+                memory=p["memory"],
+                cpus=p["cpus"],
+                pids=p["pids"],
+                veth=p["veth"],
+                veth_host=p["veth_host_name"],
+                veth_container=p["veth_container_name"],
+                network=p["network"],
+                command=p["command"],
+                capabilities=p["capabilities"],
+                time_offsets=p["time_offsets"],
+                require_rootfs=not module.check_mode,
+                user_namespace=p["user_namespace"],
+                uid_map=p["uid_map"],
+                gid_map=p["gid_map"],
+                namespaces=p["namespaces"],
+            )
             if module.check_mode and not os.path.isdir(config["rootfs"]):
                 module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
         elif not container._NAME_RE.match(name):
@@ -268,18 +284,22 @@ def main():
             want_hash = container.config_hash(config)
             if st["running"]:
                 if st["state"].get("config_hash") != want_hash:
-                    module.fail_json(msg="container %s is already running with another config (hash %s, requested "
-                                         "%s): stop it first (state=stopped or absent) or choose another name"
-                                         % (name, st["state"].get("config_hash"), want_hash),
-                                     running_config=st["state"].get("config"), requested_config=config)
+                    module.fail_json(
+                        msg="container %s is already running with another config (hash %s, requested "
+                        "%s): stop it first (state=stopped or absent) or choose another name"
+                        % (name, st["state"].get("config_hash"), want_hash),
+                        running_config=st["state"].get("config"),
+                        requested_config=config,
+                    )
                 changed = False
             else:
                 changed = True
             after = "running"
         else:
             leftovers = container.leftovers(name)
-            changed = st["running"] or bool(leftovers.get("cgroups") or leftovers.get("veth")
-                                            or leftovers.get("run_dir"))
+            changed = st["running"] or bool(
+                leftovers.get("cgroups") or leftovers.get("veth") or leftovers.get("run_dir")
+            )
             if p["state"] == "absent":
                 changed = changed or bool(leftovers.get("data_dir"))
                 after = "absent"
@@ -287,9 +307,10 @@ def main():
                 after = "stopped" if st["exists"] else "absent"
         result["changed"] = changed
         if module._diff:
-            result["diff"] = dict(before="state: %s\nconfig_hash: %s\n" % (before, (st["state"] or {}).get("config_hash")),
-                                  after="state: %s\nconfig_hash: %s\n" % (
-                                      after, container.config_hash(config) if config else None))
+            result["diff"] = dict(
+                before="state: %s\nconfig_hash: %s\n" % (before, (st["state"] or {}).get("config_hash")),
+                after="state: %s\nconfig_hash: %s\n" % (after, container.config_hash(config) if config else None),
+            )
 
         # act
         if not module.check_mode:

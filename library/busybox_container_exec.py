@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: busybox_container_exec."""
+
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -88,6 +89,7 @@ init_pid:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import container
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: busybox_container_verify."""
+
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -73,6 +74,7 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import container, container_checks
 
 
@@ -92,8 +94,9 @@ def main():
     p = module.params
     unknown = [c for c in p["checks"] or [] if c not in container_checks.CHECK_IDS]
     if unknown:
-        module.fail_json(msg="unknown check id(s) %s: choose from %s" % (
-            ", ".join(unknown), ", ".join(container_checks.CHECK_IDS)))
+        module.fail_json(
+            msg="unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(container_checks.CHECK_IDS))
+        )
     st = container.status(p["name"])
     if not st["running"]:
         module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])
@@ -103,8 +106,9 @@ def main():
         module.fail_json(msg=str(exc))
     summary = container_checks.summarize(checks)
     if summary["failed"] and p["fail_on_failed"]:
-        module.fail_json(msg="container %s failed %s" % (p["name"], ", ".join(summary["failed"])),
-                         checks=checks, summary=summary)
+        module.fail_json(
+            msg="container %s failed %s" % (p["name"], ", ".join(summary["failed"])), checks=checks, summary=summary
+        )
     module.exit_json(changed=False, checks=checks, summary=summary)
 
 

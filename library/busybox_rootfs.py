@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: busybox_rootfs."""
+
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
@@ -80,6 +81,7 @@ actions:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import rootfs
 
 
@@ -105,8 +107,13 @@ def main():
             info = rootfs.query_binary(p["binary"])
             path = rootfs.rootfs_path(info["version"], p["base"])
             exists = os.path.isdir(path)
-            res = dict(path=path, version=info["version"], applets=len(info["applets"]), changed=exists,
-                       actions=["remove ."] if exists else [])
+            res = dict(
+                path=path,
+                version=info["version"],
+                applets=len(info["applets"]),
+                changed=exists,
+                actions=["remove ."] if exists else [],
+            )
             if exists and not module.check_mode:
                 rootfs.remove(path)
     except rootfs.RootfsError as exc:

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Persistent named namespaces of any of the eight types (like `ip netns add`, for all)."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -243,6 +244,7 @@ removed:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import catalog, namespaces
 
 _MAP_OPTIONS = dict(
@@ -281,14 +283,18 @@ def main():
         config = None
         if want_present:
             config = namespaces.build_config(
-                p["types"], hostname=p["hostname"], uid_map=p["uid_map"], gid_map=p["gid_map"],
-                monotonic_offset=p["monotonic_offset"], boottime_offset=p["boottime_offset"],
-                propagation=p["mount_propagation"])
+                p["types"],
+                hostname=p["hostname"],
+                uid_map=p["uid_map"],
+                gid_map=p["gid_map"],
+                monotonic_offset=p["monotonic_offset"],
+                boottime_offset=p["boottime_offset"],
+                propagation=p["mount_propagation"],
+            )
     except ValueError as exc:
         module.fail_json(msg="invalid options for named namespace %r: %s" % (name, exc))
     if os.geteuid() != 0:
-        module.fail_json(msg="the namespace module needs root to bind-mount namespace files; "
-                             "run it with become: true")
+        module.fail_json(msg="the namespace module needs root to bind-mount namespace files; run it with become: true")
 
     exam = namespaces.examine(name, ns_dir)
     try:
@@ -298,12 +304,19 @@ def main():
 
     before = (exam["state"] or {}).get("config") if exam["exists"] else None
     result = dict(
-        changed=action != "none", name=name, state=p["state"], action=action, reason=reason,
-        namespaces_dir=ns_dir, state_file=os.path.join(ns_dir, name, namespaces.STATE_FILE),
-        diff=dict(before=before if before is not None else {},
-                  after=config if want_present else {},
-                  before_header="%s (%s)" % (name, "present" if exam["exists"] else "absent"),
-                  after_header="%s (%s)" % (name, p["state"])),
+        changed=action != "none",
+        name=name,
+        state=p["state"],
+        action=action,
+        reason=reason,
+        namespaces_dir=ns_dir,
+        state_file=os.path.join(ns_dir, name, namespaces.STATE_FILE),
+        diff=dict(
+            before=before if before is not None else {},
+            after=config if want_present else {},
+            before_header="%s (%s)" % (name, "present" if exam["exists"] else "absent"),
+            after_header="%s (%s)" % (name, p["state"]),
+        ),
     )
     state = exam["state"] if action in ("none", "repair") else None
 
@@ -317,8 +330,7 @@ def main():
                 result["removed"] = namespaces.remove(name, ns_dir)
         except namespaces.NamespaceError as exc:
             cleaned = "; nothing was left behind" if action in ("create", "recreate") else ""
-            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, cleaned), action=action,
-                             **exc.evidence)
+            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, cleaned), action=action, **exc.evidence)
         except OSError as exc:
             module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: audit which Linux namespace types this host can create, with evidence."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -183,6 +184,7 @@ ansible_facts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import audit, catalog, kernel
 
 
@@ -216,8 +218,9 @@ def main():
         except ValueError as exc:
             module.fail_json(msg="release: %s" % exc)
     try:
-        facts = audit.audit(types=types, release=release if offline else running, probe=params["probe"],
-                            offline=offline)
+        facts = audit.audit(
+            types=types, release=release if offline else running, probe=params["probe"], offline=offline
+        )
     except ValueError as exc:  # e.g. a running kernel whose `uname -r` cannot be parsed
         module.fail_json(msg="cannot audit this kernel: %s" % exc, release=running)
 

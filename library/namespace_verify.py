@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: prove namespace isolation on a host, type by type, with evidence."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -218,6 +219,7 @@ privilege:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import catalog, proofs
 from ansible.module_utils.nsverify.proofs import base
 
@@ -225,8 +227,7 @@ from ansible.module_utils.nsverify.proofs import base
 def build_module():
     return AnsibleModule(
         argument_spec=dict(
-            types=dict(type="list", elements="str", choices=list(catalog.TYPE_NAMES),
-                       default=list(catalog.TYPE_NAMES)),
+            types=dict(type="list", elements="str", choices=list(catalog.TYPE_NAMES), default=list(catalog.TYPE_NAMES)),
             target=dict(type="str", choices=list(base.TARGET_KINDS), default="fresh"),
             name=dict(type="str"),
             pid=dict(type="int"),
@@ -238,8 +239,7 @@ def build_module():
             fail_on_failed=dict(type="bool", default=True),
             timeout=dict(type="float", default=20),
         ),
-        required_if=[("target", "named", ["name"]), ("target", "pid", ["pid"]),
-                     ("target", "paths", ["paths"])],
+        required_if=[("target", "named", ["name"]), ("target", "pid", ["pid"]), ("target", "paths", ["paths"])],
         supports_check_mode=True,
     )
 
@@ -264,10 +264,16 @@ def check_interfaces(value):
     """Interface names as the kernel allows them (1-15 bytes, no '/', ':' or whitespace), or ValueError."""
     out = []
     for name in value or []:
-        if not isinstance(name, str) or not 0 < len(name.encode()) <= 15 or any(
-                c in name for c in "/: \t\n") or name in (".", ".."):
-            raise ValueError("expected_interfaces: %r is not an interface name (1-15 characters, no '/', ':' "
-                             "or whitespace)" % (name,))
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name.encode()) <= 15
+            or any(c in name for c in "/: \t\n")
+            or name in (".", "..")
+        ):
+            raise ValueError(
+                "expected_interfaces: %r is not an interface name (1-15 characters, no '/', ':' "
+                "or whitespace)" % (name,)
+            )
         out.append(name)
     return out
 
@@ -287,7 +293,11 @@ def check_offsets(value):
 def summary_line(summary):
     n = sum(len(v) for v in summary.values())
     return "Count: %d, Passed: %d, Failed: %d, Skipped: %d" % (
-        n, len(summary["passed"]), len(summary["failed"]), len(summary["skipped"]))
+        n,
+        len(summary["passed"]),
+        len(summary["failed"]),
+        len(summary["skipped"]),
+    )
 
 
 def main():
@@ -295,10 +305,12 @@ def main():
     p = module.params
     try:
         target = base.make_target(p["target"], name=p["name"], pid=p["pid"], paths=p["paths"], types=p["types"])
-        options = {"uid_map": check_id_map(p["uid_map"], "uid_map"),
-                   "gid_map": check_id_map(p["gid_map"], "gid_map"),
-                   "time_offsets": check_offsets(p["time_offsets"]),
-                   "expected_interfaces": check_interfaces(p["expected_interfaces"])}
+        options = {
+            "uid_map": check_id_map(p["uid_map"], "uid_map"),
+            "gid_map": check_id_map(p["gid_map"], "gid_map"),
+            "time_offsets": check_offsets(p["time_offsets"]),
+            "expected_interfaces": check_interfaces(p["expected_interfaces"]),
+        }
         if p["timeout"] <= 0:
             raise ValueError("timeout must be a positive number of seconds")
     except ValueError as exc:
@@ -307,8 +319,9 @@ def main():
     # Read-only: the proofs undo all they do, so they run in check mode as well.
     out = proofs.run(p["types"], target, options, p["timeout"])
     found = out.pop("results")
-    result = dict(changed=False, msg=summary_line(out["summary"]), failed_checks=proofs.failed_checks(found),
-                  proofs=found, **out)
+    result = dict(
+        changed=False, msg=summary_line(out["summary"]), failed_checks=proofs.failed_checks(found), proofs=found, **out
+    )
     if p["fail_on_failed"] and out["summary"]["failed"]:
         result["msg"] = "isolation proof(s) failed: %s (%s)" % (", ".join(result["failed_checks"]), result["msg"])
         module.fail_json(**result)

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 """Ansible module: render the nsverify compliance report of a fleet (runs on the controller)."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -158,6 +159,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible.module_utils.nsverify import report
 
 try:
@@ -192,8 +194,10 @@ def load_waivers(module, path):
         with open(path) as fh:
             text = fh.read()
     except OSError as exc:
-        module.fail_json(msg="cannot read the waiver file %s: %s; fix the path or drop the waivers option"
-                         % (path, exc.strerror or exc))
+        module.fail_json(
+            msg="cannot read the waiver file %s: %s; fix the path or drop the waivers option"
+            % (path, exc.strerror or exc)
+        )
     try:
         data = yaml.safe_load(text) if yaml is not None else json.loads(text)
     except ValueError as exc:
@@ -262,31 +266,46 @@ def main():
         module.fail_json(msg="min_headroom must be 0 or more, got %d" % p["min_headroom"])
     bad_hosts = [h for h, v in p["hosts"].items() if v is not None and not isinstance(v, dict)]
     if bad_hosts:
-        module.fail_json(msg="hosts: each value must be a mapping with facts/proofs/container; not so for %s"
-                         % ", ".join(sorted(bad_hosts)))
+        module.fail_json(
+            msg="hosts: each value must be a mapping with facts/proofs/container; not so for %s"
+            % ", ".join(sorted(bad_hosts))
+        )
     waivers = load_waivers(module, p["waivers"])
 
     # decide
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rep = report.build_report(p["hosts"], waivers, today=today, generated=generated, title=p["title"],
-                              min_headroom=p["min_headroom"])
+    rep = report.build_report(
+        p["hosts"], waivers, today=today, generated=generated, title=p["title"], min_headroom=p["min_headroom"]
+    )
     paths = {"json": os.path.join(p["dest"], "%s.json" % p["basename"])}
     for fmt in p["formats"]:
         paths[fmt] = os.path.join(p["dest"], "%s.%s" % (p["basename"], report.EXTENSIONS[fmt]))
     existing = read_existing(paths["json"])
-    same = (existing is not None and existing.get("outcome_digest") == rep["outcome_digest"]
-            and all(os.path.exists(path) for path in paths.values()))
+    same = (
+        existing is not None
+        and existing.get("outcome_digest") == rep["outcome_digest"]
+        and all(os.path.exists(path) for path in paths.values())
+    )
     changed = p["force"] or not same
     if not changed:
         rep["generated"] = existing.get("generated")
 
-    result = dict(changed=changed, paths=paths, summary=rep["summary"], summary_line=rep["summary_line"],
-                  hosts=host_summaries(rep), outcome_digest=rep["outcome_digest"], generated=rep["generated"])
+    result = dict(
+        changed=changed,
+        paths=paths,
+        summary=rep["summary"],
+        summary_line=rep["summary_line"],
+        hosts=host_summaries(rep),
+        outcome_digest=rep["outcome_digest"],
+        generated=rep["generated"],
+    )
     if module._diff:
-        result["diff"] = {"before": summary_text(existing if isinstance(existing, dict) and "hosts" in existing
-                                                 else None),
-                          "after": summary_text(rep),
-                          "before_header": paths["json"], "after_header": paths["json"]}
+        result["diff"] = {
+            "before": summary_text(existing if isinstance(existing, dict) and "hosts" in existing else None),
+            "after": summary_text(rep),
+            "before_header": paths["json"],
+            "after_header": paths["json"],
+        }
 
     # act
     if changed and not module.check_mode:
@@ -297,13 +316,16 @@ def main():
             for fmt in p["formats"]:
                 write_atomic(paths[fmt], report.RENDERERS[fmt](rep), mode)
         except OSError as exc:
-            module.fail_json(msg="cannot write the report into %s: %s; choose a writable dest"
-                             % (p["dest"], exc.strerror or exc), **result)
+            module.fail_json(
+                msg="cannot write the report into %s: %s; choose a writable dest" % (p["dest"], exc.strerror or exc),
+                **result,
+            )
 
     if p["fail_on_failed"] and rep["summary"]["fail"]:
         failed = ["%s: %s" % (h, ", ".join(s["failed"])) for h, s in sorted(result["hosts"].items()) if s["failed"]]
-        module.fail_json(msg="failed controls (waive them with a justification or fix the hosts): %s"
-                         % "; ".join(failed), **result)
+        module.fail_json(
+            msg="failed controls (waive them with a justification or fix the hosts): %s" % "; ".join(failed), **result
+        )
     module.exit_json(**result)
 
 

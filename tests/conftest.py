@@ -4,6 +4,7 @@ Makes module_utils/ importable as ansible.module_utils.* (as Ansible does for
 modules) and library/ importable by module name, and checks that the whole
 suite leaves the host as it found it.
 """
+
 import contextlib
 import io
 import json

@@ -10,6 +10,7 @@ Every reader takes its root (proc, sys, boot) so that tests can point it at a
 captured tree, and the live attempt is a `prober` callable so that simulated
 kernels can feed errnos; the default prober really forks.
 """
+
 from __future__ import annotations
 
 import errno as _errno
@@ -23,9 +24,14 @@ from ansible.module_utils.nsverify import inspect as nsinspect
 # net/ipc/uts 3.0; mnt/pid/user 3.8; cgroup 4.6; time 5.6. A missing entry on a kernel
 # older than this says nothing about the type.
 PROC_ENTRY_SINCE = {
-    "net": (3, 0, 0), "ipc": (3, 0, 0), "uts": (3, 0, 0),
-    "mnt": (3, 8, 0), "pid": (3, 8, 0), "user": (3, 8, 0),
-    "cgroup": (4, 6, 0), "time": (5, 6, 0),
+    "net": (3, 0, 0),
+    "ipc": (3, 0, 0),
+    "uts": (3, 0, 0),
+    "mnt": (3, 8, 0),
+    "pid": (3, 8, 0),
+    "user": (3, 8, 0),
+    "cgroup": (4, 6, 0),
+    "time": (5, 6, 0),
 }
 
 # Namespaces of pid and time apply to children: unshare(2) creates the namespace at once
@@ -34,8 +40,23 @@ _FOR_CHILDREN = {"pid": "pid_for_children", "time": "time_for_children"}
 
 # cgroup v1 controllers as they appear in the super options of a cgroup mount (cgroups(7));
 # "name=systemd" style named hierarchies are kept too.
-V1_CONTROLLERS = ("blkio", "cpu", "cpuacct", "cpuset", "debug", "devices", "freezer", "hugetlb", "memory",
-                  "misc", "net_cls", "net_prio", "perf_event", "pids", "rdma")
+V1_CONTROLLERS = (
+    "blkio",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "debug",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "memory",
+    "misc",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "pids",
+    "rdma",
+)
 
 NOBODY_UID = 65534
 PROBE_TIMEOUT = 10.0
@@ -95,15 +116,21 @@ def cgroup_mounts(mounts):
     for m in mounts:
         if m["fstype"] not in ("cgroup", "cgroup2"):
             continue
-        entry = {"mount_point": m["mount_point"], "fstype": m["fstype"], "version": 2 if m["fstype"] == "cgroup2" else 1}
+        entry = {
+            "mount_point": m["mount_point"],
+            "fstype": m["fstype"],
+            "version": 2 if m["fstype"] == "cgroup2" else 1,
+        }
         if m["fstype"] == "cgroup":
             entry["controllers"] = sorted(
-                o for o in m["super_options"].split(",") if o in V1_CONTROLLERS or o.startswith("name="))
+                o for o in m["super_options"].split(",") if o in V1_CONTROLLERS or o.startswith("name=")
+            )
         out.append(entry)
     return sorted(out, key=lambda e: e["mount_point"])
 
 
 # --------------------------------------------------------------------------- readers
+
 
 def _read(path):
     try:
@@ -231,7 +258,8 @@ def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
         "unprivileged_userns_clone": _read_int(sysctl_path(sys, "kernel.unprivileged_userns_clone")),
         # Ubuntu 23.10+: creation works but the namespace gets no capabilities
         "apparmor_restrict_unprivileged_userns": _read_int(
-            sysctl_path(sys, "kernel.apparmor_restrict_unprivileged_userns")),
+            sysctl_path(sys, "kernel.apparmor_restrict_unprivileged_userns")
+        ),
         "max_user_namespaces": _read_int(sysctl_path(sys, "user.max_user_namespaces")),
         "cmdline": {k: cmdline[k] for k in ("user_namespace.enable", "namespace.unpriv_enable") if k in cmdline},
         "notes": [],
@@ -240,18 +268,23 @@ def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
     if policy["unprivileged_userns_clone"] == 0:
         notes.append("kernel.unprivileged_userns_clone=0: only privileged callers may create user namespaces")
     if policy["apparmor_restrict_unprivileged_userns"] == 1:
-        notes.append("kernel.apparmor_restrict_unprivileged_userns=1: unprivileged user namespaces are created "
-                     "without capabilities unless an AppArmor profile allows them")
+        notes.append(
+            "kernel.apparmor_restrict_unprivileged_userns=1: unprivileged user namespaces are created "
+            "without capabilities unless an AppArmor profile allows them"
+        )
     if policy["max_user_namespaces"] == 0:
         notes.append("user.max_user_namespaces=0: no user namespace can be created in this user namespace")
     if ".el7" in release:
-        notes.append("RHEL 7: user namespaces need user.max_user_namespaces > 0 (default 0) and, before 7.4, "
-                     "user_namespace.enable=1 on the kernel command line (%s)"
-                     % ("present" if policy["cmdline"].get("user_namespace.enable") == "1" else "absent"))
+        notes.append(
+            "RHEL 7: user namespaces need user.max_user_namespaces > 0 (default 0) and, before 7.4, "
+            "user_namespace.enable=1 on the kernel command line (%s)"
+            % ("present" if policy["cmdline"].get("user_namespace.enable") == "1" else "absent")
+        )
     return policy
 
 
 # --------------------------------------------------------------------------- live probing
+
 
 def _link_inode(path):
     """Inode named by a namespace link ('net:[4026531840]'): the caller's namespace of that type."""
@@ -279,8 +312,12 @@ def _use_capability():
         return {"ok": True, "action": "unshare(CLONE_NEWUTS) + sethostname()", "errno": None, "errname": None}
     except OSError as exc:
         if exc.errno != _errno.ENOSPC:
-            return {"ok": False, "action": "unshare(CLONE_NEWUTS) + sethostname()",
-                    "errno": exc.errno, "errname": syscalls.errno_name(exc.errno)}
+            return {
+                "ok": False,
+                "action": "unshare(CLONE_NEWUTS) + sethostname()",
+                "errno": exc.errno,
+                "errname": syscalls.errno_name(exc.errno),
+            }
     action = "unshare(CLONE_NEWNS) + mount tmpfs"
     try:
         syscalls.unshare(catalog.CLONE_NEWNS)
@@ -346,12 +383,25 @@ def live_prober(name, via_user_namespace=False, uid=None, timeout=PROBE_TIMEOUT)
     res = probe.run(_attempt, args=(name, via_user_namespace, uid), fork=False, timeout=timeout)
     if res["ok"]:
         value = res["value"]
-        out = {"ok": value["errno"] is None and value["stage"] is None, "stage": value["stage"],
-               "errno": value["errno"], "errname": value["errname"], "error": value.get("error"),
-               "new_namespace": value["new_namespace"], "capability": value["capability"]}
+        out = {
+            "ok": value["errno"] is None and value["stage"] is None,
+            "stage": value["stage"],
+            "errno": value["errno"],
+            "errname": value["errname"],
+            "error": value.get("error"),
+            "new_namespace": value["new_namespace"],
+            "capability": value["capability"],
+        }
     else:
-        out = {"ok": False, "stage": res["stage"], "errno": res["errno"], "errname": res["errname"],
-               "error": (res["error"] or "")[-500:], "new_namespace": None, "capability": None}
+        out = {
+            "ok": False,
+            "stage": res["stage"],
+            "errno": res["errno"],
+            "errname": res["errname"],
+            "error": (res["error"] or "")[-500:],
+            "new_namespace": None,
+            "capability": None,
+        }
     out["via_user_namespace"] = via_user_namespace
     out["as_uid"] = uid
     return out
@@ -359,8 +409,17 @@ def live_prober(name, via_user_namespace=False, uid=None, timeout=PROBE_TIMEOUT)
 
 def _normalise(res, via_user_namespace=False, uid=None):
     """Fill the keys a (possibly simulated) prober may leave out."""
-    out = {"ok": False, "stage": None, "errno": None, "errname": None, "error": None,
-           "new_namespace": None, "capability": None, "via_user_namespace": via_user_namespace, "as_uid": uid}
+    out = {
+        "ok": False,
+        "stage": None,
+        "errno": None,
+        "errname": None,
+        "error": None,
+        "new_namespace": None,
+        "capability": None,
+        "via_user_namespace": via_user_namespace,
+        "as_uid": uid,
+    }
     out.update(res or {})
     if out["errno"] is not None and not out["errname"]:
         out["errname"] = syscalls.errno_name(out["errno"])
@@ -371,12 +430,13 @@ def run_probes(name, prober, retry_via_user=True):
     """The direct attempt, and on EPERM (no CAP_SYS_ADMIN here) the same inside a fresh user
     namespace, which is how an unprivileged caller gets namespaces. Returns (final, direct)."""
     direct = _normalise(prober(name, via_user_namespace=False))
-    if (retry_via_user and name != "user" and not direct["ok"] and direct["errno"] == _errno.EPERM):
+    if retry_via_user and name != "user" and not direct["ok"] and direct["errno"] == _errno.EPERM:
         return _normalise(prober(name, via_user_namespace=True), via_user_namespace=True), direct
     return direct, None
 
 
 # --------------------------------------------------------------------------- verdicts
+
 
 def _v(version):
     return catalog.version_string(version)
@@ -400,16 +460,22 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
 
     if not exercised or result is None:
         if offline:
-            note = ("not exercised: offline audit of release %s, which is not running (%s)"
-                    % (rel, "config %s" % static["config_source"] if static.get("config_source")
-                       else "no /boot/config-%s readable" % rel))
+            note = "not exercised: offline audit of release %s, which is not running (%s)" % (
+                rel,
+                "config %s" % static["config_source"]
+                if static.get("config_source")
+                else "no /boot/config-%s readable" % rel,
+            )
         else:
             note = "not exercised (probe=false): static checks only"
         if not gate:
             if static["entry_present"]:
-                return ("unknown", "%s; release %s is below %s's first kernel %s, but /proc/self/ns/%s exists"
-                        % (note, rel, name, first, t.proc_entry),
-                        "release %s is below %s but the /proc entry exists" % (rel, first))
+                return (
+                    "unknown",
+                    "%s; release %s is below %s's first kernel %s, but /proc/self/ns/%s exists"
+                    % (note, rel, name, first, t.proc_entry),
+                    "release %s is below %s but the /proc entry exists" % (rel, first),
+                )
             return "kernel-too-old", "%s; release %s is below %s's first kernel %s" % (note, rel, name, first), None
         if entry_missing:
             return "not-built", "%s; /proc/self/ns/%s is missing" % (note, t.proc_entry), None
@@ -433,21 +499,32 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
     if result["ok"]:
         cap = result.get("capability")
         if name == "user" and cap is not None and not cap.get("ok") and cap.get("errno") == _errno.ENOSPC:
-            return ("unknown", "a user namespace was created, but no namespace was left to use a capability in "
-                    "(%s: ENOSPC), so its capabilities could not be tested" % cap.get("action"), None)
+            return (
+                "unknown",
+                "a user namespace was created, but no namespace was left to use a capability in "
+                "(%s: ENOSPC), so its capabilities could not be tested" % cap.get("action"),
+                None,
+            )
         if name == "user" and cap is not None and not cap.get("ok"):
-            return ("denied", "a user namespace was created but using a capability inside it failed "
-                    "(%s: %s): an LSM policy such as kernel.apparmor_restrict_unprivileged_userns strips "
-                    "capabilities from new user namespaces" % (cap.get("action"), cap.get("errname")), None)
+            return (
+                "denied",
+                "a user namespace was created but using a capability inside it failed "
+                "(%s: %s): an LSM policy such as kernel.apparmor_restrict_unprivileged_userns strips "
+                "capabilities from new user namespaces" % (cap.get("action"), cap.get("errname")),
+                None,
+            )
         if not gate:
-            contradictions.append("release %s is below %s's first kernel %s, yet a %s namespace was created: "
-                                  "the live probe wins (backport, or a misleading release string)"
-                                  % (rel, name, first, name))
+            contradictions.append(
+                "release %s is below %s's first kernel %s, yet a %s namespace was created: "
+                "the live probe wins (backport, or a misleading release string)" % (rel, name, first, name)
+            )
         if entry_missing:
             contradictions.append("/proc/self/ns/%s is missing, yet creation worked" % t.proc_entry)
         if config_unset:
-            contradictions.append("the kernel config says %s is not set, yet creation worked (config file "
-                                  "of another build?)" % t.config_option)
+            contradictions.append(
+                "the kernel config says %s is not set, yet creation worked (config file "
+                "of another build?)" % t.config_option
+            )
         if limit == 0:
             contradictions.append("%s reads 0, yet creation worked" % t.limit_sysctl)
         if name == "user" and cap is not None:
@@ -456,8 +533,12 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
 
     if err == _errno.EINVAL:
         if not gate:
-            return ("kernel-too-old", "release %s is below %s's first kernel %s and unshare(%s) gives EINVAL"
-                    % (rel, name, first, t.flag_name), None)
+            return (
+                "kernel-too-old",
+                "release %s is below %s's first kernel %s and unshare(%s) gives EINVAL"
+                % (rel, name, first, t.flag_name),
+                None,
+            )
         reason = "unshare(%s) gives EINVAL%s: the kernel was built without it" % (t.flag_name, via)
         if entry_missing:
             reason += "; /proc/self/ns/%s is missing" % t.proc_entry
@@ -469,56 +550,87 @@ def decide(name, release, static, result=None, policy=None, exercised=True, offl
 
     if err in (_errno.ENOSPC, _errno.EUSERS):
         if not gate:
-            contradictions.append("release %s is below %s's first kernel %s, yet the kernel counted a %s "
-                                  "namespace against a limit" % (rel, name, first, name))
+            contradictions.append(
+                "release %s is below %s's first kernel %s, yet the kernel counted a %s "
+                "namespace against a limit" % (rel, name, first, name)
+            )
         if result.get("stage") == "unshare-user":
-            return ("denied", "an unprivileged caller needs a user namespace first, and creating one gave %s "
-                    "(user.max_user_namespaces=%s)" % (errname, policy.get("max_user_namespaces") if policy else None),
-                    joined())
+            return (
+                "denied",
+                "an unprivileged caller needs a user namespace first, and creating one gave %s "
+                "(user.max_user_namespaces=%s)" % (errname, policy.get("max_user_namespaces") if policy else None),
+                joined(),
+            )
         if limit == 0:
             reason = "%s is 0: unshare(%s)%s gives %s" % (t.limit_sysctl, t.flag_name, via, errname)
         else:
-            reason = ("unshare(%s)%s gives %s while %s reads %s: the limit of an ancestor user namespace, "
-                      "this user's count, or the nesting depth (32) is exhausted"
-                      % (t.flag_name, via, errname, t.limit_sysctl, limit))
+            reason = (
+                "unshare(%s)%s gives %s while %s reads %s: the limit of an ancestor user namespace, "
+                "this user's count, or the nesting depth (32) is exhausted"
+                % (t.flag_name, via, errname, t.limit_sysctl, limit)
+            )
         if name == "user" and ".el7" in rel:
             reason += "; RHEL 7 defaults user.max_user_namespaces to 0"
         return "limit-zero", reason, joined()
 
     if entry_missing or config_unset:
-        what = ("/proc/self/ns/%s is missing" % t.proc_entry) if entry_missing else (
-            "%s is not set" % t.config_option)
+        what = ("/proc/self/ns/%s is missing" % t.proc_entry) if entry_missing else ("%s is not set" % t.config_option)
         return "not-built", "%s; the probe failed with %s" % (what, errname or result.get("stage")), None
 
     if err in (_errno.EPERM, _errno.EACCES):  # EACCES: some LSMs (SELinux) refuse that way
         if not gate and not static["entry_present"]:
-            return ("kernel-too-old", "release %s is below %s's first kernel %s and no /proc entry exists; the "
-                    "probe was refused (%s), so it could not confirm" % (rel, name, first, errname), None)
+            return (
+                "kernel-too-old",
+                "release %s is below %s's first kernel %s and no /proc entry exists; the "
+                "probe was refused (%s), so it could not confirm" % (rel, name, first, errname),
+                None,
+            )
         if not gate:
-            contradictions.append("release %s is below %s's first kernel %s, but /proc/self/ns/%s exists"
-                                  % (rel, name, first, t.proc_entry))
+            contradictions.append(
+                "release %s is below %s's first kernel %s, but /proc/self/ns/%s exists"
+                % (rel, name, first, t.proc_entry)
+            )
         if result.get("stage") == "unshare-user":
-            reason = ("an unprivileged caller needs a user namespace, and creating one was refused (%s): "
-                      "see userns_policy" % errname)
+            reason = (
+                "an unprivileged caller needs a user namespace, and creating one was refused (%s): "
+                "see userns_policy" % errname
+            )
         elif name == "user":
-            reason = ("unshare(CLONE_NEWUSER) gives %s: a sysctl (kernel.unprivileged_userns_clone), an LSM "
-                      "or a seccomp filter refuses user namespaces; see userns_policy" % errname)
+            reason = (
+                "unshare(CLONE_NEWUSER) gives %s: a sysctl (kernel.unprivileged_userns_clone), an LSM "
+                "or a seccomp filter refuses user namespaces; see userns_policy" % errname
+            )
         else:
-            reason = ("unshare(%s)%s gives %s: no CAP_SYS_ADMIN in the owning user namespace, an LSM or a "
-                      "seccomp filter" % (t.flag_name, via, errname))
+            reason = (
+                "unshare(%s)%s gives %s: no CAP_SYS_ADMIN in the owning user namespace, an LSM or a "
+                "seccomp filter" % (t.flag_name, via, errname)
+            )
         return "denied", reason, joined()
 
     detail = errname or (result.get("error") or "no result").splitlines()[-1][:200]
     if not gate:
-        return ("kernel-too-old", "release %s is below %s's first kernel %s; the probe was inconclusive (%s)"
-                % (rel, name, first, detail), None)
+        return (
+            "kernel-too-old",
+            "release %s is below %s's first kernel %s; the probe was inconclusive (%s)" % (rel, name, first, detail),
+            None,
+        )
     if err == _errno.ENOSYS:
         return "unknown", "unshare(2) gives ENOSYS: a seccomp filter or an emulated kernel", None
     return "unknown", "the probe failed at stage %s: %s" % (result.get("stage"), detail), None
 
 
-def audit(types=None, release=None, probe=True, prober=None, proc="/proc", sys="/proc/sys", boot="/boot",
-          machine=None, euid=None, offline=False):
+def audit(
+    types=None,
+    release=None,
+    probe=True,
+    prober=None,
+    proc="/proc",
+    sys="/proc/sys",
+    boot="/boot",
+    machine=None,
+    euid=None,
+    offline=False,
+):
     """Audit namespace support; returns the ansible_facts.nsverify structure.
 
     release: the running kernel's release (default uname -r); a malformed one raises ValueError.
@@ -582,13 +694,23 @@ def audit(types=None, release=None, probe=True, prober=None, proc="/proc", sys="
         evidence = {
             "release": rel.raw,
             "version_gate": {"first_kernel": _v(t.first_kernel), "release_at_least": gate},
-            "proc_entry": {"path": entry_path, "present": static["entry_present"],
-                           "inode": None if offline else _link_inode(entry_path),
-                           "expected_since": _v(PROC_ENTRY_SINCE[name])},
-            "config": {"option": t.config_option, "line": kernel.config_line(options, t.config_option),
-                       "source": config_path},
-            "limit": {"sysctl": t.limit_sysctl, "path": limit_path, "value": static["limit"],
-                      "exists_since": _v(t.limit_since)},
+            "proc_entry": {
+                "path": entry_path,
+                "present": static["entry_present"],
+                "inode": None if offline else _link_inode(entry_path),
+                "expected_since": _v(PROC_ENTRY_SINCE[name]),
+            },
+            "config": {
+                "option": t.config_option,
+                "line": kernel.config_line(options, t.config_option),
+                "source": config_path,
+            },
+            "limit": {
+                "sysctl": t.limit_sysctl,
+                "path": limit_path,
+                "value": static["limit"],
+                "exists_since": _v(t.limit_since),
+            },
             "probe": {"attempted": False},
         }
         if name == "net" and kernel.at_least(rel, (2, 6, 24)) and not gate:
@@ -608,9 +730,15 @@ def audit(types=None, release=None, probe=True, prober=None, proc="/proc", sys="
                 evidence["probe"]["direct"] = {k: direct[k] for k in ("errno", "errname", "stage")}
         verdict, reason, contradiction = decide(name, rel, static, result, policy, exercised, offline)
         if verdict == "denied":
-            evidence["policy"] = {k: policy[k] for k in (
-                "unprivileged_userns_clone", "apparmor_restrict_unprivileged_userns", "max_user_namespaces",
-                "cmdline")}
+            evidence["policy"] = {
+                k: policy[k]
+                for k in (
+                    "unprivileged_userns_clone",
+                    "apparmor_restrict_unprivileged_userns",
+                    "max_user_namespaces",
+                    "cmdline",
+                )
+            }
         count = counts["counts"].get(name) if counts else None
         facts["types"][name] = {
             "verdict": verdict,
@@ -643,22 +771,27 @@ def _unprivileged_policy(facts, prober, exercised, euid):
         res = _normalise(prober("user", via_user_namespace=False, uid=NOBODY_UID), uid=NOBODY_UID)
     else:
         # a non-root caller, or root of a non-initial user namespace: the caller is the subject
-        subject = "the caller (euid %d%s)" % (euid, "" if facts["privilege"]["initial_user_ns"] else
-                                              ", not in the initial user namespace")
+        subject = "the caller (euid %d%s)" % (
+            euid,
+            "" if facts["privilege"]["initial_user_ns"] else ", not in the initial user namespace",
+        )
         user = facts["types"].get("user")
         res = dict(user["evidence"]["probe"]) if user else _normalise(prober("user", via_user_namespace=False))
     policy["unprivileged_probe"] = {k: res.get(k) for k in ("ok", "stage", "errno", "errname", "capability", "as_uid")}
     policy["unprivileged_probe"]["subject"] = subject
     if res.get("stage") == "setuid":
-        policy["notes"].append("could not switch to uid %d here (%s): unprivileged policy not exercised"
-                               % (NOBODY_UID, res.get("errname")))
+        policy["notes"].append(
+            "could not switch to uid %d here (%s): unprivileged policy not exercised" % (NOBODY_UID, res.get("errname"))
+        )
         return
     policy["unprivileged_can_create"] = bool(res.get("ok"))
     cap = res.get("capability")
     policy["unprivileged_can_use_capabilities"] = bool(res.get("ok") and cap and cap.get("ok"))
     if res.get("ok") and cap and not cap.get("ok"):
-        policy["notes"].append("an unprivileged user namespace is created without usable capabilities (%s: %s)"
-                               % (cap.get("action"), cap.get("errname")))
+        policy["notes"].append(
+            "an unprivileged user namespace is created without usable capabilities (%s: %s)"
+            % (cap.get("action"), cap.get("errname"))
+        )
     elif not res.get("ok"):
         policy["notes"].append("an unprivileged user cannot create a user namespace (%s)" % res.get("errname"))
 
@@ -667,16 +800,24 @@ def _headroom(types, counts):
     rows = {}
     for name, entry in types.items():
         count, limit = entry["count"], entry["limit"]
-        rows[name] = {"count": count, "limit": limit,
-                      "headroom": (limit - count) if (count is not None and limit is not None) else None}
+        rows[name] = {
+            "count": count,
+            "limit": limit,
+            "headroom": (limit - count) if (count is not None and limit is not None) else None,
+        }
     return {
         "control_id": "NS-KRN-010",
         "lower_bound": counts["lower_bound"],
         "processes_unreadable": counts["processes_unreadable"],
         "nsfs_mounts": counts["nsfs_mounts"],
-        "note": ("counts are distinct namespaces seen in /proc/*/ns and nsfs bind mounts%s; a limit applies per "
-                 "user within each user namespace, so headroom is a conservative estimate"
-                 % (" (a lower bound: %s)" % (counts.get("lower_bound_because") or "no process was readable")
-                    if counts["lower_bound"] else "")),
+        "note": (
+            "counts are distinct namespaces seen in /proc/*/ns and nsfs bind mounts%s; a limit applies per "
+            "user within each user namespace, so headroom is a conservative estimate"
+            % (
+                " (a lower bound: %s)" % (counts.get("lower_bound_because") or "no process was readable")
+                if counts["lower_bound"]
+                else ""
+            )
+        ),
         "types": rows,
     }

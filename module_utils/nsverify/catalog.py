@@ -3,6 +3,7 @@
 Every module, role, test and report reads type facts from here. Facts follow
 namespaces(7), unshare(2), setns(2) and user_namespaces(7).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
@@ -20,15 +21,15 @@ CLONE_NEWTIME = 0x00000080
 NamespaceType = namedtuple(
     "NamespaceType",
     [
-        "name",            # our name and the key everywhere: mnt uts ipc pid net user cgroup time
-        "flag",            # CLONE_NEW* value for unshare(2)/setns(2)
-        "flag_name",       # the constant's name, for evidence
-        "proc_entry",      # entry under /proc/<pid>/ns/
-        "first_kernel",    # (major, minor, patch) where the type became usable
-        "config_option",   # kernel config option, None where there is none (mnt)
-        "limit_sysctl",    # user.max_<type>_namespaces
-        "limit_since",     # kernel that added /proc/sys/user/max_<type>_namespaces
-        "setns_since",     # kernel from which setns(2) into this type works
+        "name",  # our name and the key everywhere: mnt uts ipc pid net user cgroup time
+        "flag",  # CLONE_NEW* value for unshare(2)/setns(2)
+        "flag_name",  # the constant's name, for evidence
+        "proc_entry",  # entry under /proc/<pid>/ns/
+        "first_kernel",  # (major, minor, patch) where the type became usable
+        "config_option",  # kernel config option, None where there is none (mnt)
+        "limit_sysctl",  # user.max_<type>_namespaces
+        "limit_since",  # kernel that added /proc/sys/user/max_<type>_namespaces
+        "setns_since",  # kernel from which setns(2) into this type works
         "unshare_option",  # util-linux unshare(1)/nsenter(1) long option
         "control_prefix",  # stable control-ID prefix, e.g. NS-PID
         "title",
@@ -36,24 +37,120 @@ NamespaceType = namedtuple(
 )
 
 _TYPES = (
-    NamespaceType("mnt", CLONE_NEWNS, "CLONE_NEWNS", "mnt", (2, 4, 19), None,
-                  "user.max_mnt_namespaces", (4, 9, 0), (3, 8, 0), "mount", "NS-MNT", "Mount"),
-    NamespaceType("uts", CLONE_NEWUTS, "CLONE_NEWUTS", "uts", (2, 6, 19), "CONFIG_UTS_NS",
-                  "user.max_uts_namespaces", (4, 9, 0), (3, 0, 0), "uts", "NS-UTS", "UTS (hostname)"),
-    NamespaceType("ipc", CLONE_NEWIPC, "CLONE_NEWIPC", "ipc", (2, 6, 19), "CONFIG_IPC_NS",
-                  "user.max_ipc_namespaces", (4, 9, 0), (3, 0, 0), "ipc", "NS-IPC", "IPC"),
-    NamespaceType("pid", CLONE_NEWPID, "CLONE_NEWPID", "pid", (2, 6, 24), "CONFIG_PID_NS",
-                  "user.max_pid_namespaces", (4, 9, 0), (3, 8, 0), "pid", "NS-PID", "PID"),
+    NamespaceType(
+        "mnt",
+        CLONE_NEWNS,
+        "CLONE_NEWNS",
+        "mnt",
+        (2, 4, 19),
+        None,
+        "user.max_mnt_namespaces",
+        (4, 9, 0),
+        (3, 8, 0),
+        "mount",
+        "NS-MNT",
+        "Mount",
+    ),
+    NamespaceType(
+        "uts",
+        CLONE_NEWUTS,
+        "CLONE_NEWUTS",
+        "uts",
+        (2, 6, 19),
+        "CONFIG_UTS_NS",
+        "user.max_uts_namespaces",
+        (4, 9, 0),
+        (3, 0, 0),
+        "uts",
+        "NS-UTS",
+        "UTS (hostname)",
+    ),
+    NamespaceType(
+        "ipc",
+        CLONE_NEWIPC,
+        "CLONE_NEWIPC",
+        "ipc",
+        (2, 6, 19),
+        "CONFIG_IPC_NS",
+        "user.max_ipc_namespaces",
+        (4, 9, 0),
+        (3, 0, 0),
+        "ipc",
+        "NS-IPC",
+        "IPC",
+    ),
+    NamespaceType(
+        "pid",
+        CLONE_NEWPID,
+        "CLONE_NEWPID",
+        "pid",
+        (2, 6, 24),
+        "CONFIG_PID_NS",
+        "user.max_pid_namespaces",
+        (4, 9, 0),
+        (3, 8, 0),
+        "pid",
+        "NS-PID",
+        "PID",
+    ),
     # Network namespaces appeared in 2.6.24 but were only complete in 2.6.29 (namespaces(7)).
-    NamespaceType("net", CLONE_NEWNET, "CLONE_NEWNET", "net", (2, 6, 29), "CONFIG_NET_NS",
-                  "user.max_net_namespaces", (4, 9, 0), (3, 0, 0), "net", "NS-NET", "Network"),
-    NamespaceType("user", CLONE_NEWUSER, "CLONE_NEWUSER", "user", (3, 8, 0), "CONFIG_USER_NS",
-                  "user.max_user_namespaces", (4, 9, 0), (3, 8, 0), "user", "NS-USER", "User"),
-    NamespaceType("cgroup", CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup", (4, 6, 0), "CONFIG_CGROUPS",
-                  "user.max_cgroup_namespaces", (4, 9, 0), (4, 6, 0), "cgroup", "NS-CGROUP", "Cgroup"),
+    NamespaceType(
+        "net",
+        CLONE_NEWNET,
+        "CLONE_NEWNET",
+        "net",
+        (2, 6, 29),
+        "CONFIG_NET_NS",
+        "user.max_net_namespaces",
+        (4, 9, 0),
+        (3, 0, 0),
+        "net",
+        "NS-NET",
+        "Network",
+    ),
+    NamespaceType(
+        "user",
+        CLONE_NEWUSER,
+        "CLONE_NEWUSER",
+        "user",
+        (3, 8, 0),
+        "CONFIG_USER_NS",
+        "user.max_user_namespaces",
+        (4, 9, 0),
+        (3, 8, 0),
+        "user",
+        "NS-USER",
+        "User",
+    ),
+    NamespaceType(
+        "cgroup",
+        CLONE_NEWCGROUP,
+        "CLONE_NEWCGROUP",
+        "cgroup",
+        (4, 6, 0),
+        "CONFIG_CGROUPS",
+        "user.max_cgroup_namespaces",
+        (4, 9, 0),
+        (4, 6, 0),
+        "cgroup",
+        "NS-CGROUP",
+        "Cgroup",
+    ),
     # Time namespaces: 5.6; max_time_namespaces 5.7; setns(2) into one needs 5.8.
-    NamespaceType("time", CLONE_NEWTIME, "CLONE_NEWTIME", "time", (5, 6, 0), "CONFIG_TIME_NS",
-                  "user.max_time_namespaces", (5, 7, 0), (5, 8, 0), "time", "NS-TIME", "Time"),
+    NamespaceType(
+        "time",
+        CLONE_NEWTIME,
+        "CLONE_NEWTIME",
+        "time",
+        (5, 6, 0),
+        "CONFIG_TIME_NS",
+        "user.max_time_namespaces",
+        (5, 7, 0),
+        (5, 8, 0),
+        "time",
+        "NS-TIME",
+        "Time",
+    ),
 )
 
 TYPES = OrderedDict((t.name, t) for t in _TYPES)
@@ -73,9 +170,7 @@ def get(name):
     try:
         return TYPES[name]
     except KeyError:
-        raise ValueError(
-            "unknown namespace type %r: choose from %s" % (name, ", ".join(TYPE_NAMES))
-        )
+        raise ValueError("unknown namespace type %r: choose from %s" % (name, ", ".join(TYPE_NAMES)))
 
 
 def validate_names(names):

@@ -15,6 +15,7 @@ init (which, being the forked Python process, has the largest RSS of all).
 On v2 the no-internal-process rule forbids that shape; there init shares the
 limited cgroup and is protected by oom_score_adj instead.
 """
+
 from __future__ import annotations
 
 import errno
@@ -39,10 +40,23 @@ MIN_MEMORY_SHARED_WITH_INIT = 12 * 1024 * 1024
 def min_memory(layout):
     """The floor for this host: 4 MiB when init stays out of the limited cgroup (v1 memory)."""
     return MIN_MEMORY if "memory" in layout.get("v1", {}) else MIN_MEMORY_SHARED_WITH_INIT
+
+
 MIN_PIDS = 4
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
-          "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
 
 
 class CgroupError(Exception):
@@ -57,7 +71,7 @@ def parse_size(value):
         return value
     text = str(value).strip().lower()
     num = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = text[len(num):].strip()
+    unit = text[len(num) :].strip()
     if unit not in _UNITS or not num:
         raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
     try:
@@ -76,8 +90,13 @@ def parse_mountinfo_cgroups(text):
     for m in procfs.parse_mountinfo(text):
         if m["fstype"] == "cgroup":
             opts = m["super_options"].split(",") if m["super_options"] else []
-            ctrls = [o for o in opts if o not in ("rw", "ro") and not o.startswith(("name=", "release_agent"))
-                     and o not in ("noprefix", "clone_children", "xattr", "cpuset_v2_mode", "nsdelegate")]
+            ctrls = [
+                o
+                for o in opts
+                if o not in ("rw", "ro")
+                and not o.startswith(("name=", "release_agent"))
+                and o not in ("noprefix", "clone_children", "xattr", "cpuset_v2_mode", "nsdelegate")
+            ]
             out.append({"version": 1, "mount_point": m["mount_point"], "root": m["root"], "controllers": ctrls})
         elif m["fstype"] == "cgroup2":
             out.append({"version": 2, "mount_point": m["mount_point"], "root": m["root"], "controllers": []})
@@ -130,8 +149,11 @@ def plan_paths(name, layout):
         if ctrl in layout["v1"]:
             out[ctrl] = {"version": 1, "path": os.path.join(layout["v1"][ctrl], dirname)}
             if ctrl == "memory":
-                out[ctrl] = {"version": 1, "path": os.path.join(layout["v1"][ctrl], dirname, PAYLOAD),
-                             "parent": os.path.join(layout["v1"][ctrl], dirname)}
+                out[ctrl] = {
+                    "version": 1,
+                    "path": os.path.join(layout["v1"][ctrl], dirname, PAYLOAD),
+                    "parent": os.path.join(layout["v1"][ctrl], dirname),
+                }
         elif layout["v2"] and ctrl in layout["v2_controllers"]:
             out[ctrl] = {"version": 2, "path": os.path.join(layout["v2"], dirname)}
         else:
@@ -200,8 +222,10 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
                         payload.append(paths[ctrl]["path"])
                     dirs.append(paths[ctrl]["path"])
             elif paths[ctrl] is None and wanted[ctrl] is not None:
-                raise CgroupError("the %s controller is not available on this host (layout %s): drop the "
-                                  "%s limit or enable the controller" % (ctrl, layout["layout"], ctrl))
+                raise CgroupError(
+                    "the %s controller is not available on this host (layout %s): drop the "
+                    "%s limit or enable the controller" % (ctrl, layout["layout"], ctrl)
+                )
         if paths["v2"] and paths["v2"] not in dirs:
             dirs.append(paths["v2"])
         v2_wanted = [c for c in CONTROLLERS if paths[c] and paths[c]["version"] == 2 and wanted[c] is not None]
@@ -213,8 +237,10 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
             except FileExistsError:
                 # left by a container that died without its stop: reuse it when empty
                 if read_value(os.path.join(d, "cgroup.procs")):
-                    raise CgroupError("cgroup %s exists and has processes: another container of that name "
-                                      "runs; stop it (busybox_container state=absent) first" % d)
+                    raise CgroupError(
+                        "cgroup %s exists and has processes: another container of that name "
+                        "runs; stop it (busybox_container state=absent) first" % d
+                    )
             made.append(d)
         for version in (1, 2):
             for ctrl, fname, value in limit_files(memory, cpus, pids, version):
@@ -225,8 +251,9 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
                 if not os.path.exists(target):
                     if fname in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
                         continue  # no swap accounting on this kernel: nothing to limit
-                    raise CgroupError("%s is missing: the %s controller is not enabled for %s"
-                                      % (target, ctrl, spec["path"]))
+                    raise CgroupError(
+                        "%s is missing: the %s controller is not enabled for %s" % (target, ctrl, spec["path"])
+                    )
                 _write(target, value)
                 limits[target] = value
     except OSError as exc:

@@ -28,6 +28,7 @@ Files:
                                                container's mount namespace only)
   /var/lib/nsverify/containers/<name>/config.json, upper/, work/   kept when stopped
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -58,21 +59,68 @@ STOP_GRACE = 5.0
 STOP_TICK = 0.2
 
 CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 )
 # Docker's default set minus MKNOD: without a devices cgroup, MKNOD would let root
 # inside create /dev/sda and read the host's disk. SYS_ADMIN is never kept by default,
 # so the workload cannot remount /sys or /proc/sys writable, nor mount anything.
-DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-                "NET_BIND_SERVICE", "NET_RAW", "SYS_CHROOT", "AUDIT_WRITE", "SETFCAP")
+DEFAULT_CAPS = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SYS_CHROOT",
+    "AUDIT_WRITE",
+    "SETFCAP",
+)
 
-DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
-           ("tty", 5, 0))
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
 ENV = {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin", "HOME": "/root", "TERM": "dumb"}
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -90,21 +138,23 @@ class ContainerError(Exception):
 
 # ---------------------------------------------------------------- validation
 
+
 def validate_hostname(hostname):
     """RFC 1123 host name, at most 64 bytes (HOST_NAME_MAX, sethostname(2))."""
     if not hostname or len(hostname.encode()) > 64:
         raise ContainerError("hostname %r must be 1 to 64 characters (HOST_NAME_MAX)" % (hostname,))
     if not all(_LABEL_RE.match(label) for label in hostname.split(".")):
-        raise ContainerError("hostname %r is not a valid host name: use letters, digits and '-' in "
-                             "dot-separated labels, no label starting or ending with '-'" % (hostname,))
+        raise ContainerError(
+            "hostname %r is not a valid host name: use letters, digits and '-' in "
+            "dot-separated labels, no label starting or ending with '-'" % (hostname,)
+        )
 
 
 def validate_ifname(name, what):
     if not name or len(name) > 15:
         raise ContainerError("%s %r must be 1 to 15 characters (IFNAMSIZ - 1)" % (what, name))
     if not name.startswith("nsv") or not _IFNAME_RE.match(name):
-        raise ContainerError("%s %r must start with 'nsv' and use only letters, digits, '_', '.', '-'"
-                             % (what, name))
+        raise ContainerError("%s %r must start with 'nsv' and use only letters, digits, '_', '.', '-'" % (what, name))
 
 
 def veth_names(name):
@@ -137,21 +187,41 @@ def cap_numbers(names):
     return sorted(set(out))
 
 
-def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=None, pids=None,
-              veth=False, veth_host=None, veth_container=None, network=DEFAULT_NETWORK,
-              command=None, capabilities=None, time_offsets=None, require_rootfs=True,
-              user_namespace=False, uid_map=None, gid_map=None, namespaces=None):
+def normalize(
+    name,
+    rootfs_path,
+    hostname=DEFAULT_HOSTNAME,
+    memory=None,
+    cpus=None,
+    pids=None,
+    veth=False,
+    veth_host=None,
+    veth_container=None,
+    network=DEFAULT_NETWORK,
+    command=None,
+    capabilities=None,
+    time_offsets=None,
+    require_rootfs=True,
+    user_namespace=False,
+    uid_map=None,
+    gid_map=None,
+    namespaces=None,
+):
     """Validate the request and return the canonical config (what the config hash covers).
     require_rootfs=False (check mode) accepts a rootfs that an earlier task would build."""
     if not name or not _NAME_RE.match(name):
-        raise ContainerError("container name %r must be 1-32 characters of a-z, 0-9, '_', '-', starting "
-                             "with a letter or digit" % (name,))
+        raise ContainerError(
+            "container name %r must be 1-32 characters of a-z, 0-9, '_', '-', starting with a letter or digit" % (name,)
+        )
     if not rootfs_path or (require_rootfs and not os.path.isdir(rootfs_path)):
-        raise ContainerError("rootfs %r does not exist: build it first (role busybox_rootfs, module "
-                             "busybox_rootfs) and pass its path" % (rootfs_path,))
+        raise ContainerError(
+            "rootfs %r does not exist: build it first (role busybox_rootfs, module "
+            "busybox_rootfs) and pass its path" % (rootfs_path,)
+        )
     if os.path.isdir(rootfs_path) and not rootfs.looks_like_rootfs(rootfs_path):
-        raise ContainerError("rootfs %s has no executable bin/busybox and bin/sh: build it with the "
-                             "busybox_rootfs module" % rootfs_path)
+        raise ContainerError(
+            "rootfs %s has no executable bin/busybox and bin/sh: build it with the busybox_rootfs module" % rootfs_path
+        )
     validate_hostname(hostname)
     try:
         mem = cgroups.parse_size(memory)
@@ -160,9 +230,11 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
     if mem is not None:
         floor = cgroups.min_memory(cgroups.read_layout())
         if mem < floor:
-            raise ContainerError("memory limit %s (%d bytes) is below the %d MiB floor: the idle busybox workload "
-                                 "and an exec of sh + ps peak at 3.8 MiB (init's pages add 4.5 MiB where it "
-                                 "shares the limited cgroup, on cgroup v2)" % (memory, mem, floor // (1024 * 1024)))
+            raise ContainerError(
+                "memory limit %s (%d bytes) is below the %d MiB floor: the idle busybox workload "
+                "and an exec of sh + ps peak at 3.8 MiB (init's pages add 4.5 MiB where it "
+                "shares the limited cgroup, on cgroup v2)" % (memory, mem, floor // (1024 * 1024))
+            )
     if cpus is not None:
         cpus = float(cpus)
         if cpus < 0.01:
@@ -170,8 +242,9 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
     if pids is not None:
         pids = int(pids)
         if pids < cgroups.MIN_PIDS:
-            raise ContainerError("pids limit %d is below %d: init, the workload and an exec need room"
-                                 % (pids, cgroups.MIN_PIDS))
+            raise ContainerError(
+                "pids limit %d is below %d: init, the workload and an exec need room" % (pids, cgroups.MIN_PIDS)
+            )
     default_host, default_ctr = veth_names(name)
     veth_host = veth_host or default_host
     veth_container = veth_container or default_ctr
@@ -207,8 +280,14 @@ def normalize(name, rootfs_path, hostname=DEFAULT_HOSTNAME, memory=None, cpus=No
         "memory": mem,
         "cpus": cpus,
         "pids": pids,
-        "veth": {"host": veth_host, "container": veth_container, "host_address": host_addr,
-                 "container_address": ctr_addr} if veth else None,
+        "veth": {
+            "host": veth_host,
+            "container": veth_container,
+            "host_address": host_addr,
+            "container_address": ctr_addr,
+        }
+        if veth
+        else None,
         "command": command,
         "capabilities": sorted(c.upper().replace("CAP_", "") for c in caps),
         "time_offsets": offsets,
@@ -234,13 +313,17 @@ def validate_namespaces(namespaces):
     chosen = sorted(set(namespaces))
     unknown = [t for t in chosen if t not in BASE_TYPES]
     if unknown:
-        raise ContainerError("namespaces %s: unknown or not a base type; choose from %s (user and time "
-                             "come from user_namespace and time_offsets)" % (", ".join(unknown), ", ".join(BASE_TYPES)))
+        raise ContainerError(
+            "namespaces %s: unknown or not a base type; choose from %s (user and time "
+            "come from user_namespace and time_offsets)" % (", ".join(unknown), ", ".join(BASE_TYPES))
+        )
     missing = [t for t in REQUIRED_TYPES if t not in chosen]
     if missing:
-        raise ContainerError("namespaces must include %s: the container needs them (mnt for its root, uts so "
-                             "that its hostname is not the host's, pid for its init, net for lo and the veth); "
-                             "only ipc and cgroup may be left out" % ", ".join(missing))
+        raise ContainerError(
+            "namespaces must include %s: the container needs them (mnt for its root, uts so "
+            "that its hostname is not the host's, pid for its init, net for lo and the veth); "
+            "only ipc and cgroup may be left out" % ", ".join(missing)
+        )
     return chosen
 
 
@@ -280,6 +363,7 @@ def namespace_types(config):
 
 
 # ---------------------------------------------------------------- paths and state
+
 
 def paths(name, run_dir=RUN_DIR, data_dir=DATA_DIR):
     run = os.path.join(run_dir, name)
@@ -390,21 +474,40 @@ def _mount_dev(dev):
         os.mknod(path, 0o666 | 0o020000, os.makedev(major, minor))
         os.chmod(path, 0o666)
     os.mkdir(os.path.join(dev, "pts"), 0o755)
-    syscalls.mount("devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
-                   "newinstance,ptmxmode=0666,mode=620")
+    syscalls.mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=620",
+    )
     os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
     os.mkdir(os.path.join(dev, "shm"), 0o1777)
-    syscalls.mount("shm", os.path.join(dev, "shm"), "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV,
-                   "mode=1777,size=16m")
-    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    syscalls.mount(
+        "shm", os.path.join(dev, "shm"), "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=1777,size=16m"
+    )
+    for link, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, os.path.join(dev, link))
 
 
 def _bind_readonly(path):
     syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
-    syscalls.mount(None, path, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
-                   | syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
+    syscalls.mount(
+        None,
+        path,
+        None,
+        syscalls.MS_BIND
+        | syscalls.MS_REMOUNT
+        | syscalls.MS_RDONLY
+        | syscalls.MS_NOSUID
+        | syscalls.MS_NODEV
+        | syscalls.MS_NOEXEC,
+    )
 
 
 def setup_root(config, p):
@@ -413,8 +516,13 @@ def setup_root(config, p):
     # Nothing we mount may propagate back to the host (the host's / is shared).
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     merged = p["merged"]
-    syscalls.mount("overlay", merged, "overlay", 0, "lowerdir=%s,upperdir=%s,workdir=%s"
-                   % (config["rootfs"], p["upper"], p["work"]))
+    syscalls.mount(
+        "overlay",
+        merged,
+        "overlay",
+        0,
+        "lowerdir=%s,upperdir=%s,workdir=%s" % (config["rootfs"], p["upper"], p["work"]),
+    )
     _set_text(os.path.join(merged, "etc/hostname"), "%s\n" % config["hostname"])
     _set_text(os.path.join(merged, "etc/hosts"), rootfs.etc_files(config["hostname"])["etc/hosts"])
     for d, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)):
@@ -530,9 +638,18 @@ def init_main(config, p, report_fd, go_fd=None, payload_fds=()):
         if go_fd is not None:
             os.close(go_fd)
     except BaseException as exc:  # report every failure, never leave the caller waiting
-        os.write(report_fd, json.dumps({"ok": False, "stage": "init", "errno": getattr(exc, "errno", None),
-                                        "error": "%s: %s" % (type(exc).__name__, exc),
-                                        "traceback": traceback.format_exc()}).encode())
+        os.write(
+            report_fd,
+            json.dumps(
+                {
+                    "ok": False,
+                    "stage": "init",
+                    "errno": getattr(exc, "errno", None),
+                    "error": "%s: %s" % (type(exc).__name__, exc),
+                    "traceback": traceback.format_exc(),
+                }
+            ).encode(),
+        )
         os._exit(1)
     stopping = {"on": False, "since": 0.0}
 
@@ -607,8 +724,17 @@ def _launcher(config, p, cgroup_fds, pid_w, report_w, go_r, payload_fds=()):
                     fh.write("%s %d 0\n" % (clock, secs))
         child = os.fork()
     except BaseException as exc:
-        os.write(report_w, json.dumps({"ok": False, "stage": "unshare", "errno": getattr(exc, "errno", None),
-                                       "error": "%s: %s" % (type(exc).__name__, exc)}).encode())
+        os.write(
+            report_w,
+            json.dumps(
+                {
+                    "ok": False,
+                    "stage": "unshare",
+                    "errno": getattr(exc, "errno", None),
+                    "error": "%s: %s" % (type(exc).__name__, exc),
+                }
+            ).encode(),
+        )
         os._exit(1)
     if child == 0:
         os.close(pid_w)
@@ -642,11 +768,16 @@ def _close_fds_except(keep):
 
 
 def _run(argv):
-    res = subprocess.run(argv, capture_output=True, text=True, env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-                         timeout=30)
+    res = subprocess.run(
+        argv, capture_output=True, text=True, env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, timeout=30
+    )
     if res.returncode != 0:
-        raise ContainerError("%s failed (rc %d): %s" % (" ".join(argv), res.returncode, res.stderr.strip()),
-                             cmd=argv, rc=res.returncode, stderr=res.stderr)
+        raise ContainerError(
+            "%s failed (rc %d): %s" % (" ".join(argv), res.returncode, res.stderr.strip()),
+            cmd=argv,
+            rc=res.returncode,
+            stderr=res.stderr,
+        )
     return res.stdout
 
 
@@ -656,8 +787,7 @@ def link_exists(ifname):
 
 def setup_veth(veth, init_pid):
     """Host end in the host, peer moved into the container's network namespace, a /30 between."""
-    _run(["ip", "link", "add", veth["host"], "type", "veth", "peer", "name", veth["container"],
-          "netns", str(init_pid)])
+    _run(["ip", "link", "add", veth["host"], "type", "veth", "peer", "name", veth["container"], "netns", str(init_pid)])
     _run(["ip", "addr", "add", veth["host_address"], "dev", veth["host"]])
     _run(["ip", "link", "set", veth["host"], "up"])
     inside = ["nsenter", "--target", str(init_pid), "--net", "--", "ip"]
@@ -690,18 +820,25 @@ def refused_types(types, proc="/proc"):
 def explain_refusal(refused, err=None):
     """Words for people: which type, which errno, what to look at."""
     if not refused:
-        return ("the kernel refused the namespaces (%s) but each type alone was allowed: a limit was reached "
-                "while starting (retry) or a policy refuses the combination" % (syscalls.errno_name(err) or err))
+        return (
+            "the kernel refused the namespaces (%s) but each type alone was allowed: a limit was reached "
+            "while starting (retry) or a policy refuses the combination" % (syscalls.errno_name(err) or err)
+        )
     parts = []
     for t, why in sorted(refused.items()):
         info = catalog.get(t)
         name = why["errname"] or str(why["errno"])
         if why["errname"] == "ENOSPC":
             hint = "the limit %s is %s: raise it (sysctl -w %s=N)" % (
-                info.limit_sysctl, "unreadable" if why["limit"] is None else why["limit"], info.limit_sysctl)
+                info.limit_sysctl,
+                "unreadable" if why["limit"] is None else why["limit"],
+                info.limit_sysctl,
+            )
         elif why["errname"] == "EPERM":
-            hint = ("not permitted: creating it needs CAP_SYS_ADMIN; look at the policy that denies it (an LSM such "
-                    "as AppArmor or SELinux, a seccomp filter, a container runtime around this host)")
+            hint = (
+                "not permitted: creating it needs CAP_SYS_ADMIN; look at the policy that denies it (an LSM such "
+                "as AppArmor or SELinux, a seccomp filter, a container runtime around this host)"
+            )
         elif why["errname"] == "EINVAL":
             hint = "the kernel is built without it (%s)" % (info.config_option or "no config option")
         else:
@@ -781,13 +918,18 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
         if report and report.get("stage") == "unshare" and report.get("errno"):
             types = [t for t in namespace_types(config) if t != "user"]
             refused = refused_types(types)
-            raise ContainerError("container %s did not start: %s (unshare of %s: %s)" % (
-                name, explain_refusal(refused, report["errno"]), " ".join(types), report.get("error")),
-                report=report, refused=refused)
+            raise ContainerError(
+                "container %s did not start: %s (unshare of %s: %s)"
+                % (name, explain_refusal(refused, report["errno"]), " ".join(types), report.get("error")),
+                report=report,
+                refused=refused,
+            )
         if not report or not report.get("ok") or not init_pid:
-            raise ContainerError("container %s did not start: %s" % (
-                name, (report or {}).get("error") or "no report from init within %ds" % timeout),
-                report=report)
+            raise ContainerError(
+                "container %s did not start: %s"
+                % (name, (report or {}).get("error") or "no report from init within %ds" % timeout),
+                report=report,
+            )
         st = read_stat(init_pid)
         if config["veth"]:
             setup_veth(config["veth"], init_pid)
@@ -801,11 +943,15 @@ def start(config, run_dir=RUN_DIR, data_dir=DATA_DIR, timeout=30.0):
             "config_hash": config_hash(config),
             "namespaces": inspect.read_ns_inodes(init_pid, types=namespace_types(config)),
             "host_namespaces": inspect.read_ns_inodes("self", types=namespace_types(config)),
-            "overlay": {"lower": config["rootfs"], "upper": p["upper"], "work": p["work"],
-                        "merged": p["merged"]},
-            "cgroups": {"dirs": cg["dirs"], "limits": cg["limits"], "init_dirs": cg["init_dirs"],
-                        "payload_dirs": cg["payload_dirs"],
-                        "paths": {c: cg[c] for c in cgroups.CONTROLLERS}, "v2": cg["v2"]},
+            "overlay": {"lower": config["rootfs"], "upper": p["upper"], "work": p["work"], "merged": p["merged"]},
+            "cgroups": {
+                "dirs": cg["dirs"],
+                "limits": cg["limits"],
+                "init_dirs": cg["init_dirs"],
+                "payload_dirs": cg["payload_dirs"],
+                "paths": {c: cg[c] for c in cgroups.CONTROLLERS},
+                "v2": cg["v2"],
+            },
             "veth": config["veth"],
             "paths": p,
         }
@@ -940,6 +1086,7 @@ def leftovers(name, run_dir=RUN_DIR, data_dir=DATA_DIR):
 
 # ---------------------------------------------------------------- exec
 
+
 def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     """Run `argv` inside a running container: join its cgroups, then setns into every
     namespace of its init (catalog.JOIN_ORDER), fork (pid/time apply to children), drop
@@ -961,8 +1108,9 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     try:
         for t in types:
             ns_fds[t] = os.open("/proc/%d/ns/%s" % (pid, catalog.get(t).proc_entry), os.O_RDONLY)
-        cg_fds = (cgroups.open_procs_files(state.get("cgroups") or {})
-                  + cgroups.open_procs_files(state.get("cgroups") or {}, payload=True))
+        cg_fds = cgroups.open_procs_files(state.get("cgroups") or {}) + cgroups.open_procs_files(
+            state.get("cgroups") or {}, payload=True
+        )
         # the open fds must be of the same init: re-check after opening (PID reuse)
         if not init_alive(state):
             raise ContainerError("container %s stopped while joining it" % state.get("name"))
@@ -1042,8 +1190,12 @@ def exec_in(state, argv, timeout=30.0, limit=1 << 20, join_user=True):
     os.close(out_r)
     os.close(err_r)
     rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-    return {"rc": rc, "stdout": b"".join(bufs[out_r]).decode(errors="replace"),
-            "stderr": b"".join(bufs[err_r]).decode(errors="replace"), "timed_out": timed_out}
+    return {
+        "rc": rc,
+        "stdout": b"".join(bufs[out_r]).decode(errors="replace"),
+        "stderr": b"".join(bufs[err_r]).decode(errors="replace"),
+        "timed_out": timed_out,
+    }
 
 
 SIOCGIFADDR = 0x8915
@@ -1077,8 +1229,11 @@ def _look_inside():
 def observe(state, timeout=10.0):
     """What the container's init sees now: hostname (uts) and interfaces (net), read by a
     probe that joins those two namespaces; {'error': ...} when the probe failed."""
-    join = {t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry)
-            for t in ("uts", "net") if t in (state.get("namespaces") or {})}
+    join = {
+        t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry)
+        for t in ("uts", "net")
+        if t in (state.get("namespaces") or {})
+    }
     res = probe.run(_look_inside, join=join, timeout=timeout)
     if not res["ok"]:
         return {"error": "%s (stage %s)" % (res.get("error"), res.get("stage"))}
@@ -1162,19 +1317,25 @@ def summary_lines(state):
         nspid = inspect.read_nspid(state["init_pid"])
     except OSError:
         nspid = []
-    lines = ["container %s: init PID %s on the host, %s inside (NSpid %s)" % (
-        state.get("name"), state.get("init_pid"), nspid[-1] if nspid else "?", " ".join(str(p) for p in nspid))]
+    lines = [
+        "container %s: init PID %s on the host, %s inside (NSpid %s)"
+        % (state.get("name"), state.get("init_pid"), nspid[-1] if nspid else "?", " ".join(str(p) for p in nspid))
+    ]
     seen = observe(state)
     if "error" in seen:
         lines.append("inside: could not look (%s)" % seen["error"])
     else:
         lines.append("hostname inside %s, on the host %s" % (seen["hostname"], os.uname().nodename))
-        lines.append("interfaces inside: %s" % ", ".join(
-            "%s %s" % (n, a) if a else "%s (no IPv4)" % n for n, a in seen["interfaces"]))
+        lines.append(
+            "interfaces inside: %s"
+            % ", ".join("%s %s" % (n, a) if a else "%s (no IPv4)" % n for n, a in seen["interfaces"])
+        )
     veth = state.get("veth")
     if veth:
-        lines.append("veth to the host: %s %s (host) <-> %s %s (container)" % (
-            veth["host"], veth["host_address"], veth["container"], veth["container_address"]))
+        lines.append(
+            "veth to the host: %s %s (host) <-> %s %s (container)"
+            % (veth["host"], veth["host_address"], veth["container"], veth["container_address"])
+        )
     lines += limit_lines(state.get("cgroups"), cfg)
     lines += namespace_lines(state)
     return lines
@@ -1190,9 +1351,14 @@ def describe(state):
         "name": state.get("name"),
         "init_pid": state.get("init_pid"),
         "hostname": (state.get("config") or {}).get("hostname"),
-        "namespaces": {t: {"container": ns.get(t), "host": host.get(t),
-                           "isolated": None if ns.get(t) is None or host.get(t) is None else ns[t] != host[t]}
-                       for t in ns},
+        "namespaces": {
+            t: {
+                "container": ns.get(t),
+                "host": host.get(t),
+                "isolated": None if ns.get(t) is None or host.get(t) is None else ns[t] != host[t],
+            }
+            for t in ns
+        },
         "cgroup_limits": cgroups.read_limits(state.get("cgroups") or {}),
         "veth": state.get("veth"),
     }

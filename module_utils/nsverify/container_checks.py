@@ -4,6 +4,7 @@ Each check looks from the host and from inside (exec with setns into every
 namespace of the init) and returns {'id', 'title', 'status': pass|fail|skip,
 'evidence'}. A check passes only on what it saw, never on what was configured.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,8 +15,18 @@ import time
 from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe, procfs
 
 # mounts the container makes for itself; anything else inside came from somewhere else
-CONTAINER_MOUNTS = {"/", "/proc", "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/sys",
-                    "/dev", "/dev/pts", "/dev/shm"}
+CONTAINER_MOUNTS = {
+    "/",
+    "/proc",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+    "/proc/irq",
+    "/proc/bus",
+    "/sys",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+}
 
 
 def _check(control_id, ok, evidence, skip_reason=None):
@@ -65,11 +76,25 @@ def check_pid(state):
     host_total = len([e for e in os.listdir("/proc") if e.isdigit()])
     # PID 1 first; every pid ps shows (but ps itself) is one the host sees in the container's
     # PID namespace; far fewer than the host's processes
-    ok = (res["rc"] == 0 and bool(rows) and rows[0][0] == 1 and init_nspid[-1:] == [1]
-          and init_nspid[0] == state["init_pid"] and inside <= set(seen_from_host.values())
-          and len(rows) < host_total)
-    return _check("NS-CTR-001", ok, {"ps_inside": rows, "init_nspid": init_nspid,
-                                     "host_view": sorted(seen_from_host.items()), "host_process_count": host_total})
+    ok = (
+        res["rc"] == 0
+        and bool(rows)
+        and rows[0][0] == 1
+        and init_nspid[-1:] == [1]
+        and init_nspid[0] == state["init_pid"]
+        and inside <= set(seen_from_host.values())
+        and len(rows) < host_total
+    )
+    return _check(
+        "NS-CTR-001",
+        ok,
+        {
+            "ps_inside": rows,
+            "init_nspid": init_nspid,
+            "host_view": sorted(seen_from_host.items()),
+            "host_process_count": host_total,
+        },
+    )
 
 
 def check_uts(state):
@@ -77,8 +102,12 @@ def check_uts(state):
     inside = res["stdout"].strip()
     host = os.uname().nodename
     want = state["config"]["hostname"]
-    ok = res["rc"] == 0 and inside == want and host != inside \
+    ok = (
+        res["rc"] == 0
+        and inside == want
+        and host != inside
         and state["namespaces"]["uts"] != inspect.read_ns_inodes("self", types=["uts"])["uts"]
+    )
     return _check("NS-CTR-002", ok, {"inside": inside, "host": host, "expected": want})
 
 
@@ -95,8 +124,9 @@ def check_net(state):
     if veth and ok:
         # outside the container's user namespace (if any): root mapped inside holds no NET_RAW
         # over the network namespace, which the host's user namespace owns
-        ping = container.exec_in(state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]],
-                                 join_user=False)
+        ping = container.exec_in(
+            state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]], join_user=False
+        )
         evidence["ping_host_end"] = {"rc": ping["rc"], "stdout": ping["stdout"][-300:]}
         ok = ping["rc"] == 0
     return _check("NS-CTR-003", ok, evidence)
@@ -115,10 +145,24 @@ def check_mnt(state):
         host_points = _mount_points(fh.read())
     merged = state["overlay"]["merged"]
     leaked = [p for p in host_points if p[0].startswith(merged)]
-    ok = (res["rc"] == 0 and len(root) == 1 and root[0][1] == "overlay"
-          and "lowerdir=%s" % state["overlay"]["lower"] in root[0][2] and not foreign and not leaked)
-    return _check("NS-CTR-004", ok, {"root": root, "mounts_inside": [p[0] for p in points],
-                                     "foreign_inside": foreign, "container_mounts_on_host": leaked})
+    ok = (
+        res["rc"] == 0
+        and len(root) == 1
+        and root[0][1] == "overlay"
+        and "lowerdir=%s" % state["overlay"]["lower"] in root[0][2]
+        and not foreign
+        and not leaked
+    )
+    return _check(
+        "NS-CTR-004",
+        ok,
+        {
+            "root": root,
+            "mounts_inside": [p[0] for p in points],
+            "foreign_inside": foreign,
+            "container_mounts_on_host": leaked,
+        },
+    )
 
 
 def check_sys_readonly(state):
@@ -183,16 +227,28 @@ def fork_bomb(state, count):
     bomb = _sh(state, script, timeout=120)
     children = [int(x) for x in bomb["stdout"].split() if x.isdigit()]
     try:
-        seen = {"pids_max": read("pids.max"), "current_with_children": _int_or_none(read("pids.current")),
-                "peak": _int_or_none(read("pids.peak")), "events_max_before": events_before,
-                "events_max_after": parse_flat_keyed(read("pids.events")).get("max")}
+        seen = {
+            "pids_max": read("pids.max"),
+            "current_with_children": _int_or_none(read("pids.current")),
+            "peak": _int_or_none(read("pids.peak")),
+            "events_max_before": events_before,
+            "events_max_after": parse_flat_keyed(read("pids.events")).get("max"),
+        }
     finally:
         cleanup = kill_inside(state, children)
-    seen.update({"attempted": count, "forked": len(children), "rc": bomb["rc"],
-                 "stderr": bomb["stderr"][-300:], "timed_out": bomb["timed_out"],
-                 "eagain": "can't fork" in bomb["stderr"] and os.strerror(errno.EAGAIN) in bomb["stderr"],
-                 "killed": len(cleanup["killed"]), "left_alive": cleanup["left"],
-                 "current_after_cleanup": _int_or_none(read("pids.current"))})
+    seen.update(
+        {
+            "attempted": count,
+            "forked": len(children),
+            "rc": bomb["rc"],
+            "stderr": bomb["stderr"][-300:],
+            "timed_out": bomb["timed_out"],
+            "eagain": "can't fork" in bomb["stderr"] and os.strerror(errno.EAGAIN) in bomb["stderr"],
+            "killed": len(cleanup["killed"]),
+            "left_alive": cleanup["left"],
+            "current_after_cleanup": _int_or_none(read("pids.current")),
+        }
+    )
     return seen
 
 
@@ -203,10 +259,17 @@ def judge_fork_bomb(seen, limit):
     before, after = seen.get("events_max_before"), seen.get("events_max_after")
     peak = seen.get("peak")
     current = seen.get("current_with_children")
-    return bool(seen["eagain"] and seen["rc"] != 0 and seen["forked"] < seen["attempted"]
-                and before is not None and after is not None and after > before
-                and (peak is None or peak >= limit)
-                and current is not None and current <= limit)
+    return bool(
+        seen["eagain"]
+        and seen["rc"] != 0
+        and seen["forked"] < seen["attempted"]
+        and before is not None
+        and after is not None
+        and after > before
+        and (peak is None or peak >= limit)
+        and current is not None
+        and current <= limit
+    )
 
 
 def check_pids_limit(state, limit=None):
@@ -243,8 +306,18 @@ def check_memory_limit(state):
     after = _oom_kills(spec)
     alive = container.init_alive(state)
     ok = hog["rc"] == 128 + 9 and alive and before is not None and after is not None and after > before
-    return _check("NS-CTR-007", ok, {"limit": limit, "allocated_mib": mib, "rc": hog["rc"],
-                                     "oom_kill_before": before, "oom_kill_after": after, "init_alive": alive})
+    return _check(
+        "NS-CTR-007",
+        ok,
+        {
+            "limit": limit,
+            "allocated_mib": mib,
+            "rc": hog["rc"],
+            "oom_kill_before": before,
+            "oom_kill_after": after,
+            "init_alive": alive,
+        },
+    )
 
 
 def check_orphan(state, lifetime=0.5, patience=5.0):
@@ -263,8 +336,16 @@ def check_orphan(state, lifetime=0.5, patience=5.0):
     # ppid is None only when the orphan ended before we looked: its reaping then still counts,
     # but it must have been inside (a pid > 1) and gone afterwards
     ok = orphan > 1 and ppid in (1, None) and gone and (ppid == 1 or parent["rc"] != 0)
-    return _check("NS-CTR-008", ok, {"orphan_pid_inside": orphan, "ppid_while_running": ppid,
-                                     "gone_after_exit": gone, "later_stat": later["stdout"][:200]})
+    return _check(
+        "NS-CTR-008",
+        ok,
+        {
+            "orphan_pid_inside": orphan,
+            "ppid_while_running": ppid,
+            "gone_after_exit": gone,
+            "later_stat": later["stdout"][:200],
+        },
+    )
 
 
 def escape_attempt(marker, workdir="/dev/shm/nsv-escape"):
@@ -277,8 +358,11 @@ def escape_attempt(marker, workdir="/dev/shm/nsv-escape"):
         os.chdir("..")
     os.chroot(".")
     st = os.stat("/")
-    return {"marker_visible": os.path.exists(marker), "root": [st.st_dev, st.st_ino],
-            "listing": sorted(os.listdir("/"))[:40]}
+    return {
+        "marker_visible": os.path.exists(marker),
+        "root": [st.st_dev, st.st_ino],
+        "listing": sorted(os.listdir("/"))[:40],
+    }
 
 
 def _escape_inside(state, marker):
@@ -300,8 +384,9 @@ def check_chroot_escape(state):
     host_root = os.stat("/")
     # the user namespace (if any) is left out: probe joins it first, and the container's other
     # namespaces belong to the host's user namespace; the attempt keeps the workload's caps
-    join = {t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry)
-            for t in state["namespaces"] if t != "user"}
+    join = {
+        t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry) for t in state["namespaces"] if t != "user"
+    }
     try:
         inside = probe.run(_escape_inside, args=(state, marker), join=join, timeout=20)
         # control: the same attempt from a plain chroot must escape, or this check could
@@ -313,10 +398,18 @@ def check_chroot_escape(state):
         container._remove_tree(scratch)
     v = inside.get("value") or {}
     c = control.get("value") or {}
-    ok = (inside["ok"] and not v.get("marker_visible") and v.get("root") != [host_root.st_dev, host_root.st_ino]
-          and control["ok"] and bool(c.get("marker_visible")))
-    return _check("NS-CTR-009", ok, {"inside": inside, "plain_chroot_control": control,
-                                     "host_root": [host_root.st_dev, host_root.st_ino]})
+    ok = (
+        inside["ok"]
+        and not v.get("marker_visible")
+        and v.get("root") != [host_root.st_dev, host_root.st_ino]
+        and control["ok"]
+        and bool(c.get("marker_visible"))
+    )
+    return _check(
+        "NS-CTR-009",
+        ok,
+        {"inside": inside, "plain_chroot_control": control, "host_root": [host_root.st_dev, host_root.st_ino]},
+    )
 
 
 def _status_fields(text):
@@ -354,26 +447,44 @@ def check_caps(state):
 
     ok = res["rc"] == 0 and good(st) and good(wl)
     pick = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs")
-    return _check("NS-CTR-010", ok, {"expected_mask": "%016x" % want,
-                                     "exec": {k: st.get(k) for k in pick},
-                                     "workload": {k: wl.get(k) for k in pick}})
+    return _check(
+        "NS-CTR-010",
+        ok,
+        {
+            "expected_mask": "%016x" % want,
+            "exec": {k: st.get(k) for k in pick},
+            "workload": {k: wl.get(k) for k in pick},
+        },
+    )
 
 
 def check_namespaces(state):
     now = inspect.read_ns_inodes(state["init_pid"], types=list(state["namespaces"]))
     host = inspect.read_ns_inodes("self", types=list(state["namespaces"]))
-    per_type = {t: {"container": now[t], "host": host[t],
-                    "isolated": now[t] is not None and host[t] is not None and now[t] != host[t]}
-                for t in now}
+    per_type = {
+        t: {
+            "container": now[t],
+            "host": host[t],
+            "isolated": now[t] is not None and host[t] is not None and now[t] != host[t],
+        }
+        for t in now
+    }
     ok = all(v["isolated"] for v in per_type.values()) and now == state["namespaces"]
     return _check("NS-CTR-011", ok, per_type)
 
 
 CHECKS = (
-    ("NS-CTR-001", check_pid), ("NS-CTR-002", check_uts), ("NS-CTR-003", check_net),
-    ("NS-CTR-004", check_mnt), ("NS-CTR-005", check_sys_readonly), ("NS-CTR-006", check_pids_limit),
-    ("NS-CTR-007", check_memory_limit), ("NS-CTR-008", check_orphan), ("NS-CTR-009", check_chroot_escape),
-    ("NS-CTR-010", check_caps), ("NS-CTR-011", check_namespaces),
+    ("NS-CTR-001", check_pid),
+    ("NS-CTR-002", check_uts),
+    ("NS-CTR-003", check_net),
+    ("NS-CTR-004", check_mnt),
+    ("NS-CTR-005", check_sys_readonly),
+    ("NS-CTR-006", check_pids_limit),
+    ("NS-CTR-007", check_memory_limit),
+    ("NS-CTR-008", check_orphan),
+    ("NS-CTR-009", check_chroot_escape),
+    ("NS-CTR-010", check_caps),
+    ("NS-CTR-011", check_namespaces),
 )
 CHECK_IDS = tuple(c for c, _ in CHECKS)
 

@@ -4,6 +4,7 @@ An ID names one checkable property. The same ID appears in the task name that
 implements it ("NS-PID-001 | VERIFY | ..."), in the tag, in the test id and in
 every report. Statuses: pass, fail, skip, waived.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
@@ -30,7 +31,9 @@ _CONTROLS = (
     Control("NS-PID-002", "proof", "pid", "Inside sees only its own processes"),
     Control("NS-PID-003", "proof", "pid", "An orphan inside is reaped by the inside PID 1"),
     Control("NS-PID-004", "proof", "pid", "Killing PID 1 ends every process inside"),
-    Control("NS-NET-001", "proof", "net", "Only lo exists inside (down when new), besides the interfaces declared for it"),
+    Control(
+        "NS-NET-001", "proof", "net", "Only lo exists inside (down when new), besides the interfaces declared for it"
+    ),
     Control("NS-NET-002", "proof", "net", "A port bound inside is invisible outside"),
     Control("NS-NET-003", "proof", "net", "A veth pair carries traffic between two namespaces we made"),
     Control("NS-MNT-001", "proof", "mnt", "A mount made inside is invisible outside"),
@@ -39,7 +42,9 @@ _CONTROLS = (
     Control("NS-MNT-004", "proof", "mnt", "Slave propagation: mounts cross from master to slave only"),
     Control("NS-MNT-005", "proof", "mnt", "Unbindable: a bind mount of the mount point is refused"),
     Control("NS-USER-001", "proof", "user", "uid_map and gid_map are as requested"),
-    Control("NS-USER-002", "proof", "user", "Root inside is the unprivileged id outside; its files are owned by that id"),
+    Control(
+        "NS-USER-002", "proof", "user", "Root inside is the unprivileged id outside; its files are owned by that id"
+    ),
     Control("NS-USER-003", "proof", "user", "Capabilities inside do not reach the host"),
     Control("NS-IPC-001", "proof", "ipc", "System V shared memory is invisible across the boundary"),
     Control("NS-IPC-002", "proof", "ipc", "System V semaphores are invisible across the boundary"),
@@ -49,10 +54,14 @@ _CONTROLS = (
     Control("NS-TIME-001", "proof", "time", "The monotonic offset applies inside and not outside"),
     Control("NS-TIME-002", "proof", "time", "The boottime offset applies inside and not outside"),
     # The BusyBox container.
-    Control("NS-CTR-001", "container", "pid", "Container init is PID 1 and ps inside shows only the container's processes"),
+    Control(
+        "NS-CTR-001", "container", "pid", "Container init is PID 1 and ps inside shows only the container's processes"
+    ),
     Control("NS-CTR-002", "container", "uts", "Hostname inside is the container's, the host's is unchanged"),
     Control("NS-CTR-003", "container", "net", "Only lo (and the container's veth) exist inside"),
-    Control("NS-CTR-004", "container", "mnt", "Root is the overlay after pivot_root; host mounts are not visible inside"),
+    Control(
+        "NS-CTR-004", "container", "mnt", "Root is the overlay after pivot_root; host mounts are not visible inside"
+    ),
     Control("NS-CTR-005", "container", "mnt", "/sys is read-only inside"),
     Control("NS-CTR-006", "container", None, "The pids limit stops a fork bomb inside"),
     Control("NS-CTR-007", "container", None, "The memory limit kills an allocation inside, not on the host"),

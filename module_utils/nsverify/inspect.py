@@ -1,4 +1,5 @@
 """Compare the namespaces of processes: /proc/<pid>/ns/* inodes and NSpid."""
+
 from __future__ import annotations
 
 import os

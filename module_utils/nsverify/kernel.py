@@ -1,4 +1,5 @@
 """Kernel release parsing, version comparison and kernel config reading."""
+
 from __future__ import annotations
 
 import gzip
@@ -33,8 +34,9 @@ def parse_release(release):
     major, minor = int(m.group(1)), int(m.group(2))
     patch = int(m.group(3)) if m.group(3) is not None else 0
     if major < 2 or major > 99 or minor > 999 or patch > 99999:
-        raise ValueError("malformed kernel release %r: version %d.%d.%d is out of range"
-                         % (release, major, minor, patch))
+        raise ValueError(
+            "malformed kernel release %r: version %d.%d.%d is out of range" % (release, major, minor, patch)
+        )
     return KernelRelease(major, minor, patch, suffix, text)
 
 

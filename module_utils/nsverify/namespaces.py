@@ -32,6 +32,7 @@ refuses with EINVAL (unshare(1), "--mount=file").
 The module process never changes namespace: a forked child unshares, the parent
 only writes maps and makes bind mounts in its own (the host's) mount namespace.
 """
+
 from __future__ import annotations
 
 import errno as _errno
@@ -127,8 +128,10 @@ def validate_name(name):
         raise ValueError("name is %d characters long; at most %d are allowed" % (len(name), NAME_MAX))
     if not NAME_RE.match(name):
         bad = sorted(set(c for c in name if not re.match(r"[A-Za-z0-9_.-]", c)))
-        raise ValueError("name %r contains %s; use only letters, digits, '_', '.' and '-' (no '/')"
-                         % (name, ", ".join(repr(c) for c in bad)))
+        raise ValueError(
+            "name %r contains %s; use only letters, digits, '_', '.' and '-' (no '/')"
+            % (name, ", ".join(repr(c) for c in bad))
+        )
     return name
 
 
@@ -145,8 +148,10 @@ def normalize_id_map(entries, what="uid_map", release=None):
         raise ValueError("%s is empty: give at least one {inside, outside, count}" % what)
     limit = id_map_line_limit(release)
     if len(entries) > limit:
-        raise ValueError("%s has %d lines; this kernel (%s) accepts at most %d"
-                         % (what, len(entries), release or kernel.running_release(), limit))
+        raise ValueError(
+            "%s has %d lines; this kernel (%s) accepts at most %d"
+            % (what, len(entries), release or kernel.running_release(), limit)
+        )
     out = []
     for i, e in enumerate(entries):
         if isinstance(e, dict):
@@ -161,28 +166,29 @@ def normalize_id_map(entries, what="uid_map", release=None):
         try:
             inside, outside, count = (int(x) for x in raw)
         except (TypeError, ValueError):
-            raise ValueError("%s line %d: inside, outside and count must be integers, got %r"
-                             % (what, i + 1, raw))
+            raise ValueError("%s line %d: inside, outside and count must be integers, got %r" % (what, i + 1, raw))
         if count <= 0:
             raise ValueError("%s line %d: count must be at least 1, got %d" % (what, i + 1, count))
         for label, start in (("inside", inside), ("outside", outside)):
             if start < 0 or start + count - 1 > MAX_ID:
                 raise ValueError(
                     "%s line %d: %s range %d..%d is out of range; ids go from 0 to %d"
-                    % (what, i + 1, label, start, start + count - 1, MAX_ID))
+                    % (what, i + 1, label, start, start + count - 1, MAX_ID)
+                )
         out.append({"inside": inside, "outside": outside, "count": count})
     for label in ("inside", "outside"):
         ranges = sorted((e[label], e[label] + e["count"] - 1) for e in out)
         for (a_lo, a_hi), (b_lo, b_hi) in zip(ranges, ranges[1:]):
             if b_lo <= a_hi:
-                raise ValueError("%s: %s ranges %d..%d and %d..%d overlap; the kernel refuses "
-                                 "overlapping lines" % (what, label, a_lo, a_hi, b_lo, b_hi))
+                raise ValueError(
+                    "%s: %s ranges %d..%d and %d..%d overlap; the kernel refuses "
+                    "overlapping lines" % (what, label, a_lo, a_hi, b_lo, b_hi)
+                )
     return sorted(out, key=lambda e: e["inside"])
 
 
 def read_clocks():
-    return {"monotonic": time.clock_gettime(time.CLOCK_MONOTONIC),
-            "boottime": time.clock_gettime(time.CLOCK_BOOTTIME)}
+    return {"monotonic": time.clock_gettime(time.CLOCK_MONOTONIC), "boottime": time.clock_gettime(time.CLOCK_BOOTTIME)}
 
 
 def validate_offset(value, clock, now):
@@ -191,16 +197,26 @@ def validate_offset(value, clock, now):
         raise ValueError("%s_offset must be an integer number of seconds, got %r" % (clock, value))
     result = now + value
     if result < 0:
-        raise ValueError("%s_offset %d would put the %s clock before zero (it reads %d s now); "
-                         "use at least %d" % (clock, value, clock, int(now), -int(now)))
+        raise ValueError(
+            "%s_offset %d would put the %s clock before zero (it reads %d s now); "
+            "use at least %d" % (clock, value, clock, int(now), -int(now))
+        )
     if result > KTIME_SEC_MAX // 2:
-        raise ValueError("%s_offset %d is too large: the clock may not pass %d s"
-                         % (clock, value, KTIME_SEC_MAX // 2))
+        raise ValueError("%s_offset %d is too large: the clock may not pass %d s" % (clock, value, KTIME_SEC_MAX // 2))
     return value
 
 
-def build_config(types, hostname=None, uid_map=None, gid_map=None, monotonic_offset=None,
-                 boottime_offset=None, propagation=None, release=None, clocks=None):
+def build_config(
+    types,
+    hostname=None,
+    uid_map=None,
+    gid_map=None,
+    monotonic_offset=None,
+    boottime_offset=None,
+    propagation=None,
+    release=None,
+    clocks=None,
+):
     """The normalized config of a named namespace, the thing idempotence compares.
     Raise ValueError for any option that does not fit the chosen types."""
     if not types:
@@ -225,14 +241,11 @@ def build_config(types, hostname=None, uid_map=None, gid_map=None, monotonic_off
         config["hostname"] = hostname
     if "user" in types:
         config["uid_map"] = normalize_id_map(uid_map or list(DEFAULT_ID_MAP), "uid_map", release)
-        config["gid_map"] = normalize_id_map(gid_map or uid_map or list(DEFAULT_ID_MAP), "gid_map",
-                                             release)
+        config["gid_map"] = normalize_id_map(gid_map or uid_map or list(DEFAULT_ID_MAP), "gid_map", release)
     if "time" in types:
         clocks = clocks or read_clocks()
-        config["monotonic_offset"] = validate_offset(monotonic_offset or 0, "monotonic",
-                                                     clocks["monotonic"])
-        config["boottime_offset"] = validate_offset(boottime_offset or 0, "boottime",
-                                                    clocks["boottime"])
+        config["monotonic_offset"] = validate_offset(monotonic_offset or 0, "monotonic", clocks["monotonic"])
+        config["boottime_offset"] = validate_offset(boottime_offset or 0, "boottime", clocks["boottime"])
     if "mnt" in types:
         propagation = propagation or DEFAULT_PROPAGATION
         if propagation not in PROPAGATIONS:
@@ -249,9 +262,11 @@ def join_warnings(types, release=None):
     for t in catalog.validate_names(types):
         since = catalog.get(t).setns_since
         if not kernel.at_least(release, since):
-            out.append("kernel %s cannot join a %s namespace with setns(2) (needs %s): the named "
-                       "namespace is made, but nsenter --%s into it fails"
-                       % (release, t, catalog.version_string(since), catalog.get(t).unshare_option))
+            out.append(
+                "kernel %s cannot join a %s namespace with setns(2) (needs %s): the named "
+                "namespace is made, but nsenter --%s into it fails"
+                % (release, t, catalog.version_string(since), catalog.get(t).unshare_option)
+            )
     return out
 
 
@@ -308,8 +323,11 @@ def list_named(ns_dir=NAMESPACES_DIR):
         entries = os.listdir(ns_dir)
     except OSError:
         return []
-    return sorted(n for n in entries if NAME_RE.match(n) and n not in (".", "..")
-                  and os.path.isfile(os.path.join(ns_dir, n, STATE_FILE)))
+    return sorted(
+        n
+        for n in entries
+        if NAME_RE.match(n) and n not in (".", "..") and os.path.isfile(os.path.join(ns_dir, n, STATE_FILE))
+    )
 
 
 def _write_state(name, state, ns_dir):
@@ -448,8 +466,11 @@ def read_hostname(uts_path):
 def set_hostname(uts_path, hostname):
     res = probe.run(syscalls.sethostname, args=(hostname,), join={"uts": uts_path}, timeout=5.0)
     if not res["ok"]:
-        raise NamespaceError("setting the hostname inside %s failed: %s" % (uts_path, res["error"]),
-                             stage=res["stage"], errname=res["errname"])
+        raise NamespaceError(
+            "setting the hostname inside %s failed: %s" % (uts_path, res["error"]),
+            stage=res["stage"],
+            errname=res["errname"],
+        )
 
 
 def decide(want_present, config, exam, force=False):
@@ -469,15 +490,16 @@ def decide(want_present, config, exam, force=False):
             raise ConfigConflict(
                 "named namespace exists with a different config; remove it first (state=absent) "
                 "or set force=true to recreate it (every process inside loses it)",
-                current_config=current, requested_config=config)
+                current_config=current,
+                requested_config=config,
+            )
         return "recreate", "config differs and force=true"
     if exam["holder_alive"] is False:
         return "recreate", "holder process is gone, so its PID/time namespace is unusable"
     if exam["missing"]:
         if exam["holder_alive"]:
             return "repair", "bind mounts missing (%s); re-made from the holder" % ", ".join(exam["missing"])
-        return "recreate", "bind mounts missing (%s) and no holder keeps those namespaces" \
-            % ", ".join(exam["missing"])
+        return "recreate", "bind mounts missing (%s) and no holder keeps those namespaces" % ", ".join(exam["missing"])
     inside = exam.get("hostname_inside")
     if config.get("hostname") and inside is not None and inside != config["hostname"]:
         return "repair", "hostname inside is %r, not %r" % (inside, config.get("hostname"))
@@ -556,8 +578,13 @@ def remove(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
 
 
 def _remove_locked(name, base, ns_dir, proc):
-    done = {"holder_killed": None, "untracked_holders_killed": [], "unmounted": [],
-            "removed_dir": False, "released_dir": False}
+    done = {
+        "holder_killed": None,
+        "untracked_holders_killed": [],
+        "unmounted": [],
+        "removed_dir": False,
+        "released_dir": False,
+    }
     state = load_state(name, ns_dir) or {}
     holder = state.get("holder")
     if holder and stop_holder(holder, name, proc):
@@ -613,8 +640,7 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
             # first, so the unmount cannot travel back to the host.
             stage = "mount_namespace"
             syscalls.unshare(catalog.CLONE_NEWNS)
-            syscalls.mount(None, "/", None,
-                           syscalls.MS_REC | PROPAGATIONS[config["mount_propagation"]])
+            syscalls.mount(None, "/", None, syscalls.MS_REC | PROPAGATIONS[config["mount_propagation"]])
             try:
                 syscalls.umount2(ns_dir, syscalls.MNT_DETACH)
             except OSError:
@@ -632,10 +658,8 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
         if "time" in types:
             stage = "timens_offsets"
             with open("/proc/self/timens_offsets", "w") as fh:
-                fh.write("monotonic %d 0\nboottime %d 0\n"
-                         % (config["monotonic_offset"], config["boottime_offset"]))
-        if "user" in types and any(e["inside"] <= 0 < e["inside"] + e["count"]
-                                   for e in config["uid_map"]):
+                fh.write("monotonic %d 0\nboottime %d 0\n" % (config["monotonic_offset"], config["boottime_offset"]))
+        if "user" in types and any(e["inside"] <= 0 < e["inside"] + e["count"] for e in config["uid_map"]):
             # Last: changing ids clears the dumpable flag, after which /proc/self files (such as
             # timens_offsets) belong to an id unmapped here and cannot be opened.
             stage = "setresuid"
@@ -670,13 +694,12 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
     except BaseException as exc:
         err = getattr(exc, "errno", None)
         try:
-            _send(ctl_w, {"error": str(exc), "stage": stage, "errno": err,
-                          "errname": syscalls.errno_name(err)})
+            _send(ctl_w, {"error": str(exc), "stage": stage, "errno": err, "errname": syscalls.errno_name(err)})
         finally:
             os._exit(1)
 
 
-class _Lines(object):
+class _Lines:
     """JSON lines from the creator, with a deadline."""
 
     def __init__(self, fd, deadline):
@@ -686,8 +709,9 @@ class _Lines(object):
         while b"\n" not in self.buf:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                raise NamespaceError("the creating process did not answer within %.0fs" % SPAWN_TIMEOUT,
-                                     stage="timeout")
+                raise NamespaceError(
+                    "the creating process did not answer within %.0fs" % SPAWN_TIMEOUT, stage="timeout"
+                )
             ready, _, _ = select.select([self.fd], [], [], remaining)
             if not ready:
                 continue
@@ -704,8 +728,7 @@ def _wait_eof(fd, deadline):
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise NamespaceError("the holder process did not start within %.0fs" % SPAWN_TIMEOUT,
-                                 stage="holder")
+            raise NamespaceError("the holder process did not start within %.0fs" % SPAWN_TIMEOUT, stage="holder")
         ready, _, _ = select.select([fd], [], [], remaining)
         if ready:
             chunk = os.read(fd, 4096)
@@ -739,8 +762,15 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
     types = config["types"]
     ensure_namespaces_dir(ns_dir, proc)
     os.mkdir(base, 0o755)
-    state = {"version": STATE_VERSION, "name": name, "status": "creating", "config": config,
-             "holder": None, "inodes": {}, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    state = {
+        "version": STATE_VERSION,
+        "name": name,
+        "status": "creating",
+        "config": config,
+        "holder": None,
+        "inodes": {},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     _write_state(name, state, ns_dir)
 
     ctl_r, ctl_w = os.pipe()
@@ -765,34 +795,39 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
             if "error" in msg:
                 hint = ""
                 if msg["stage"] == "unshare" and msg["errname"] in ("EINVAL", "ENOSPC", "EPERM", "EUSERS"):
-                    hint = ("; one of %s is not built into this kernel, at its user.max_*_namespaces "
-                            "limit or denied by policy: run the namespace_facts audit"
-                            % ", ".join(types))
+                    hint = (
+                        "; one of %s is not built into this kernel, at its user.max_*_namespaces "
+                        "limit or denied by policy: run the namespace_facts audit" % ", ".join(types)
+                    )
                 raise NamespaceError(
                     "creating the namespaces failed at %s: %s%s" % (msg["stage"], msg["error"], hint),
-                    stage=msg["stage"], errno=msg["errno"], errname=msg["errname"])
+                    stage=msg["stage"],
+                    errno=msg["errno"],
+                    errname=msg["errname"],
+                )
             if "maps" in msg:
                 try:
-                    probe.write_id_maps(pid, _tuples(config["uid_map"]), _tuples(config["gid_map"]),
-                                        proc=proc)
+                    probe.write_id_maps(pid, _tuples(config["uid_map"]), _tuples(config["gid_map"]), proc=proc)
                 except OSError as exc:
                     os.write(go_w, b"x")
-                    raise NamespaceError("writing uid_map/gid_map failed: %s" % exc, stage="id_map",
-                                         errno=exc.errno, errname=syscalls.errno_name(exc.errno))
+                    raise NamespaceError(
+                        "writing uid_map/gid_map failed: %s" % exc,
+                        stage="id_map",
+                        errno=exc.errno,
+                        errname=syscalls.errno_name(exc.errno),
+                    )
                 os.write(go_w, b"g")
             elif "holder" in msg:
                 holder_pid = msg["holder"]
                 ident = read_holder_identity(holder_pid, proc)
-                state["holder"] = {"pid": holder_pid,
-                                   "starttime": ident["starttime"] if ident else None}
+                state["holder"] = {"pid": holder_pid, "starttime": ident["starttime"] if ident else None}
                 _write_state(name, state, ns_dir)  # tracked before anything else can fail
             elif "ready" in msg:
                 source = holder_pid or msg["ready"]
         if holder_pid:
             failure = _wait_eof(exec_r, time.monotonic() + timeout)
             if failure:
-                raise NamespaceError("the holder process could not start: %s" % failure.decode(),
-                                     stage="holder")
+                raise NamespaceError("the holder process could not start: %s" % failure.decode(), stage="holder")
             if not holder_alive(state["holder"], name, proc):
                 raise NamespaceError("the holder process exited right after it started", stage="holder")
         for t in types:
@@ -802,9 +837,12 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
             try:
                 syscalls.mount(src, target, None, syscalls.MS_BIND)
             except OSError as exc:
-                raise NamespaceError("bind-mounting %s on %s failed: %s" % (src, target, exc),
-                                     stage="bind_mount", errno=exc.errno,
-                                     errname=syscalls.errno_name(exc.errno))
+                raise NamespaceError(
+                    "bind-mounting %s on %s failed: %s" % (src, target, exc),
+                    stage="bind_mount",
+                    errno=exc.errno,
+                    errname=syscalls.errno_name(exc.errno),
+                )
             state["inodes"][t] = os.stat(target).st_ino
         state["status"] = "ready"
         _write_state(name, state, ns_dir)
@@ -854,8 +892,9 @@ def repair(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
                 syscalls.umount2(target, syscalls.MNT_DETACH)
             src = os.path.join(proc, str(pid), "ns", catalog.get(t).proc_entry)
             if os.stat(src).st_ino != state["inodes"].get(t):
-                raise NamespaceError("cannot repair %s: the holder is no longer in the recorded %s "
-                                     "namespace" % (name, t), stage="repair")
+                raise NamespaceError(
+                    "cannot repair %s: the holder is no longer in the recorded %s namespace" % (name, t), stage="repair"
+                )
             if not os.path.exists(target):
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o444))
             syscalls.mount(src, target, None, syscalls.MS_BIND)

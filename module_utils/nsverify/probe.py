@@ -8,6 +8,7 @@ time_for_children), so for those the child forks once more and `fn` runs in the
 grandchild (PID 1 of a new PID namespace). The child is always reaped; on a
 timeout it is killed, and the grandchild dies with it (PR_SET_PDEATHSIG).
 """
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,19 @@ def _needs_fork(unshare_flags, join):
     return bool(unshare_flags & children_only) or any(t in ("pid", "time") for t in join)
 
 
-def run(fn, args=(), kwargs=None, unshare=0, join=None, uid_map=None, gid_map=None,
-        setgroups=None, setup=None, fork=None, timeout=DEFAULT_TIMEOUT):
+def run(
+    fn,
+    args=(),
+    kwargs=None,
+    unshare=0,
+    join=None,
+    uid_map=None,
+    gid_map=None,
+    setgroups=None,
+    setup=None,
+    fork=None,
+    timeout=DEFAULT_TIMEOUT,
+):
     """Run `fn(*args, **kwargs)` in a forked child and return a result dict.
 
     unshare: CLONE_NEW* flags for unshare(2).
@@ -188,8 +200,7 @@ def run(fn, args=(), kwargs=None, unshare=0, join=None, uid_map=None, gid_map=No
                     write_id_maps(pid, uid_map, gid_map, setgroups)
                     os.write(go_w, b"g")
                 except OSError as exc:
-                    map_failure = _result(False, stage="id_map", err=exc.errno,
-                                          error="writing uid/gid map: %s" % exc)
+                    map_failure = _result(False, stage="id_map", err=exc.errno, error="writing uid/gid map: %s" % exc)
                     os.write(go_w, b"x")
             # else: the child failed before unsharing; its result arrives on rfd
         data = read_until_eof(rfd, deadline)
@@ -210,8 +221,7 @@ def run(fn, args=(), kwargs=None, unshare=0, join=None, uid_map=None, gid_map=No
     if map_failure is not None:
         return map_failure
     if data is None:
-        return _result(False, stage="timeout", error="probe did not answer within %.1fs" % timeout,
-                       timed_out=True)
+        return _result(False, stage="timeout", error="probe did not answer within %.1fs" % timeout, timed_out=True)
     if not data:
         return _result(False, stage="run", error="probe child exited without a result")
     try:

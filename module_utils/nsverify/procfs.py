@@ -3,6 +3,7 @@
 Parsers take text and return data; readers take the path root (proc="/proc") so tests
 can point them at captured trees.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,19 +51,21 @@ def parse_mountinfo(text):
         except ValueError:
             continue
         optional = f[6:sep]
-        mounts.append({
-            "mount_id": mount_id,
-            "parent_id": parent_id,
-            "major_minor": f[2],
-            "root": unescape(f[3]),
-            "mount_point": unescape(f[4]),
-            "options": f[5],
-            "optional": optional,
-            "propagation": _propagation(optional),
-            "fstype": f[sep + 1],
-            "source": unescape(f[sep + 2]),
-            "super_options": f[sep + 3] if len(f) > sep + 3 else "",
-        })
+        mounts.append(
+            {
+                "mount_id": mount_id,
+                "parent_id": parent_id,
+                "major_minor": f[2],
+                "root": unescape(f[3]),
+                "mount_point": unescape(f[4]),
+                "options": f[5],
+                "optional": optional,
+                "propagation": _propagation(optional),
+                "fstype": f[sep + 1],
+                "source": unescape(f[sep + 2]),
+                "super_options": f[sep + 3] if len(f) > sep + 3 else "",
+            }
+        )
     return mounts
 
 
@@ -86,5 +89,5 @@ def parse_stat(text):
 
     comm (field 2) may hold spaces and ')', so the fields are counted from the last ')'.
     """
-    rest = text[text.rindex(")") + 2:].split()
+    rest = text[text.rindex(")") + 2 :].split()
     return {"state": rest[0], "ppid": int(rest[1]), "starttime": int(rest[19]) if len(rest) > 19 else None}

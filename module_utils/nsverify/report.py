@@ -26,6 +26,7 @@ Idempotence: `outcome_digest()` hashes what a compliance reader acts on (hosts, 
 statuses, waivers) and leaves out the generation time and the volatile evidence (PIDs, inode
 numbers). A writer rewrites the files only when that digest changes.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -61,6 +62,7 @@ class WaiverError(ValueError):
 
 # ---------------------------------------------------------------- waivers
 
+
 def parse_date(value):
     if isinstance(value, datetime.datetime):
         return value.date()
@@ -84,12 +86,15 @@ def parse_waivers(data):
     if isinstance(data, dict):
         unknown_top = sorted(k for k in data if k != "waivers")
         if unknown_top:
-            raise WaiverError("waiver file: unknown top-level key(s) %s; put the entries in a list "
-                              "under 'waivers:'" % ", ".join(repr(k) for k in unknown_top))
+            raise WaiverError(
+                "waiver file: unknown top-level key(s) %s; put the entries in a list "
+                "under 'waivers:'" % ", ".join(repr(k) for k in unknown_top)
+            )
         data = data.get("waivers") or []
     if not isinstance(data, list):
-        raise WaiverError("waiver file: expected a list of waivers (or a mapping with key 'waivers'), "
-                          "got %s" % type(data).__name__)
+        raise WaiverError(
+            "waiver file: expected a list of waivers (or a mapping with key 'waivers'), got %s" % type(data).__name__
+        )
     problems = []
     waivers = []
     for index, entry in enumerate(data):
@@ -102,18 +107,23 @@ def parse_waivers(data):
             where = "waiver #%d (%s)" % (index + 1, control_id)
         extra = sorted(k for k in entry if k not in WAIVER_KEYS and k != "id")
         if extra:
-            problems.append("%s: unknown key(s) %s; allowed: %s"
-                            % (where, ", ".join(repr(k) for k in extra), ", ".join(WAIVER_KEYS)))
+            problems.append(
+                "%s: unknown key(s) %s; allowed: %s"
+                % (where, ", ".join(repr(k) for k in extra), ", ".join(WAIVER_KEYS))
+            )
         if not control_id:
             problems.append("%s: missing 'control' (a control id such as NS-KRN-008)" % where)
         elif control_id not in controls.CONTROLS:
-            problems.append("%s: unknown control id %r; valid ids are listed in "
-                            "module_utils/nsverify/controls.py (e.g. NS-KRN-008, NS-PID-001)"
-                            % (where, control_id))
+            problems.append(
+                "%s: unknown control id %r; valid ids are listed in "
+                "module_utils/nsverify/controls.py (e.g. NS-KRN-008, NS-PID-001)" % (where, control_id)
+            )
         justification = entry.get("justification")
         if not isinstance(justification, str) or not justification.strip():
-            problems.append("%s: missing 'justification': every waiver needs a written reason "
-                            "(who accepted the risk and why)" % where)
+            problems.append(
+                "%s: missing 'justification': every waiver needs a written reason "
+                "(who accepted the risk and why)" % where
+            )
         hosts = entry.get("hosts", "*")
         if isinstance(hosts, str):
             hosts = [hosts]
@@ -127,12 +137,14 @@ def parse_waivers(data):
             except ValueError as exc:
                 problems.append("%s: bad 'expires': %s" % (where, exc))
                 expires = None
-        waivers.append({
-            "control": control_id,
-            "justification": justification.strip() if isinstance(justification, str) else justification,
-            "hosts": hosts,
-            "expires": expires.isoformat() if expires else None,
-        })
+        waivers.append(
+            {
+                "control": control_id,
+                "justification": justification.strip() if isinstance(justification, str) else justification,
+                "hosts": hosts,
+                "expires": expires.isoformat() if expires else None,
+            }
+        )
     if problems:
         raise WaiverError("invalid waivers: " + "; ".join(problems))
     return waivers
@@ -147,6 +159,7 @@ def waiver_expired(waiver, today):
 
 
 # ---------------------------------------------------------------- evaluation
+
 
 def _entry(control, status, reason, evidence):
     return {
@@ -202,11 +215,20 @@ def _evaluate_policy(policy):
         return _entry(control, "fail", "the audit did not report the unprivileged user-namespace policy", {})
     evidence = {k: v for k, v in policy.items() if k != "control_id"}
     if policy.get("verdict") == "unknown" or policy.get("known") is False:
-        return _entry(control, "fail", "unprivileged user-namespace policy could not be determined: %s"
-                      % (policy.get("reason") or "no reason given"), evidence)
+        return _entry(
+            control,
+            "fail",
+            "unprivileged user-namespace policy could not be determined: %s"
+            % (policy.get("reason") or "no reason given"),
+            evidence,
+        )
     if "unprivileged_can_create" in policy and policy["unprivileged_can_create"] is None:
-        return _entry(control, "fail", "whether an unprivileged user may create a user namespace could not be "
-                      "determined", evidence)
+        return _entry(
+            control,
+            "fail",
+            "whether an unprivileged user may create a user namespace could not be determined",
+            evidence,
+        )
     parts = []
     if "unprivileged_can_create" in policy:
         can = policy["unprivileged_can_create"]
@@ -230,8 +252,7 @@ def _evaluate_headroom(types, min_headroom, audit_headroom=None):
         count, limit = fact.get("count"), fact.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool):
             continue
-        row = {"count": count, "limit": limit,
-               "headroom": (limit - count) if isinstance(count, int) else None}
+        row = {"count": count, "limit": limit, "headroom": (limit - count) if isinstance(count, int) else None}
         table[name] = row
         if row["headroom"] is not None and row["headroom"] < min_headroom:
             short.append("%s %d/%d" % (name, count, limit))
@@ -239,11 +260,13 @@ def _evaluate_headroom(types, min_headroom, audit_headroom=None):
     if isinstance(audit_headroom, dict):  # the audit's own caveats (lower bounds, per-user-namespace limits)
         evidence.update({k: v for k, v in audit_headroom.items() if k not in ("types", "control_id")})
     if not table:
-        return _entry(control, "skip", "no user.max_*_namespaces limits reported (they exist from kernel 4.9)",
-                      evidence)
+        return _entry(
+            control, "skip", "no user.max_*_namespaces limits reported (they exist from kernel 4.9)", evidence
+        )
     if short:
-        return _entry(control, "fail", "headroom below %d for %s (count/limit)" % (min_headroom, ", ".join(short)),
-                      evidence)
+        return _entry(
+            control, "fail", "headroom below %d for %s (count/limit)" % (min_headroom, ", ".join(short)), evidence
+        )
     known = [n for n in table if table[n]["headroom"] is not None]
     least = min(known, key=lambda n: table[n]["headroom"]) if known else None
     reason = "every reported type is below its limit"
@@ -261,8 +284,12 @@ def _check_entry(control, check, fallback_namespace=None, source="proof"):
         reason = "unrecognised check status %r (expected pass, fail or skip): treated as fail" % (status,)
         status = "fail"
     if control is None:  # a check the catalogue does not know yet: keep it, never drop evidence
-        control = controls.Control(check.get("id") or "UNKNOWN", source, fallback_namespace,
-                                   check.get("title") or "(not in the control catalogue)")
+        control = controls.Control(
+            check.get("id") or "UNKNOWN",
+            source,
+            fallback_namespace,
+            check.get("title") or "(not in the control catalogue)",
+        )
     return _entry(control, status, reason, evidence)
 
 
@@ -290,12 +317,23 @@ def evaluate_proofs(results):
                 out.append(_entry(control, "skip", "the %s namespace was not verified (not requested)" % name, {}))
             elif type_result.get("status") == "skipped":
                 verdict = type_result.get("verdict")
-                out.append(_entry(control, "skip", "%s%s" % ("%s: " % verdict if verdict else "",
-                                                              type_result.get("reason") or "proof skipped"),
-                                  {"verdict": verdict, "type_status": "skipped"}))
+                out.append(
+                    _entry(
+                        control,
+                        "skip",
+                        "%s%s" % ("%s: " % verdict if verdict else "", type_result.get("reason") or "proof skipped"),
+                        {"verdict": verdict, "type_status": "skipped"},
+                    )
+                )
             else:
-                out.append(_entry(control, "skip", "the %s proof did not run this check" % name,
-                                  {"type_status": type_result.get("status")}))
+                out.append(
+                    _entry(
+                        control,
+                        "skip",
+                        "the %s proof did not run this check" % name,
+                        {"type_status": type_result.get("status")},
+                    )
+                )
         for check in extra:
             out.append(_check_entry(None, check, name))
     return out
@@ -376,7 +414,12 @@ def summarize(entries):
 
 def summary_line(counts):
     return "Count: %d, Passed: %d, Failed: %d, Skipped: %d, Waived: %d" % (
-        counts["count"], counts["pass"], counts["fail"], counts["skip"], counts["waived"])
+        counts["count"],
+        counts["pass"],
+        counts["fail"],
+        counts["skip"],
+        counts["waived"],
+    )
 
 
 def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), today=None, min_headroom=1):
@@ -398,16 +441,16 @@ def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), tod
     }
 
 
-def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify compliance report",
-                 min_headroom=1):
+def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify compliance report", min_headroom=1):
     """hosts: {name: {"facts", "proofs", "container"}} -> the fleet report dict."""
     today = today or datetime.date.today()
     waivers = list(waivers)
     host_reports = {}
     for name in sorted(hosts):
         data = hosts[name] or {}
-        host_reports[name] = evaluate_host(name, data.get("facts"), data.get("proofs"), data.get("container"),
-                                           waivers, today, min_headroom)
+        host_reports[name] = evaluate_host(
+            name, data.get("facts"), data.get("proofs"), data.get("container"), waivers, today, min_headroom
+        )
     total = {"count": 0, "pass": 0, "fail": 0, "skip": 0, "waived": 0}
     for r in host_reports.values():
         for k in total:
@@ -450,6 +493,7 @@ def failures(report):
 
 # ---------------------------------------------------------------- renderers
 
+
 def render_json(report):
     return json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
 
@@ -464,8 +508,14 @@ def _control_rows(report):
 
 
 def _md(text):
-    return str(text if text is not None else "").replace("\\", "\\\\").replace("|", "\\|") \
-        .replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    return (
+        str(text if text is not None else "")
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\n", " ")
+    )
 
 
 def _md_json(value):
@@ -485,8 +535,13 @@ def render_markdown(report):
     for h in hosts:
         r = report["hosts"][h]
         lines.append("| %s | %s | %s |" % (_md(h), _md(r["kernel"] or "?"), r["summary_line"]))
-    lines += ["", "## Matrix", "", "| Control | Title | " + " | ".join(_md(h) for h in hosts) + " |",
-              "|---|---|" + "---|" * len(hosts)]
+    lines += [
+        "",
+        "## Matrix",
+        "",
+        "| Control | Title | " + " | ".join(_md(h) for h in hosts) + " |",
+        "|---|---|" + "---|" * len(hosts),
+    ]
     for row in _control_rows(report):
         cells = []
         for h in hosts:
@@ -502,13 +557,18 @@ def render_markdown(report):
         for e in notable:
             lines.append("- **%s** %s: %s -- %s" % (e["id"], e["status"].upper(), _md(e["title"]), _md(e["reason"])))
             if e.get("waiver"):
-                lines.append("  - waiver: %s%s" % (_md(e["waiver"]["justification"]),
-                                                     " (expires %s)" % e["waiver"]["expires"]
-                                                     if e["waiver"]["expires"] else ""))
+                lines.append(
+                    "  - waiver: %s%s"
+                    % (
+                        _md(e["waiver"]["justification"]),
+                        " (expires %s)" % e["waiver"]["expires"] if e["waiver"]["expires"] else "",
+                    )
+                )
             lines.append("  - evidence: `%s`" % _md_json(e["evidence"]))
         for w in r["waivers"]["expired"]:
-            lines.append("- expired waiver for %s (expired %s): %s" % (w["control"], w["expires"],
-                                                                       _md(w["justification"])))
+            lines.append(
+                "- expired waiver for %s (expired %s): %s" % (w["control"], w["expires"], _md(w["justification"]))
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -550,7 +610,8 @@ text-align:center;text-decoration:none;white-space:nowrap}
 .none{color:#8c959f}
 .zero{color:#8c959f;background:transparent;border:1px solid var(--line)}
 .overview{margin:-8px 0 18px;color:#57606a}
-.attention{list-style:none;margin:6px 0 12px;padding:8px 12px;border:1px solid var(--line);border-radius:6px;background:#fffbfa}
+.attention{list-style:none;margin:6px 0 12px;padding:8px 12px;border:1px solid var(--line);border-radius:6px;
+  background:#fffbfa}
 .attention li{margin:2px 0}
 .counts{white-space:nowrap}
 .counts span{margin-right:6px}
@@ -580,7 +641,8 @@ def _badge(status, href=None, title=None):
 def _counts_html(counts):
     return '<span class="counts">%s</span>' % "".join(
         '<span class="badge %s">%d %s</span>' % (k if counts[k] else "zero", counts[k], _LABEL[k])
-        for k in ("pass", "fail", "waived", "skip"))
+        for k in ("pass", "fail", "waived", "skip")
+    )
 
 
 def _host_state(r):
@@ -607,30 +669,42 @@ def _cell(report, host, control_id):
 def _matrix_html(report, hosts, anchors):
     rows = _control_rows(report)
     legend = " ".join(_badge(s) for s in ("pass", "fail", "waived", "skip"))
-    out = ['<section class="card"><h2>Fleet matrix</h2><p class="legend note">%s &nbsp; each cell links to the '
-           "host's evidence; hover for the reason</p><div class=\"scroll\">" % legend]
+    out = [
+        '<section class="card"><h2>Fleet matrix</h2><p class="legend note">%s &nbsp; each cell links to the '
+        "host's evidence; hover for the reason</p><div class=\"scroll\">" % legend
+    ]
     if len(hosts) <= COMPACT_MATRIX_HOSTS:
-        out.append('<table class="matrix"><tr><th>Control</th><th>Title</th>%s</tr>'
-                   % "".join('<th class="h"><a href="#%s">%s</a></th>' % (anchors[h], _e(h)) for h in hosts))
+        out.append(
+            '<table class="matrix"><tr><th>Control</th><th>Title</th>%s</tr>'
+            % "".join('<th class="h"><a href="#%s">%s</a></th>' % (anchors[h], _e(h)) for h in hosts)
+        )
         group = None
         for row in rows:
             if row["source"] != group:
                 group = row["source"]
-                out.append('<tr class="grp"><td colspan="%d">%s</td></tr>'
-                           % (2 + len(hosts), _e(SOURCE_TITLES.get(group, group))))
+                out.append(
+                    '<tr class="grp"><td colspan="%d">%s</td></tr>'
+                    % (2 + len(hosts), _e(SOURCE_TITLES.get(group, group)))
+                )
             cells = []
             for h in hosts:
                 e = _cell(report, h, row["id"])
                 if e is None:
                     cells.append('<td class="s none" title="not evaluated on this host">&ndash;</td>')
                 else:
-                    cells.append('<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]),
-                                                                 e["reason"]))
-            out.append('<tr><td class="id">%s</td><td>%s</td>%s</tr>'
-                       % (_e(row["id"]), _e(row["title"]), "".join(cells)))
+                    cells.append(
+                        '<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]), e["reason"])
+                    )
+            out.append(
+                '<tr><td class="id">%s</td><td>%s</td>%s</tr>' % (_e(row["id"]), _e(row["title"]), "".join(cells))
+            )
     else:
-        out.append('<table class="matrix compact"><tr><th>Host</th>%s</tr>' % "".join(
-            '<th class="v" title="%s"><span>%s</span></th>' % (_e(row["title"]), _e(row["id"])) for row in rows))
+        out.append(
+            '<table class="matrix compact"><tr><th>Host</th>%s</tr>'
+            % "".join(
+                '<th class="v" title="%s"><span>%s</span></th>' % (_e(row["title"]), _e(row["id"])) for row in rows
+            )
+        )
         for h in hosts:
             cells = []
             for row in rows:
@@ -638,9 +712,10 @@ def _matrix_html(report, hosts, anchors):
                 if e is None:
                     cells.append('<td class="c none" title="not evaluated on this host">&middot;</td>')
                 else:
-                    cells.append('<td class="c"><a class="sq %s" href="#%s-%s" title="%s: %s">%s</a></td>'
-                                 % (e["status"], anchors[h], _e(e["id"]), _e(e["id"]), _e(e["reason"]),
-                                    _LETTER[e["status"]]))
+                    cells.append(
+                        '<td class="c"><a class="sq %s" href="#%s-%s" title="%s: %s">%s</a></td>'
+                        % (e["status"], anchors[h], _e(e["id"]), _e(e["id"]), _e(e["reason"]), _LETTER[e["status"]])
+                    )
             out.append('<tr><td class="id"><a href="#%s">%s</a></td>%s</tr>' % (anchors[h], _e(h), "".join(cells)))
     out.append("</table></div></section>")
     return "\n".join(out)
@@ -649,24 +724,43 @@ def _matrix_html(report, hosts, anchors):
 def render_html(report):
     hosts = list(report["hosts"])
     anchors = {h: "host-%d" % i for i, h in enumerate(hosts)}
-    out = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width,initial-scale=1">',
-           "<title>%s</title><style>%s</style></head><body>" % (_e(report["title"]), _CSS)]
-    out.append("<header><h1>%s</h1><div class=\"meta\">Generated %s &middot; %d host(s) &middot; "
-               "schema %s &middot; outcome %s</div></header><main>"
-               % (_e(report["title"]), _e(report.get("generated") or report["date"]), len(hosts),
-                  _e(report["schema"]), _e(report["outcome_digest"][:12])))
+    out = [
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width,initial-scale=1">',
+        "<title>%s</title><style>%s</style></head><body>" % (_e(report["title"]), _CSS),
+    ]
+    out.append(
+        "<header><h1>%s</h1><div class=\"meta\">Generated %s &middot; %d host(s) &middot; "
+        "schema %s &middot; outcome %s</div></header><main>"
+        % (
+            _e(report["title"]),
+            _e(report.get("generated") or report["date"]),
+            len(hosts),
+            _e(report["schema"]),
+            _e(report["outcome_digest"][:12]),
+        )
+    )
     bad = report["summary"]["fail"] > 0
     out.append('<p class="fleet%s">%s</p>' % (" bad" if bad else "", _e(report["summary_line"])))
     states = [_host_state(report["hosts"][h])[1] for h in hosts]
     expired = sum(1 for h in hosts if report["hosts"][h]["waivers"]["expired"])
-    out.append('<p class="overview">%d host(s): %s%s</p>' % (
-        len(hosts), ", ".join("%d %s" % (states.count(w), w.lower()) for w in ("FAILING", "NO DATA", "WAIVED", "OK")
-                              if states.count(w)),
-        "; %d with expired waivers" % expired if expired else ""))
+    out.append(
+        '<p class="overview">%d host(s): %s%s</p>'
+        % (
+            len(hosts),
+            ", ".join(
+                "%d %s" % (states.count(w), w.lower())
+                for w in ("FAILING", "NO DATA", "WAIVED", "OK")
+                if states.count(w)
+            ),
+            "; %d with expired waivers" % expired if expired else "",
+        )
+    )
 
-    out.append('<section class="card"><h2>Hosts</h2><table><tr><th>Host</th><th>State</th><th>Kernel</th>'
-               "<th>Summary</th><th>Counts</th><th>Notes</th></tr>")
+    out.append(
+        '<section class="card"><h2>Hosts</h2><table><tr><th>Host</th><th>State</th><th>Kernel</th>'
+        "<th>Summary</th><th>Counts</th><th>Notes</th></tr>"
+    )
     for h in hosts:
         r = report["hosts"][h]
         notes = []
@@ -676,27 +770,45 @@ def render_html(report):
         if r["waivers"]["expired"]:
             notes.append('<span class="warn">%d expired waiver(s)</span>' % len(r["waivers"]["expired"]))
         cls, word = _host_state(r)
-        out.append('<tr><td><a href="#%s">%s</a></td><td><span class="badge %s">%s</span></td><td class="mono">%s</td>'
-                   '<td class="mono">%s</td><td>%s</td><td>%s</td></tr>'
-                   % (anchors[h], _e(h), cls, word, _e(r["kernel"] or "?"), _e(r["summary_line"]),
-                      _counts_html(r["summary"]), " ".join(notes)))
+        out.append(
+            '<tr><td><a href="#%s">%s</a></td><td><span class="badge %s">%s</span></td><td class="mono">%s</td>'
+            '<td class="mono">%s</td><td>%s</td><td>%s</td></tr>'
+            % (
+                anchors[h],
+                _e(h),
+                cls,
+                word,
+                _e(r["kernel"] or "?"),
+                _e(r["summary_line"]),
+                _counts_html(r["summary"]),
+                " ".join(notes),
+            )
+        )
     out.append("</table></section>")
 
     out.append(_matrix_html(report, hosts, anchors))
 
     for h in hosts:
         r = report["hosts"][h]
-        out.append('<section class="card" id="%s"><h2>%s</h2><p class="mono">%s &nbsp; kernel %s</p>'
-                   % (anchors[h], _e(h), _e(r["summary_line"]), _e(r["kernel"] or "?")))
+        out.append(
+            '<section class="card" id="%s"><h2>%s</h2><p class="mono">%s &nbsp; kernel %s</p>'
+            % (anchors[h], _e(h), _e(r["summary_line"]), _e(r["kernel"] or "?"))
+        )
         for w in r["waivers"]["expired"]:
-            out.append('<p class="warn">Expired waiver for %s (expired %s, no longer applied): %s</p>'
-                       % (_e(w["control"]), _e(w["expires"]), _e(w["justification"])))
+            out.append(
+                '<p class="warn">Expired waiver for %s (expired %s, no longer applied): %s</p>'
+                % (_e(w["control"]), _e(w["expires"]), _e(w["justification"]))
+            )
         notable = [e for e in r["controls"] if e["status"] in ("fail", "waived")]
         if notable:
-            out.append('<ul class="attention">%s</ul>' % "".join(
-                '<li>%s <a class="mono" href="#%s-%s">%s</a> %s &mdash; <span class="note">%s</span></li>'
-                % (_badge(e["status"]), anchors[h], _e(e["id"]), _e(e["id"]), _e(e["title"]), _e(e["reason"]))
-                for e in notable))
+            out.append(
+                '<ul class="attention">%s</ul>'
+                % "".join(
+                    '<li>%s <a class="mono" href="#%s-%s">%s</a> %s &mdash; <span class="note">%s</span></li>'
+                    % (_badge(e["status"]), anchors[h], _e(e["id"]), _e(e["id"]), _e(e["title"]), _e(e["reason"]))
+                    for e in notable
+                )
+            )
         group = None
         out.append("<table><tr><th>Control</th><th>Status</th><th>Title and evidence</th></tr>")
         for e in r["controls"]:
@@ -707,17 +819,30 @@ def render_html(report):
             if e.get("waiver"):
                 extra += '<div class="note">Waived: %s%s</div>' % (
                     _e(e["waiver"]["justification"]),
-                    " (until %s)" % _e(e["waiver"]["expires"]) if e["waiver"]["expires"] else "")
+                    " (until %s)" % _e(e["waiver"]["expires"]) if e["waiver"]["expires"] else "",
+                )
             if e.get("waiver_expired"):
                 extra += '<div class="note warn">Waiver expired %s</div>' % _e(e["waiver_expired"]["expires"])
             evidence = json.dumps(e["evidence"], indent=2, sort_keys=True, default=str)
-            out.append('<tr id="%s-%s"><td class="id">%s</td><td>%s</td><td><div>%s</div><div class="note">%s</div>%s'
-                       "<details><summary>evidence</summary><pre>%s</pre></details></td></tr>"
-                       % (anchors[h], _e(e["id"]), _e(e["id"]), _badge(e["status"]), _e(e["title"]),
-                          _e(e["reason"]), extra, _e(evidence)))
+            out.append(
+                '<tr id="%s-%s"><td class="id">%s</td><td>%s</td><td><div>%s</div><div class="note">%s</div>%s'
+                "<details><summary>evidence</summary><pre>%s</pre></details></td></tr>"
+                % (
+                    anchors[h],
+                    _e(e["id"]),
+                    _e(e["id"]),
+                    _badge(e["status"]),
+                    _e(e["title"]),
+                    _e(e["reason"]),
+                    extra,
+                    _e(evidence),
+                )
+            )
         out.append("</table></section>")
-    out.append('<p class="note">nsverify &middot; statuses: pass, fail, skip (not applicable or not run), waived '
-               "(a failed control with a written, unexpired waiver).</p></main></body></html>\n")
+    out.append(
+        '<p class="note">nsverify &middot; statuses: pass, fail, skip (not applicable or not run), waived '
+        "(a failed control with a written, unexpired waiver).</p></main></body></html>\n"
+    )
     return "\n".join(out)
 
 

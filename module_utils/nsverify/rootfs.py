@@ -4,6 +4,7 @@ The layout is computed as data (directories, files, applet links), compared with
 what is on disk, and only the differences are applied, so a second build changes
 nothing. The rootfs is the read-only lower layer of every container's overlay.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,14 +22,23 @@ BUSYBOX_PATH = "bin/busybox"
 # The directories a container needs before anything is mounted on them; tmp is
 # world-writable with the sticky bit like on any host, root's home is private.
 BASE_DIRS = (
-    ("bin", 0o755), ("sbin", 0o755), ("usr", 0o755), ("usr/bin", 0o755), ("usr/sbin", 0o755),
-    ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("etc", 0o755), ("tmp", 0o1777),
-    ("root", 0o700), ("var", 0o755), ("run", 0o755),
+    ("bin", 0o755),
+    ("sbin", 0o755),
+    ("usr", 0o755),
+    ("usr/bin", 0o755),
+    ("usr/sbin", 0o755),
+    ("proc", 0o555),
+    ("sys", 0o555),
+    ("dev", 0o755),
+    ("etc", 0o755),
+    ("tmp", 0o1777),
+    ("root", 0o700),
+    ("var", 0o755),
+    ("run", 0o755),
 )
 
 # Applets every container proof relies on: a busybox built without them is refused.
-REQUIRED_APPLETS = ("sh", "mount", "umount", "ls", "mkdir", "ps", "ping", "hostname", "ip",
-                    "chroot", "cat", "sleep")
+REQUIRED_APPLETS = ("sh", "mount", "umount", "ls", "mkdir", "ps", "ping", "hostname", "ip", "chroot", "cat", "sleep")
 
 _VERSION_RE = re.compile(r"BusyBox v(\d+(?:\.\d+)+)")
 
@@ -70,32 +80,33 @@ def elf_interpreter(data):
     is64 = data[4] == 2
     endian = "<" if data[5] == 1 else ">"
     if is64:
-        phoff, = struct.unpack_from(endian + "Q", data, 0x20)
+        (phoff,) = struct.unpack_from(endian + "Q", data, 0x20)
         phentsize, phnum = struct.unpack_from(endian + "HH", data, 0x36)
     else:
-        phoff, = struct.unpack_from(endian + "I", data, 0x1C)
+        (phoff,) = struct.unpack_from(endian + "I", data, 0x1C)
         phentsize, phnum = struct.unpack_from(endian + "HH", data, 0x2A)
     for i in range(phnum):
         off = phoff + i * phentsize
         if off + 8 > len(data):
             break
-        p_type, = struct.unpack_from(endian + "I", data, off)
+        (p_type,) = struct.unpack_from(endian + "I", data, off)
         if p_type == 3:  # PT_INTERP
             if is64:
-                p_offset, = struct.unpack_from(endian + "Q", data, off + 8)
-                p_filesz, = struct.unpack_from(endian + "Q", data, off + 32)
+                (p_offset,) = struct.unpack_from(endian + "Q", data, off + 8)
+                (p_filesz,) = struct.unpack_from(endian + "Q", data, off + 32)
             else:
-                p_offset, = struct.unpack_from(endian + "I", data, off + 4)
-                p_filesz, = struct.unpack_from(endian + "I", data, off + 16)
-            return data[p_offset:p_offset + p_filesz].rstrip(b"\0").decode(errors="replace")
+                (p_offset,) = struct.unpack_from(endian + "I", data, off + 4)
+                (p_filesz,) = struct.unpack_from(endian + "I", data, off + 16)
+            return data[p_offset : p_offset + p_filesz].rstrip(b"\0").decode(errors="replace")
     return None
 
 
 def check_binary(path):
     """Raise RootfsError unless `path` is an executable, statically linked ELF file."""
     if not os.path.isfile(path):
-        raise RootfsError("busybox binary %s does not exist: install busybox-static or give the path "
-                          "of a static busybox" % path)
+        raise RootfsError(
+            "busybox binary %s does not exist: install busybox-static or give the path of a static busybox" % path
+        )
     if not os.access(path, os.X_OK):
         raise RootfsError("busybox binary %s is not executable" % path)
     with open(path, "rb") as fh:
@@ -105,8 +116,10 @@ def check_binary(path):
     except (RootfsError, struct.error) as exc:
         raise RootfsError("busybox binary %s is not a usable ELF executable: %s" % (path, exc))
     if interp:
-        raise RootfsError("busybox binary %s is dynamically linked (interpreter %s); the rootfs has no C "
-                          "library: use a static build (Debian: busybox-static)" % (path, interp))
+        raise RootfsError(
+            "busybox binary %s is dynamically linked (interpreter %s); the rootfs has no C "
+            "library: use a static build (Debian: busybox-static)" % (path, interp)
+        )
 
 
 def query_binary(path):
@@ -261,6 +274,8 @@ def remove(root):
 
 def looks_like_rootfs(root):
     """True when `root` has an executable bin/busybox and bin/sh (what a container needs)."""
-    return (os.path.isfile(os.path.join(root, BUSYBOX_PATH))
-            and os.access(os.path.join(root, BUSYBOX_PATH), os.X_OK)
-            and os.path.lexists(os.path.join(root, "bin/sh")))
+    return (
+        os.path.isfile(os.path.join(root, BUSYBOX_PATH))
+        and os.access(os.path.join(root, BUSYBOX_PATH), os.X_OK)
+        and os.path.lexists(os.path.join(root, "bin/sh"))
+    )

@@ -3,6 +3,7 @@
 Each wrapper is named after its syscall, raises OSError(errno, strerror) on
 failure, and takes an optional `libc` so that tests can inject a fake.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -128,8 +129,9 @@ def sethostname(name, libc=None):
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0, libc=None):
     """prctl(2) with integer arguments."""
     lib = libc or globals()["libc"]()
-    res = lib.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                    ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+    res = lib.prctl(
+        ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)
+    )
     return _check(res, "prctl(%d)" % option)
 
 
@@ -177,8 +179,7 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522

@@ -24,6 +24,7 @@ debootstrap fetches from $NSV_DEBIAN_MIRROR, else from the mirror this machine's
 (debian_mirror); the kernels come through apt-get download, so from whatever apt is configured with.
 Stdlib only; runs on the controller as root (debootstrap, mknod in the initrd tree).
 """
+
 import argparse
 import contextlib
 import fcntl
@@ -48,8 +49,17 @@ SUITE = "bookworm"
 APT_DIR = "/etc/apt"
 # What the roles, the audit, the proofs and testinfra need inside a guest.
 IMAGE_PACKAGES = (
-    "python3", "python3-apt", "openssh-server", "busybox-static", "iproute2", "util-linux", "procps",
-    "psmisc", "kmod", "iputils-ping", "bubblewrap",
+    "python3",
+    "python3-apt",
+    "openssh-server",
+    "busybox-static",
+    "iproute2",
+    "util-linux",
+    "procps",
+    "psmisc",
+    "kmod",
+    "iputils-ping",
+    "bubblewrap",
 )
 IMAGE_SIZE = "2G"
 # Loaded in the initrd: the disk and the network first, then what the container needs
@@ -143,6 +153,7 @@ def prune(directory):
 
 # ---------------------------------------------------------------- mirror
 
+
 def parse_deb822_sources(text):
     """The deb822 stanzas of a .sources file (sources.list(5)) as [{field (lower case): value}].
 
@@ -210,8 +221,11 @@ def mirror_from_sources(suite, files):
 def apt_source_files(apt_dir=APT_DIR):
     """[(file name, text)] of the machine's apt sources in the order apt reads them."""
     paths = [os.path.join(apt_dir, "sources.list")]
-    paths += sorted(glob.glob(os.path.join(apt_dir, "sources.list.d", "*.list")) +
-                    glob.glob(os.path.join(apt_dir, "sources.list.d", "*.sources")), key=os.path.basename)
+    paths += sorted(
+        glob.glob(os.path.join(apt_dir, "sources.list.d", "*.list"))
+        + glob.glob(os.path.join(apt_dir, "sources.list.d", "*.sources")),
+        key=os.path.basename,
+    )
     files = []
     for path in paths:
         try:
@@ -232,11 +246,13 @@ def debian_mirror(suite=SUITE, apt_dir=APT_DIR, environ=None):
         raise SystemExit(
             "no Debian mirror for %s: no 'deb' source in %s/sources.list or %s/sources.list.d/*.{list,sources} "
             "lists the suite %s with an http, https or file URI; set NSV_DEBIAN_MIRROR to a Debian mirror "
-            "(the URI of a sources.list line) and run again" % (suite, apt_dir, apt_dir, suite))
+            "(the URI of a sources.list line) and run again" % (suite, apt_dir, apt_dir, suite)
+        )
     return mirror
 
 
 # ---------------------------------------------------------------- kernels
+
 
 def _version_key(name):
     return [int(n) for n in re.findall(r"\d+", name)]
@@ -251,8 +267,9 @@ def resolve_kernel(spec):
         pattern = re.compile(spec["match"])
         names = sorted((n for n in names if pattern.search(n)), key=_version_key)
         if not names:
-            raise SystemExit("no Debian package matches %r: run 'apt-get update' or fix nsv_kernel in molecule.yml"
-                             % spec["match"])
+            raise SystemExit(
+                "no Debian package matches %r: run 'apt-get update' or fix nsv_kernel in molecule.yml" % spec["match"]
+            )
         package = names[0] if spec.get("pick") == "oldest" else names[-1]
     show = run(["apt-cache", "show", "--no-all-versions", package], capture_output=True, text=True, check=False)
     m = re.search(r"^Version: (\S+)$", show.stdout, re.M)
@@ -326,8 +343,9 @@ def build_initrd(tree, release, dest):
             fh.write("".join(n + ".ko\n" for n in order))
         files = run(["find", ".", "-mindepth", "1"], cwd=root, capture_output=True).stdout
         with open(dest, "wb") as out:
-            cpio = subprocess.Popen(["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE)
+            cpio = subprocess.Popen(
+                ["cpio", "--quiet", "-o", "-H", "newc"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
             gz = subprocess.Popen(["gzip", "-6"], stdin=cpio.stdout, stdout=out)
             cpio.stdout.close()
             cpio.communicate(files)
@@ -339,8 +357,7 @@ def build_initrd(tree, release, dest):
 
 
 def kernel_recipe():
-    return digest(BUILD_EPOCH, MODULES, file_bytes(os.path.join(HERE, "initrd-init.sh")),
-                  file_bytes("/bin/busybox"))
+    return digest(BUILD_EPOCH, MODULES, file_bytes(os.path.join(HERE, "initrd-init.sh")), file_bytes("/bin/busybox"))
 
 
 def ensure_kernel(package, version):
@@ -355,12 +372,16 @@ def ensure_kernel(package, version):
         started = time.time()
         work = tempfile.mkdtemp(prefix=name + ".build.", dir=os.path.dirname(final))
         try:
-            run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "%s=%s" % (package, version)], cwd=work, stdout=subprocess.DEVNULL)
+            run(
+                ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "%s=%s" % (package, version)],
+                cwd=work,
+                stdout=subprocess.DEVNULL,
+            )
             deb = glob.glob(os.path.join(work, "*.deb"))[0]
             tree = os.path.join(work, "x")
             run(["dpkg-deb", "-x", deb, tree])
             vmlinuz = glob.glob(os.path.join(tree, "boot/vmlinuz-*"))[0]
-            release = os.path.basename(vmlinuz)[len("vmlinuz-"):]
+            release = os.path.basename(vmlinuz)[len("vmlinuz-") :]
             out = os.path.join(work, "out")
             os.makedirs(out)
             shutil.copy2(vmlinuz, os.path.join(out, "vmlinuz"))
@@ -395,8 +416,16 @@ MaxSessions 50
 
 
 def image_recipe(mirror):
-    return digest(BUILD_EPOCH, SUITE, mirror, IMAGE_PACKAGES, IMAGE_SIZE, INITTAB, SSHD_CONFIG,
-                  file_bytes(os.path.join(HERE, "guest-setup.sh")))
+    return digest(
+        BUILD_EPOCH,
+        SUITE,
+        mirror,
+        IMAGE_PACKAGES,
+        IMAGE_SIZE,
+        INITTAB,
+        SSHD_CONFIG,
+        file_bytes(os.path.join(HERE, "guest-setup.sh")),
+    )
 
 
 def _write(path, text, mode):
@@ -420,18 +449,24 @@ def ensure_image():
         root = os.path.join(work, "root")
         try:
             log("building the guest image with debootstrap from %s (about a minute)" % mirror)
-            run(["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES), SUITE, root, mirror],
-                stdout=subprocess.DEVNULL)
-            _write(os.path.join(root, "usr/local/sbin/nsv-guest-setup"),
-                   open(os.path.join(HERE, "guest-setup.sh")).read(), 0o755)
+            run(
+                ["debootstrap", "--variant=minbase", "--include=" + ",".join(IMAGE_PACKAGES), SUITE, root, mirror],
+                stdout=subprocess.DEVNULL,
+            )
+            _write(
+                os.path.join(root, "usr/local/sbin/nsv-guest-setup"),
+                open(os.path.join(HERE, "guest-setup.sh")).read(),
+                0o755,
+            )
             _write(os.path.join(root, "etc/inittab"), INITTAB, 0o644)
             _write(os.path.join(root, "etc/ssh/sshd_config.d/nsverify.conf"), SSHD_CONFIG, 0o644)
             _write(os.path.join(root, "etc/fstab"), "# mounts are made by /usr/local/sbin/nsv-guest-setup\n", 0o644)
             _write(os.path.join(root, "etc/resolv.conf"), "", 0o644)
             if not glob.glob(os.path.join(root, "etc/ssh/ssh_host_*_key")):
                 run(["ssh-keygen", "-A", "-f", root])
-            for junk in glob.glob(os.path.join(root, "var/cache/apt/archives/*.deb")) + \
-                    glob.glob(os.path.join(root, "var/lib/apt/lists/*_Packages")):
+            for junk in glob.glob(os.path.join(root, "var/cache/apt/archives/*.deb")) + glob.glob(
+                os.path.join(root, "var/lib/apt/lists/*_Packages")
+            ):
                 os.unlink(junk)
             umount_below(root)
             img = os.path.join(work, "base.img")
@@ -444,6 +479,7 @@ def ensure_image():
 
 
 # ---------------------------------------------------------------- VMs
+
 
 def prepare(platforms):
     """Resolve and build everything the platforms need; return {name: (kernel dir, package, version)}."""
@@ -468,8 +504,9 @@ def build_project_disk(project, dest):
                 run(["cp", "-a", os.path.join(project, entry), stage])
         used = int(run(["du", "-sk", stage], capture_output=True, text=True).stdout.split()[0])
         size_kb = used + used // 3 + 65536
-        run(["mkfs.ext4", "-q", "-F", "-L", "nsvproject", "-d", stage, dest, "%dk" % size_kb],
-            stdout=subprocess.DEVNULL)
+        run(
+            ["mkfs.ext4", "-q", "-F", "-L", "nsvproject", "-d", stage, dest, "%dk" % size_kb], stdout=subprocess.DEVNULL
+        )
     finally:
         shutil.rmtree(stage)
 
@@ -484,35 +521,91 @@ def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64, project=None, p
     with open(os.path.join(kernel_dir, "release")) as fh:
         release = fh.read().strip()
     cmdline = "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 nsv.hostname=%s nsv.key=%s %s" % (
-        platform["name"], pubkey_b64, platform.get("nsv_cmdline", ""))
+        platform["name"],
+        pubkey_b64,
+        platform.get("nsv_cmdline", ""),
+    )
     extra = []
     if project_disk:
         cmdline += " nsv.project=%s" % project
         extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % project_disk]
     return release, [
-        "qemu-system-x86_64", "-name", "nsv-" + platform["name"],
+        "qemu-system-x86_64",
+        "-name",
+        "nsv-" + platform["name"],
         # /dev/kvm exists here but qemu crashes on it: TCG only
-        "-accel", "tcg,tb-size=256", "-cpu", "max", "-smp", "1", "-m", str(platform.get("nsv_memory", 1024)),
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-serial", "file:" + os.path.join(vm_dir, "console.log"),
-        "-kernel", os.path.join(kernel_dir, "vmlinuz"), "-initrd", os.path.join(kernel_dir, "initrd.img"),
-        "-append", cmdline.strip(),
-        "-drive", "file=%s,if=virtio,format=qcow2,cache=unsafe" % os.path.join(vm_dir, "disk.qcow2"),
+        "-accel",
+        "tcg,tb-size=256",
+        "-cpu",
+        "max",
+        "-smp",
+        "1",
+        "-m",
+        str(platform.get("nsv_memory", 1024)),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-serial",
+        "file:" + os.path.join(vm_dir, "console.log"),
+        "-kernel",
+        os.path.join(kernel_dir, "vmlinuz"),
+        "-initrd",
+        os.path.join(kernel_dir, "initrd.img"),
+        "-append",
+        cmdline.strip(),
+        "-drive",
+        "file=%s,if=virtio,format=qcow2,cache=unsafe" % os.path.join(vm_dir, "disk.qcow2"),
         # user networking only: nothing changes on the host; restrict=on keeps the guest off every
         # network but the forwarded SSH port on loopback
-        "-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % port,
-        "-device", "virtio-net-pci,netdev=n0",
-        "-device", "virtio-rng-pci",
-        "-daemonize", "-pidfile", os.path.join(vm_dir, "qemu.pid"),
+        "-netdev",
+        "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22" % port,
+        "-device",
+        "virtio-net-pci,netdev=n0",
+        "-device",
+        "virtio-rng-pci",
+        "-daemonize",
+        "-pidfile",
+        os.path.join(vm_dir, "qemu.pid"),
     ] + extra
 
 
 def ssh_ok(port, key):
-    cmd = ["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-           "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-i", key, "-p", str(port), "root@127.0.0.1", "true"]
+    cmd = [
+        "ssh",
+        "-q",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        key,
+        "-p",
+        str(port),
+        "root@127.0.0.1",
+        "true",
+    ]
     try:
-        return run(cmd, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        return (
+            run(
+                cmd,
+                check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=30,
+            ).returncode
+            == 0
+        )
     except subprocess.TimeoutExpired:
         return False
 
@@ -532,8 +625,9 @@ def our_qemu(pid, vm_dir):
             argv = fh.read().split(b"\0")
     except OSError:
         return False
-    return b"qemu-system-x86_64" in os.path.basename(argv[0]) and \
-        any(os.path.join(vm_dir, "qemu.pid").encode() == a for a in argv)
+    return b"qemu-system-x86_64" in os.path.basename(argv[0]) and any(
+        os.path.join(vm_dir, "qemu.pid").encode() == a for a in argv
+    )
 
 
 def console_tail(vm_dir, lines=25):
@@ -568,7 +662,7 @@ def create(platforms, state_dir, key, project=None):
             os.unlink(disk)
         run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk])
         kernel_dir, package, version = kernels[p["name"]]
-        for attempt in range(5):
+        for _attempt in range(5):
             port = free_port()
             release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64, project, project_disk)
             res = run(cmd, check=False, capture_output=True, text=True)
@@ -578,8 +672,14 @@ def create(platforms, state_dir, key, project=None):
                 raise SystemExit("qemu for %s failed: %s" % (p["name"], res.stderr.strip()))
         else:
             raise SystemExit("no free loopback port for %s" % p["name"])
-        booting[p["name"]] = {"vm_dir": vm_dir, "port": port, "release": release, "package": package,
-                              "version": version, "since": time.time()}
+        booting[p["name"]] = {
+            "vm_dir": vm_dir,
+            "port": port,
+            "release": release,
+            "package": package,
+            "version": version,
+            "since": time.time(),
+        }
         log("booting %s: %s on 127.0.0.1:%d (pid %s)" % (p["name"], release, port, read_pid(vm_dir)))
     ready = {}
     deadline = time.time() + BOOT_TIMEOUT
@@ -597,13 +697,23 @@ def create(platforms, state_dir, key, project=None):
         if len(ready) < len(booting):
             if time.time() > deadline:
                 late = sorted(set(booting) - set(ready))
-                raise SystemExit("no SSH after %d s from %s; console of %s:\n%s" % (
-                    BOOT_TIMEOUT, ", ".join(late), late[0], console_tail(booting[late[0]]["vm_dir"])))
+                raise SystemExit(
+                    "no SSH after %d s from %s; console of %s:\n%s"
+                    % (BOOT_TIMEOUT, ", ".join(late), late[0], console_tail(booting[late[0]]["vm_dir"]))
+                )
             time.sleep(2)
     return [
-        {"instance": name, "address": "127.0.0.1", "user": "root", "port": vm["port"], "identity_file": key,
-         "kernel_release": vm["release"], "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
-         "boot_seconds": vm["boot_seconds"], "pid": read_pid(vm["vm_dir"])}
+        {
+            "instance": name,
+            "address": "127.0.0.1",
+            "user": "root",
+            "port": vm["port"],
+            "identity_file": key,
+            "kernel_release": vm["release"],
+            "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
+            "boot_seconds": vm["boot_seconds"],
+            "pid": read_pid(vm["vm_dir"]),
+        }
         for name, vm in sorted(ready.items())
     ]
 
@@ -649,8 +759,16 @@ def main(argv=None):
         return 0
     state_dir = os.path.abspath(args.state_dir)
     try:
-        print(json.dumps(create(platforms, state_dir, os.path.abspath(args.key),
-                                os.path.abspath(args.project) if args.project else None)))
+        print(
+            json.dumps(
+                create(
+                    platforms,
+                    state_dir,
+                    os.path.abspath(args.key),
+                    os.path.abspath(args.project) if args.project else None,
+                )
+            )
+        )
     except BaseException:
         # leave nothing running behind a failed create
         destroy(state_dir)

@@ -9,6 +9,7 @@ Observation from inside uses nsenter(1) into every namespace of the init; worklo
 run with the container's reduced privileges (fork bomb, memory hog, escape) use the engine's
 exec path, which also drops capabilities and sets no_new_privs.
 """
+
 import os
 import time
 
@@ -67,6 +68,7 @@ def _ps_rows(text):
 
 # NS-CTR-001 -------------------------------------------------------------------------------
 
+
 def test_ns_ctr_001_ps_inside_lists_pid1_first(inside):
     rows = _ps_rows(inside("/bin/ps", "-o", "pid,ppid,comm").stdout)
     assert rows[0][0] == 1 and rows[0][1] == 0
@@ -89,6 +91,7 @@ def test_ns_ctr_001_init_has_another_pid_on_the_host(host, box_state):
 
 # NS-CTR-002 -------------------------------------------------------------------------------
 
+
 def test_ns_ctr_002_hostname_inside_is_the_container_s(inside, box_state):
     assert inside("/bin/hostname").stdout.strip() == box_state["config"]["hostname"] == "isolated-box"
 
@@ -98,6 +101,7 @@ def test_ns_ctr_002_host_hostname_is_unchanged(host):
 
 
 # NS-CTR-003 -------------------------------------------------------------------------------
+
 
 def test_ns_ctr_003_only_lo_and_veth_inside(inside, box_state):
     links = sorted(inside("/bin/ls", "/sys/class/net").stdout.split())
@@ -115,8 +119,9 @@ def test_ns_ctr_003_container_veth_end_is_not_on_host(host, box_state):
 
 
 def test_ns_ctr_003_veth_carries_traffic_to_the_host_end(exec_in, box_state):
-    res = container.exec_in(box_state, ["/bin/ping", "-c", "1", "-W", "2",
-                                        box_state["veth"]["host_address"].split("/")[0]], join_user=False)
+    res = container.exec_in(
+        box_state, ["/bin/ping", "-c", "1", "-W", "2", box_state["veth"]["host_address"].split("/")[0]], join_user=False
+    )
     assert res["rc"] == 0, res
 
 
@@ -128,15 +133,14 @@ def test_ns_ctr_003_no_route_beyond_the_host_end(exec_in):
 
 # NS-CTR-004 -------------------------------------------------------------------------------
 
+
 def test_ns_ctr_004_root_inside_is_the_overlay(inside, box_state):
-    root = [p for p in container_checks._mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout)
-            if p[0] == "/"]
+    root = [p for p in container_checks._mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout) if p[0] == "/"]
     assert len(root) == 1 and root[0][1] == "overlay" and box_state["overlay"]["lower"] in root[0][2]
 
 
 def test_ns_ctr_004_host_mounts_are_not_visible_inside(host, inside):
-    inside_points = {p[0] for p in container_checks._mount_points(
-        inside("/bin/cat", "/proc/self/mountinfo").stdout)}
+    inside_points = {p[0] for p in container_checks._mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout)}
     host_points = {p[0] for p in container_checks._mount_points(host.file("/proc/self/mountinfo").content_string)}
     host_only = host_points - container_checks.CONTAINER_MOUNTS
     assert host_only and not (inside_points & host_only)
@@ -158,6 +162,7 @@ def test_ns_ctr_004_old_root_is_gone_inside(inside):
 
 # NS-CTR-005 -------------------------------------------------------------------------------
 
+
 def test_ns_ctr_005_writes_to_sys_fail(exec_in):
     res = exec_in("echo x > /sys/kernel/uevent_helper")
     assert res["rc"] != 0 and "Read-only" in res["stderr"]
@@ -174,6 +179,7 @@ def test_ns_ctr_005_sys_cannot_be_remounted_rw(exec_in):
 
 
 # NS-CTR-006 / 007 -------------------------------------------------------------------------
+
 
 def _cg(box_state, ctrl, fname):
     with open(os.path.join(box_state["cgroups"]["paths"][ctrl]["path"], fname)) as fh:
@@ -240,6 +246,7 @@ def test_ns_ctr_007_allocation_below_memory_limit_succeeds(exec_in, box_state):
 
 # NS-CTR-008 -------------------------------------------------------------------------------
 
+
 def test_ns_ctr_008_orphan_is_reparented_to_init_and_reaped(exec_in):
     orphan = int(exec_in("sleep 1 >/dev/null 2>&1 & echo $!")["stdout"])
     stat = exec_in(["/bin/cat", "/proc/%d/stat" % orphan])
@@ -255,6 +262,7 @@ def test_ns_ctr_008_orphan_is_reparented_to_init_and_reaped(exec_in):
 
 # NS-CTR-009 -------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def host_marker(box_state):
     path = os.path.join(box_state["paths"]["run"], "test-host-marker")
@@ -265,8 +273,11 @@ def host_marker(box_state):
 
 
 def _join(box_state):
-    return {t: "/proc/%d/ns/%s" % (box_state["init_pid"], catalog.get(t).proc_entry)
-            for t in box_state["namespaces"] if t != "user"}
+    return {
+        t: "/proc/%d/ns/%s" % (box_state["init_pid"], catalog.get(t).proc_entry)
+        for t in box_state["namespaces"]
+        if t != "user"
+    }
 
 
 def test_ns_ctr_009_chroot_escape_from_inside_does_not_reach_host_root(box_state, host_marker):
@@ -280,13 +291,15 @@ def test_ns_ctr_009_chroot_escape_from_inside_does_not_reach_host_root(box_state
 def test_ns_ctr_009_same_escape_leaves_a_plain_chroot(box_state, host_marker, tmp_path):
     # control: the attack itself works, so the test above would catch a chroot-only container
     (tmp_path / "inner").mkdir()
-    res = probe.run(container_checks._escape_plain_chroot, args=(str(tmp_path), host_marker),
-                    unshare=catalog.CLONE_NEWNS)
+    res = probe.run(
+        container_checks._escape_plain_chroot, args=(str(tmp_path), host_marker), unshare=catalog.CLONE_NEWNS
+    )
     assert res["ok"], res
     assert res["value"]["marker_visible"] is True
 
 
 # NS-CTR-010 / 011 -------------------------------------------------------------------------
+
 
 def _status(text):
     return dict((k, v.strip()) for k, _, v in (line.partition(":") for line in text.splitlines()))
@@ -324,6 +337,7 @@ def test_ns_ctr_011_exec_joins_the_same_namespaces(exec_in, box_state):
 
 
 # cpu quota (no NS-CTR control of its own: the cgroup file values are in the summary) ----------
+
 
 def _throttled(box_state):
     stat = dict(line.split() for line in _cg(box_state, "cpu", "cpu.stat").splitlines())

@@ -3,6 +3,7 @@
 testinfra's `host` is the local machine unless --hosts is given. One named namespace (uts, net,
 pid) is made by the namespace module through the `ansible` command and removed afterwards.
 """
+
 import json
 import os
 import subprocess
@@ -20,10 +21,21 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="named namespaces need
 
 
 def _ansible(tmp, args):
-    env = dict(os.environ, ANSIBLE_HOME=str(tmp / "home"), ANSIBLE_LOCAL_TEMP=str(tmp / "tmp"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run([str(ROOT / ".venv/bin/ansible"), "localhost", "-m", "namespace", "-a",
-                          json.dumps(args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    res = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible"), "localhost", "-m", "namespace", "-a", json.dumps(args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     return res.stdout
 

@@ -5,18 +5,18 @@ paths, and bad input (clear failure, nothing left behind). The modules' main() r
 through patch_module_args: the same code Ansible runs, seconds faster per call. Each test uses
 its own container name and removes it.
 """
+
 import json
 import os
 import time
 
-import pytest
-
-from ansible.module_utils.nsverify import cgroups, container, rootfs
-from conftest import run_module_main
-
 import busybox_container
 import busybox_container_exec
 import busybox_rootfs
+import pytest
+from conftest import run_module_main
+
+from ansible.module_utils.nsverify import cgroups, container, rootfs
 
 SUFFIX = "%d" % (os.getpid() % 100000)
 
@@ -54,6 +54,7 @@ def name():
 
 # ---------------------------------------------------------------- busybox_rootfs
 
+
 def test_rootfs_triad(tmp_path):
     base = str(tmp_path / "rootfs")
     check = run_module(busybox_rootfs, {"base": base}, check=True)
@@ -88,6 +89,7 @@ def test_rootfs_refuses_a_missing_binary(tmp_path):
 
 
 # ---------------------------------------------------------------- busybox_container
+
 
 def test_container_start_triad(name, rootfs_path):
     args = {"name": name, "rootfs": rootfs_path, "memory": "32M", "pids": 32}
@@ -130,8 +132,7 @@ def test_container_restart_after_stop_sees_upper_layer(name, rootfs_path):
 
 
 def test_container_absent_triad(name, rootfs_path):
-    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "veth": True,
-                                   "network": "10.213.0.8/30"})
+    run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "veth": True, "network": "10.213.0.8/30"})
     assert host_traces(name)
     check = run_module(busybox_container, {"name": name, "state": "absent"}, check=True)
     assert check["changed"] and container.status(name)["running"]
@@ -162,8 +163,7 @@ def test_container_init_stops_cleanly_on_sigterm(name, rootfs_path):
 
 
 def test_container_time_namespace_offsets_apply_inside(name, rootfs_path):
-    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
-                                         "time_offsets": {"monotonic": 86400 * 3}})
+    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "time_offsets": {"monotonic": 86400 * 3}})
     assert "time" in res["container"]["namespaces"]
     out = container.exec_in(res["container"], ["/bin/cat", "/proc/uptime"])
     with open("/proc/uptime") as fh:
@@ -200,10 +200,25 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("extra,message", BAD, ids=[
-    "rootfs-missing", "hostname-65", "hostname-invalid-chars", "hostname-leading-dash", "memory-3M",
-    "memory-unreadable", "pids-1", "veth-name-16", "veth-name-no-prefix", "network-24", "network-public",
-    "command-relative", "capability-unknown"])
+@pytest.mark.parametrize(
+    "extra,message",
+    BAD,
+    ids=[
+        "rootfs-missing",
+        "hostname-65",
+        "hostname-invalid-chars",
+        "hostname-leading-dash",
+        "memory-3M",
+        "memory-unreadable",
+        "pids-1",
+        "veth-name-16",
+        "veth-name-no-prefix",
+        "network-24",
+        "network-public",
+        "command-relative",
+        "capability-unknown",
+    ],
+)
 def test_container_bad_input_fails_and_leaves_nothing(name, rootfs_path, extra, message):
     args = dict({"name": name, "rootfs": rootfs_path}, **extra)
     res = run_module(busybox_container, args)
@@ -239,6 +254,7 @@ def test_container_ends_when_its_workload_ends(name, rootfs_path):
 
 # ---------------------------------------------------------------- busybox_container_exec
 
+
 def test_exec_runs_inside(name, rootfs_path):
     run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "exec-box"})
     res = run_module(busybox_container_exec, {"name": name, "argv": ["/bin/hostname"]})
@@ -270,8 +286,16 @@ def _touch_and_owner(state, name):
 
 
 def test_container_user_namespace_root_is_an_unprivileged_host_id(name, rootfs_path):
-    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "user_namespace": True,
-                                         "uid_map": [[0, 200000, 65536]], "gid_map": [[0, 200000, 65536]]})
+    res = run_module(
+        busybox_container,
+        {
+            "name": name,
+            "rootfs": rootfs_path,
+            "user_namespace": True,
+            "uid_map": [[0, 200000, 65536]],
+            "gid_map": [[0, 200000, 65536]],
+        },
+    )
     assert "user" in res["container"]["namespaces"]
     uid_map, owner = _touch_and_owner(res["container"], name)
     assert uid_map == ["0", "200000", "65536"] and owner == 200000
@@ -284,8 +308,15 @@ def test_container_without_user_namespace_root_is_host_root(name, rootfs_path):
 
 
 def test_container_user_namespace_root_cannot_change_the_uts_or_mounts(name, rootfs_path):
-    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "user_namespace": True,
-                                         "capabilities": ["SYS_ADMIN", "CHOWN", "SETUID", "SETGID"]})
+    res = run_module(
+        busybox_container,
+        {
+            "name": name,
+            "rootfs": rootfs_path,
+            "user_namespace": True,
+            "capabilities": ["SYS_ADMIN", "CHOWN", "SETUID", "SETGID"],
+        },
+    )
     # even with CAP_SYS_ADMIN kept, it is held in the container's user namespace only, which
     # does not own the UTS and mount namespaces (made by the host's root before it)
     st = res["container"]
@@ -296,11 +327,15 @@ def test_container_user_namespace_root_cannot_change_the_uts_or_mounts(name, roo
     assert container.exec_in(st, ["/bin/hostname"])["stdout"].strip() == "isolated-box"
 
 
-@pytest.mark.parametrize("extra,message", [
-    ({"user_namespace": True, "uid_map": [[1, 100000, 10]]}, "must map id 0"),
-    ({"user_namespace": True, "uid_map": [[0, 100000, 0]]}, "count >= 1"),
-    ({"uid_map": [[0, 100000, 65536]]}, "need user_namespace"),
-], ids=["no-root-mapped", "zero-count", "map-without-userns"])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"user_namespace": True, "uid_map": [[1, 100000, 10]]}, "must map id 0"),
+        ({"user_namespace": True, "uid_map": [[0, 100000, 0]]}, "count >= 1"),
+        ({"uid_map": [[0, 100000, 65536]]}, "need user_namespace"),
+    ],
+    ids=["no-root-mapped", "zero-count", "map-without-userns"],
+)
 def test_container_bad_id_maps_fail_and_leave_nothing(name, rootfs_path, extra, message):
     res = run_module(busybox_container, dict({"name": name, "rootfs": rootfs_path}, **extra))
     assert res.get("failed") and message in res["msg"], res
@@ -354,6 +389,7 @@ def test_container_without_pids_limit_lets_the_fork_bomb_pass_a_would_be_limit(n
     # the negative case of NS-CTR-006: the same bomb and judgement against a container that
     # has no pids limit must see every child forked, no EAGAIN, and fail the check
     from ansible.module_utils.nsverify import container_checks
+
     res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
     checked = container_checks.check_pids_limit(res["container"], limit=8)
     ev = checked["evidence"]
@@ -364,6 +400,7 @@ def test_container_without_pids_limit_lets_the_fork_bomb_pass_a_would_be_limit(n
 
 def test_container_pids_limit_passes_ns_ctr_006_on_the_kernel_s_word(name, rootfs_path):
     from ansible.module_utils.nsverify import container_checks
+
     res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "pids": 8})
     checked = container_checks.check_pids_limit(res["container"])
     ev = checked["evidence"]
@@ -372,8 +409,17 @@ def test_container_pids_limit_passes_ns_ctr_006_on_the_kernel_s_word(name, rootf
 
 
 def test_container_summary_lines_are_read_from_inside(name, rootfs_path):
-    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "lines-box", "pids": 16,
-                                         "veth": True, "network": "10.213.0.16/30"})
+    res = run_module(
+        busybox_container,
+        {
+            "name": name,
+            "rootfs": rootfs_path,
+            "hostname": "lines-box",
+            "pids": 16,
+            "veth": True,
+            "network": "10.213.0.16/30",
+        },
+    )
     lines = res["summary_lines"]
     pid = res["container"]["init_pid"]
     assert lines[0] == "container %s: init PID %d on the host, 1 inside (NSpid %d 1)" % (name, pid, pid)
@@ -381,11 +427,21 @@ def test_container_summary_lines_are_read_from_inside(name, rootfs_path):
     veth = res["container"]["veth"]
     assert "interfaces inside: lo 127.0.0.1/8, %s 10.213.0.18/30" % veth["container"] in lines
     assert any(line.startswith("cgroup limits: memory unlimited, cpu unlimited, pids 16 (") for line in lines)
-    table = lines[lines.index("namespaces (container vs host):") + 1:]
+    table = lines[lines.index("namespaces (container vs host):") + 1 :]
     assert [row.split()[0] for row in table] == ["mnt", "uts", "ipc", "pid", "net", "cgroup"]
     assert all(row.endswith(" isolated") for row in table)
-    again = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "hostname": "lines-box", "pids": 16,
-                                           "veth": True, "network": "10.213.0.16/30"}, check=True)
+    again = run_module(
+        busybox_container,
+        {
+            "name": name,
+            "rootfs": rootfs_path,
+            "hostname": "lines-box",
+            "pids": 16,
+            "veth": True,
+            "network": "10.213.0.16/30",
+        },
+        check=True,
+    )
     assert not again["changed"] and again["summary_lines"][0] == lines[0]
 
 
@@ -400,10 +456,15 @@ def _refused_under_limit_zero(sysctl_file, types):
 @pytest.mark.parametrize("ns_type", ["cgroup", "ipc"], ids=["cgroup", "ipc"])
 def test_refused_types_names_the_type_at_its_zero_limit(ns_type):
     from ansible.module_utils.nsverify import catalog, probe
+
     others = [t for t in ("cgroup", "ipc", "uts") if t != ns_type]
-    res = probe.run(_refused_under_limit_zero, args=(
-        "/proc/sys/user/max_%s_namespaces" % ns_type, [ns_type] + others),
-        unshare=catalog.CLONE_NEWUSER, uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)])
+    res = probe.run(
+        _refused_under_limit_zero,
+        args=("/proc/sys/user/max_%s_namespaces" % ns_type, [ns_type] + others),
+        unshare=catalog.CLONE_NEWUSER,
+        uid_map=[(0, 0, 1)],
+        gid_map=[(0, 0, 1)],
+    )
     assert res["ok"], res
     assert res["value"] == {ns_type: {"errno": 28, "errname": "ENOSPC", "limit": 0}}
     text = container.explain_refusal(res["value"], 28)
@@ -417,8 +478,10 @@ def test_refused_types_is_empty_where_the_kernel_allows_all():
 
 def test_container_without_cgroup_namespace_shares_the_host_s(name, rootfs_path):
     from ansible.module_utils.nsverify import container_checks, inspect
-    res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
-                                         "namespaces": ["mnt", "uts", "ipc", "net", "pid"]})
+
+    res = run_module(
+        busybox_container, {"name": name, "rootfs": rootfs_path, "namespaces": ["mnt", "uts", "ipc", "net", "pid"]}
+    )
     st = res["container"]
     assert sorted(st["namespaces"]) == ["ipc", "mnt", "net", "pid", "uts"]
     now = inspect.read_ns_inodes(st["init_pid"], types=["cgroup", "ipc"])
@@ -429,9 +492,11 @@ def test_container_without_cgroup_namespace_shares_the_host_s(name, rootfs_path)
     assert "nsv-%s" % name in cg
     assert container_checks.check_namespaces(st)["status"] == "pass"
     assert [line for line in res["summary_lines"] if line.startswith("  cgroup ")] == [
-        "  cgroup the host's, left out by request (namespaces)"]
-    again = run_module(busybox_container, {"name": name, "rootfs": rootfs_path,
-                                           "namespaces": ["mnt", "uts", "ipc", "net", "pid"]})
+        "  cgroup the host's, left out by request (namespaces)"
+    ]
+    again = run_module(
+        busybox_container, {"name": name, "rootfs": rootfs_path, "namespaces": ["mnt", "uts", "ipc", "net", "pid"]}
+    )
     assert not again["changed"]
 
 
@@ -456,8 +521,15 @@ def test_container_start_refused_by_a_zero_namespace_limit_says_why(name, rootfs
     # for real: a throwaway user namespace (root mapped to root) whose max_cgroup_namespaces is 0,
     # the host's limits untouched; the start must fail naming type, errno and sysctl, leaving nothing
     from ansible.module_utils.nsverify import catalog, probe
-    res = probe.run(_start_under_zero_cgroup_limit, args=(rootfs_path, name), unshare=catalog.CLONE_NEWUSER,
-                    uid_map=[(0, 0, 1)], gid_map=[(0, 0, 1)], timeout=60)
+
+    res = probe.run(
+        _start_under_zero_cgroup_limit,
+        args=(rootfs_path, name),
+        unshare=catalog.CLONE_NEWUSER,
+        uid_map=[(0, 0, 1)],
+        gid_map=[(0, 0, 1)],
+        timeout=60,
+    )
     assert res["ok"], res
     msg = res["value"]["msg"]
     assert "did not start" in msg and "cgroup namespace (CLONE_NEWCGROUP) with ENOSPC" in msg, msg

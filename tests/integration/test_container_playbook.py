@@ -6,6 +6,7 @@ then the host's mounts, links, nsv cgroups, processes and /run/nsverify/containe
 The container gets its own name and /30 so that a user's `box` is not touched by the runs (the
 teardown playbook does remove every container, as documented).
 """
+
 import os
 import re
 import subprocess
@@ -31,16 +32,29 @@ def _bin(tool):
 @pytest.fixture(scope="module")
 def ansible_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ansible")
-    return dict(os.environ, ANSIBLE_HOME=str(tmp / "home"), ANSIBLE_LOCAL_TEMP=str(tmp / "tmp"),
-                ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
 
 
 def playbook(env, name, *args):
-    res = subprocess.run([_bin("ansible-playbook"), "playbooks/%s" % name] + list(args), cwd=str(ROOT), env=env,
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [_bin("ansible-playbook"), "playbooks/%s" % name] + list(args),
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     recap = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", res.stdout)
-    return res, ({"ok": int(recap.group(1)), "changed": int(recap.group(2)), "failed": int(recap.group(4))}
-                 if recap else None)
+    return res, (
+        {"ok": int(recap.group(1)), "changed": int(recap.group(2)), "failed": int(recap.group(4))} if recap else None
+    )
 
 
 def _pidns_of_cgroup(name):
@@ -62,9 +76,12 @@ def snapshot(name):
     # mounts and links anywhere the container could leave them; the suite-wide conftest fixture
     # compares the whole host in CI
     with open("/proc/self/mountinfo") as fh:
-        mounts = sorted(line.split()[4] for line in fh
-                        if line.split()[4].startswith(("/run/nsverify/containers", "/var/lib/nsverify"))
-                        or line.split()[-3] in ("overlay", "devpts"))
+        mounts = sorted(
+            line.split()[4]
+            for line in fh
+            if line.split()[4].startswith(("/run/nsverify/containers", "/var/lib/nsverify"))
+            or line.split()[-3] in ("overlay", "devpts")
+        )
     links = sorted(n for n in os.listdir("/sys/class/net") if n in container.veth_names(name) or n == "lo")
     cgs = [d for d in cgroups.find_named() if os.path.basename(d) == "nsv-%s" % name]
     run = os.path.join(container.RUN_DIR, name)
@@ -72,8 +89,14 @@ def snapshot(name):
     if os.path.isdir(run):
         for dirpath, dirnames, filenames in os.walk(run):
             tree += [os.path.join(dirpath, n) for n in dirnames + filenames]
-    return {"mounts": mounts, "links": links, "cgroups": cgs, "processes": sorted(_pidns_of_cgroup(name)),
-            "run_dir": sorted(tree), "data_dir": os.path.isdir(os.path.join(container.DATA_DIR, name))}
+    return {
+        "mounts": mounts,
+        "links": links,
+        "cgroups": cgs,
+        "processes": sorted(_pidns_of_cgroup(name)),
+        "run_dir": sorted(tree),
+        "data_dir": os.path.isdir(os.path.join(container.DATA_DIR, name)),
+    }
 
 
 def test_container_playbook_end_to_end(ansible_env):
@@ -88,8 +111,8 @@ def test_container_playbook_end_to_end(ansible_env):
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
         for cid in ("NS-CTR-%03d" % n for n in range(1, 12)):
             assert "%s | VERIFY |" % cid in res.stdout
-        summary = res.stdout[res.stdout.index("TASK [Print the container summary]"):]
-        summary = summary[:summary.index("PLAY RECAP")]
+        summary = res.stdout[res.stdout.index("TASK [Print the container summary]") :]
+        summary = summary[: summary.index("PLAY RECAP")]
         assert "NS-CTR-009 pass" in summary and "namespace proofs: Count: 6" in summary  # namespace_verify ran
         assert "cgroup limits: memory 64M (v1 memory nsv-%s/payload)" % NAME in summary or "(v2 memory" in summary
         assert re.search(r'"  net +\d+ vs host \d+ isolated"', summary), summary
@@ -109,8 +132,12 @@ def test_container_playbook_end_to_end(ansible_env):
 
         infra = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/infra/test_container.py"],
-            cwd=str(ROOT), env=dict(ansible_env, NSV_CONTAINER=NAME, NSV_CONCURRENT_DEV="1"),
-            capture_output=True, text=True, timeout=600)
+            cwd=str(ROOT),
+            env=dict(ansible_env, NSV_CONTAINER=NAME, NSV_CONCURRENT_DEV="1"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert infra.returncode == 0, infra.stdout[-4000:]
         assert " passed" in infra.stdout and "skipped" not in infra.stdout
         assert container.status(NAME)["running"]  # the infra suite left the playbook's container alone

@@ -4,6 +4,7 @@ Booting the matrix is `molecule test` (minutes); these check in seconds what a w
 the scenario data, the kernel choice from the real apt lists, the cache keys, and that destroy signals
 nothing but its own qemu.
 """
+
 import importlib.util
 import os
 import re
@@ -68,14 +69,24 @@ def test_restricted_instance_limits_exactly_the_types_it_expects_limit_zero():
         assert limited == {t for t, v in overrides[p["name"]].items() if v == "limit-zero"}
 
 
-@pytest.mark.parametrize("names,expected", [
-    (["linux-image-6.12.9+deb12-cloud-amd64", "linux-image-6.12.100+deb12-cloud-amd64"],
-     "linux-image-6.12.100+deb12-cloud-amd64"),
-    (["linux-image-6.1.0-9-cloud-amd64", "linux-image-6.1.0-56-cloud-amd64", "linux-image-6.1.0-10-cloud-amd64"],
-     "linux-image-6.1.0-56-cloud-amd64"),
-    (["linux-image-6.1.0-56-cloud-amd64", "linux-image-6.12.1+deb12-cloud-amd64"],
-     "linux-image-6.12.1+deb12-cloud-amd64"),
-], ids=["patch-numeric-not-lexical", "abi-numeric", "series-beats-abi"])
+@pytest.mark.parametrize(
+    "names,expected",
+    [
+        (
+            ["linux-image-6.12.9+deb12-cloud-amd64", "linux-image-6.12.100+deb12-cloud-amd64"],
+            "linux-image-6.12.100+deb12-cloud-amd64",
+        ),
+        (
+            ["linux-image-6.1.0-9-cloud-amd64", "linux-image-6.1.0-56-cloud-amd64", "linux-image-6.1.0-10-cloud-amd64"],
+            "linux-image-6.1.0-56-cloud-amd64",
+        ),
+        (
+            ["linux-image-6.1.0-56-cloud-amd64", "linux-image-6.12.1+deb12-cloud-amd64"],
+            "linux-image-6.12.1+deb12-cloud-amd64",
+        ),
+    ],
+    ids=["patch-numeric-not-lexical", "abi-numeric", "series-beats-abi"],
+)
 def test_newest_kernel_is_chosen_numerically(names, expected):
     assert max(names, key=nsv_vm._version_key) == expected
 
@@ -152,23 +163,39 @@ deb http://later.example/debian bookworm main
 """
 
 
-@pytest.mark.parametrize("files,suite,expected", [
-    ([("debian.sources", DEB822_MAIN)], "bookworm", "http://mirror.example/debian"),
-    ([("debian.sources", DEB822_MAIN)], "bookworm-security", "http://mirror.example/debian-security"),
-    ([("debian.sources", DEB822_MAIN)], "trixie", None),
-    ([("debian.sources", DEB822_SRC_THEN_BIN)], "bookworm", "http://bin.example/debian"),
-    ([("debian.sources", DEB822_DISABLED)], "bookworm", "http://on.example/debian"),
-    ([("debian.sources", DEB822_URIS_AND_CONTINUATION)], "bookworm", "https://second.example/debian"),
-    ([("sources.list", ONE_LINE)], "bookworm", "http://opts.example/debian"),
-    ([("sources.list", "deb http://updates.example/debian bookworm-updates main\n")], "bookworm", None),
-    ([("sources.list", ""), ("a.list", "deb cdrom:[Debian]/ bookworm main\n"), ("debian.sources", DEB822_MAIN)],
-     "bookworm", "http://mirror.example/debian"),
-    ([("a.list", ONE_LINE), ("debian.sources", DEB822_MAIN)], "bookworm", "http://opts.example/debian"),
-    ([("x.sources", "Types: deb\nURIs: file:/srv/debian\nSuites: bookworm\n")], "bookworm", "file:/srv/debian"),
-], ids=["deb822-exact-suite-not-updates", "deb822-security-suite", "deb822-suite-absent",
-        "deb822-source-only-stanza-skipped", "deb822-disabled-skipped", "deb822-unusable-uri-and-continuations",
-        "one-line-options-comment-deb-src", "one-line-suite-absent", "cdrom-skipped-next-file",
-        "first-file-wins", "file-uri"])
+@pytest.mark.parametrize(
+    "files,suite,expected",
+    [
+        ([("debian.sources", DEB822_MAIN)], "bookworm", "http://mirror.example/debian"),
+        ([("debian.sources", DEB822_MAIN)], "bookworm-security", "http://mirror.example/debian-security"),
+        ([("debian.sources", DEB822_MAIN)], "trixie", None),
+        ([("debian.sources", DEB822_SRC_THEN_BIN)], "bookworm", "http://bin.example/debian"),
+        ([("debian.sources", DEB822_DISABLED)], "bookworm", "http://on.example/debian"),
+        ([("debian.sources", DEB822_URIS_AND_CONTINUATION)], "bookworm", "https://second.example/debian"),
+        ([("sources.list", ONE_LINE)], "bookworm", "http://opts.example/debian"),
+        ([("sources.list", "deb http://updates.example/debian bookworm-updates main\n")], "bookworm", None),
+        (
+            [("sources.list", ""), ("a.list", "deb cdrom:[Debian]/ bookworm main\n"), ("debian.sources", DEB822_MAIN)],
+            "bookworm",
+            "http://mirror.example/debian",
+        ),
+        ([("a.list", ONE_LINE), ("debian.sources", DEB822_MAIN)], "bookworm", "http://opts.example/debian"),
+        ([("x.sources", "Types: deb\nURIs: file:/srv/debian\nSuites: bookworm\n")], "bookworm", "file:/srv/debian"),
+    ],
+    ids=[
+        "deb822-exact-suite-not-updates",
+        "deb822-security-suite",
+        "deb822-suite-absent",
+        "deb822-source-only-stanza-skipped",
+        "deb822-disabled-skipped",
+        "deb822-unusable-uri-and-continuations",
+        "one-line-options-comment-deb-src",
+        "one-line-suite-absent",
+        "cdrom-skipped-next-file",
+        "first-file-wins",
+        "file-uri",
+    ],
+)
 def test_mirror_is_the_first_binary_source_of_the_suite(files, suite, expected):
     assert nsv_vm.mirror_from_sources(suite, files) == expected
 
@@ -181,25 +208,32 @@ def _apt_tree(tmp_path, files):
 
 
 def test_apt_sources_are_read_in_apts_order_and_disabled_files_ignored(tmp_path):
-    apt_dir = _apt_tree(tmp_path, {
-        "sources.list": "deb http://list.example/debian bookworm main\n",
-        "sources.list.d/b.sources": DEB822_MAIN,
-        "sources.list.d/a.list": ONE_LINE,
-        "sources.list.d/c.sources.disabled": DEB822_MAIN,
-    })
+    apt_dir = _apt_tree(
+        tmp_path,
+        {
+            "sources.list": "deb http://list.example/debian bookworm main\n",
+            "sources.list.d/b.sources": DEB822_MAIN,
+            "sources.list.d/a.list": ONE_LINE,
+            "sources.list.d/c.sources.disabled": DEB822_MAIN,
+        },
+    )
     assert [n for n, _ in nsv_vm.apt_source_files(apt_dir)] == ["sources.list", "a.list", "b.sources"]
     assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={}) == "http://list.example/debian"
 
 
 def test_mirror_override_wins_over_the_apt_sources(tmp_path):
     apt_dir = _apt_tree(tmp_path, {"sources.list.d/debian.sources": DEB822_MAIN})
-    assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={"NSV_DEBIAN_MIRROR": "http://override.example/d/"}) \
+    assert (
+        nsv_vm.debian_mirror(apt_dir=apt_dir, environ={"NSV_DEBIAN_MIRROR": "http://override.example/d/"})
         == "http://override.example/d"
+    )
     assert nsv_vm.debian_mirror(apt_dir=apt_dir, environ={"NSV_DEBIAN_MIRROR": ""}) == "http://mirror.example/debian"
 
 
 def test_no_mirror_anywhere_fails_with_what_to_do(tmp_path):
-    apt_dir = _apt_tree(tmp_path, {"sources.list.d/updates.list": "deb http://u.example/debian bookworm-updates main\n"})
+    apt_dir = _apt_tree(
+        tmp_path, {"sources.list.d/updates.list": "deb http://u.example/debian bookworm-updates main\n"}
+    )
     with pytest.raises(SystemExit, match=r"no Debian mirror for bookworm.*NSV_DEBIAN_MIRROR"):
         nsv_vm.debian_mirror(apt_dir=apt_dir, environ={})
 
@@ -218,8 +252,12 @@ def test_destroy_never_signals_a_process_that_is_not_its_qemu(tmp_path):
         vm_dir = tmp_path / "vms" / "nsv-fake"
         vm_dir.mkdir(parents=True)
         (vm_dir / "qemu.pid").write_text("%d\n" % bystander.pid)
-        res = subprocess.run([sys.executable, str(MOLECULE / "shared" / "nsv_vm.py"), "destroy",
-                              "--state-dir", str(tmp_path / "vms")], capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [sys.executable, str(MOLECULE / "shared" / "nsv_vm.py"), "destroy", "--state-dir", str(tmp_path / "vms")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert res.returncode == 0, res.stderr
         time.sleep(0.2)
         assert bystander.poll() is None, "destroy signalled a process it did not start"

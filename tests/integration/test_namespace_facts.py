@@ -4,6 +4,7 @@ without capabilities, as nobody, and with bad input.
 The runs as another identity execute the module's self-contained AnsiballZ payload (kept with
 ANSIBLE_KEEP_REMOTE_FILES=1 from a real `ansible` run) with Debian's /usr/bin/python3, so that nothing depends on
 the root-owned venv, from a world-readable directory that the test removes."""
+
 import gzip
 import json
 import os
@@ -30,9 +31,15 @@ def _tool(name):
 
 
 def ansible_env(base, **extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOME=str(base / "home"),
-               ANSIBLE_LOCAL_TEMP=str(base / "ltmp"), ANSIBLE_REMOTE_TMP=str(base / "rtmp"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_HOME=str(base / "home"),
+        ANSIBLE_LOCAL_TEMP=str(base / "ltmp"),
+        ANSIBLE_REMOTE_TMP=str(base / "rtmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+    )
     env.update(extra)
     return env
 
@@ -42,11 +49,12 @@ def adhoc(base, args, *options, **env):
     command = [_tool("ansible"), "localhost", "-m", "namespace_facts"]
     if args:  # an empty -a would be taken as raw parameters
         command += ["-a", json.dumps(args)]
-    proc = subprocess.run(command + list(options), cwd=ROOT, env=ansible_env(base, **env), capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        command + list(options), cwd=ROOT, env=ansible_env(base, **env), capture_output=True, text=True, timeout=120
+    )
     out = proc.stdout
     assert "=>" in out, out + proc.stderr
-    return json.loads(out[out.index("=>") + 2:]), proc
+    return json.loads(out[out.index("=>") + 2 :]), proc
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +125,14 @@ def root_facts(tmp_path_factory):
     out = base / "facts.json"
     book = base / "audit-to-file.yml"
     book.write_text(PLAYBOOK % out)
-    proc = subprocess.run([_tool("ansible-playbook"), str(book)], cwd=ROOT, env=ansible_env(base),
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [_tool("ansible-playbook"), str(book)],
+        cwd=ROOT,
+        env=ansible_env(base),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return json.loads(out.read_text())
 
@@ -157,12 +171,16 @@ def test_root_user_namespace_probe_used_a_capability_inside(root_facts):
 
 
 def test_root_cgroup_layout_matches_findmnt(root_facts):
-    out = subprocess.run(["findmnt", "-n", "-l", "-t", "cgroup,cgroup2", "-o", "FSTYPE,TARGET"],
-                         capture_output=True, text=True).stdout.split("\n")
+    out = subprocess.run(
+        ["findmnt", "-n", "-l", "-t", "cgroup,cgroup2", "-o", "FSTYPE,TARGET"], capture_output=True, text=True
+    ).stdout.split("\n")
     seen = sorted(tuple(line.split(None, 1)) for line in out if line.strip())
     kinds = {fs for fs, _ in seen}
-    expected = {frozenset(["cgroup", "cgroup2"]): "hybrid", frozenset(["cgroup2"]): "v2",
-                frozenset(["cgroup"]): "v1"}.get(frozenset(kinds), "none")
+    expected = {
+        frozenset(["cgroup", "cgroup2"]): "hybrid",
+        frozenset(["cgroup2"]): "v2",
+        frozenset(["cgroup"]): "v1",
+    }.get(frozenset(kinds), "none")
     assert root_facts["cgroup"]["layout"] == expected
     assert sorted((m["fstype"], m["mount_point"]) for m in root_facts["cgroup"]["mounts"]) == seen
 
@@ -194,13 +212,16 @@ def test_headroom_counts_a_namespace_held_by_a_process_we_started():
 
 # ------------------------------------------------------------------ (b) inside a user namespace, lowered limits
 
+
 def test_in_user_namespace_with_time_cgroup_and_uts_limits_zero(payload):
     with open("/proc/sys/user/max_time_namespaces") as fh:
         host_limit = fh.read()
-    facts = run_payload(payload, ["unshare", "-Ur"],
-                        "for t in time cgroup uts; do echo 0 > /proc/sys/user/max_${t}_namespaces; done")
-    assert _verdicts(facts) == dict({t: "supported" for t in ALL}, time="limit-zero", cgroup="limit-zero",
-                                    uts="limit-zero")
+    facts = run_payload(
+        payload, ["unshare", "-Ur"], "for t in time cgroup uts; do echo 0 > /proc/sys/user/max_${t}_namespaces; done"
+    )
+    assert _verdicts(facts) == dict(
+        {t: "supported" for t in ALL}, time="limit-zero", cgroup="limit-zero", uts="limit-zero"
+    )
     # with no UTS namespace left, the user probe proves its capabilities with a tmpfs mount instead
     cap = facts["types"]["user"]["evidence"]["probe"]["capability"]
     assert cap["ok"] is True and "tmpfs" in cap["action"]
@@ -211,16 +232,21 @@ def test_in_user_namespace_with_time_cgroup_and_uts_limits_zero(payload):
     assert facts["privilege"]["initial_user_ns"] is False and facts["headroom"]["lower_bound"] is True
     # the module ran in a user namespace of its own, and in the host's others
     inodes = {t: facts["types"][t]["evidence"]["proc_entry"]["inode"] for t in ALL}
-    assert inodes == {t: os.stat("/proc/self/ns/%s" % t).st_ino for t in ALL if t != "user"} | {
-        "user": inodes["user"]} and inodes["user"] != os.stat("/proc/self/ns/user").st_ino
+    assert (
+        inodes == {t: os.stat("/proc/self/ns/%s" % t).st_ino for t in ALL if t != "user"} | {"user": inodes["user"]}
+        and inodes["user"] != os.stat("/proc/self/ns/user").st_ino
+    )
     with open("/proc/sys/user/max_time_namespaces") as fh:
         assert fh.read() == host_limit  # the host's limit was never touched
 
 
 def test_without_capabilities_and_no_user_namespaces_left_is_denied(payload):
-    facts = run_payload(payload, ["unshare", "-Ur"],
-                        "echo 0 > /proc/sys/user/max_user_namespaces; "
-                        "exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs \"$@\"")
+    facts = run_payload(
+        payload,
+        ["unshare", "-Ur"],
+        "echo 0 > /proc/sys/user/max_user_namespaces; "
+        "exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs \"$@\"",
+    )
     assert _verdicts(facts) == dict({t: "denied" for t in ALL}, user="limit-zero")
     net = facts["types"]["net"]
     assert net["evidence"]["probe"]["direct"]["errname"] == "EPERM"
@@ -231,6 +257,7 @@ def test_without_capabilities_and_no_user_namespaces_left_is_denied(payload):
 
 
 # ------------------------------------------------------------------ (c) as nobody
+
 
 def test_as_nobody_every_type_through_a_user_namespace(payload):
     facts = run_payload(payload, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -248,16 +275,28 @@ def test_as_nobody_every_type_through_a_user_namespace(payload):
 
 # ------------------------------------------------------------------ (d) bad input and the offline release
 
-@pytest.mark.parametrize("args,message", [
-    ({"types": ["netns"]}, "unknown namespace type(s) 'netns'"),
-    ({"types": ["mnt", "container"]}, "choose from mnt, uts, ipc, pid, net, user, cgroup, time"),
-    ({"types": []}, "give at least one"),
-    ({"release": "6.x"}, "malformed kernel release '6.x'"),
-    ({"release": "linux-6.1"}, "malformed kernel release"),
-    ({"release": ""}, "non-empty string"),
-    ({"probe": "sometimes"}, "probe"),
-], ids=["unknown-type", "one-unknown-of-two", "empty-types", "release-6.x", "release-linux-6.1",
-        "release-empty", "probe-not-bool"])
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"types": ["netns"]}, "unknown namespace type(s) 'netns'"),
+        ({"types": ["mnt", "container"]}, "choose from mnt, uts, ipc, pid, net, user, cgroup, time"),
+        ({"types": []}, "give at least one"),
+        ({"release": "6.x"}, "malformed kernel release '6.x'"),
+        ({"release": "linux-6.1"}, "malformed kernel release"),
+        ({"release": ""}, "non-empty string"),
+        ({"probe": "sometimes"}, "probe"),
+    ],
+    ids=[
+        "unknown-type",
+        "one-unknown-of-two",
+        "empty-types",
+        "release-6.x",
+        "release-linux-6.1",
+        "release-empty",
+        "probe-not-bool",
+    ],
+)
 def test_bad_input_fails_with_a_clear_message(tmp_path, args, message):
     result, proc = adhoc(tmp_path, args)
     assert proc.returncode != 0 and "localhost | FAILED!" in proc.stdout
@@ -288,6 +327,11 @@ def test_probe_false_creates_nothing_and_says_not_exercised(tmp_path):
 
 
 def test_ansible_doc_renders(tmp_path):
-    proc = subprocess.run([_tool("ansible-doc"), "-M", str(ROOT / "library"), "namespace_facts"],
-                          env=ansible_env(tmp_path), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [_tool("ansible-doc"), "-M", str(ROOT / "library"), "namespace_facts"],
+        env=ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and "ansible_facts" in proc.stdout and "check_mode" in proc.stdout, proc.stderr

@@ -1,5 +1,6 @@
 """playbooks/audit.yml for real on this host: per-host JSON and the fleet summary on the controller, the table
 printed, and a second run that changes nothing."""
+
 import json
 import os
 import re
@@ -19,11 +20,27 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the audit of all eigh
 
 def run_audit_playbook(base, out_dir, *extra, expect_rc=0):
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_HOME=str(base / "home"),
-               ANSIBLE_LOCAL_TEMP=str(base / "ltmp"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run([str(exe) if exe.exists() else shutil.which("ansible-playbook"),
-                           str(ROOT / "playbooks" / "audit.yml"), "-e", "nsverify_audit_dir=%s" % out_dir] + list(extra),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_HOME=str(base / "home"),
+        ANSIBLE_LOCAL_TEMP=str(base / "ltmp"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    proc = subprocess.run(
+        [
+            str(exe) if exe.exists() else shutil.which("ansible-playbook"),
+            str(ROOT / "playbooks" / "audit.yml"),
+            "-e",
+            "nsverify_audit_dir=%s" % out_dir,
+        ]
+        + list(extra),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == expect_rc, proc.stdout[-4000:] + proc.stderr[-2000:]
     recap = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s", proc.stdout, re.M)
     assert recap, proc.stdout[-2000:]
@@ -82,8 +99,9 @@ def test_second_run_changes_nothing(first_run):
 
 
 def test_static_mode_variable_reaches_the_module(tmp_path):
-    stdout, _ = run_audit_playbook(tmp_path, tmp_path / "out", "-e", "nsverify_audit_probe=false",
-                                   "-e", '{"nsverify_audit_types": ["time"]}')
+    stdout, _ = run_audit_playbook(
+        tmp_path, tmp_path / "out", "-e", "nsverify_audit_probe=false", "-e", '{"nsverify_audit_types": ["time"]}'
+    )
     facts = json.loads((tmp_path / "out" / "localhost.json").read_text())
     assert list(facts["types"]) == ["time"] and facts["mode"] == "static"
     assert "| localhost | %s | - | - | - | - | - | - | - | unknown |" % os.uname().release in stdout
@@ -96,7 +114,8 @@ def test_fleet_table_has_a_row_per_host_and_marks_a_failed_host(tmp_path):
         "    nsv-good:\n      ansible_connection: local\n"
         "      ansible_python_interpreter: '{{ ansible_playbook_python }}'\n"
         "    nsv-bad:\n      ansible_connection: local\n"
-        "      ansible_python_interpreter: /nonexistent/nsv-python\n")
+        "      ansible_python_interpreter: /nonexistent/nsv-python\n"
+    )
     stdout, _ = run_audit_playbook(tmp_path, tmp_path / "out", "-i", str(inventory), expect_rc=2)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| nsv-good | %s |%s" % (os.uname().release, " supported |" * 8) in summary

@@ -4,6 +4,7 @@ Every test removes what it made; names carry the nsv prefix and a per-run suffix
 through ansible-playbook; the rest through the module entry point (patch_module_args), which runs
 the same main() a few seconds faster per call.
 """
+
 import fcntl
 import json
 import os
@@ -12,12 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import namespace as namespace_module
 import pytest
-
-from ansible.module_utils.nsverify import catalog, inspect, namespaces
 from conftest import run_module_main
 
-import namespace as namespace_module
+from ansible.module_utils.nsverify import catalog, inspect, namespaces
 
 ROOT = Path(__file__).resolve().parents[2]
 NS_DIR = namespaces.NAMESPACES_DIR
@@ -27,8 +27,10 @@ NS_GET_USERNS = 0xB701  # _IO(0xb7, 0x1), ioctl_ns(2)
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="named namespaces need root"),
-    pytest.mark.skipif(not all(os.path.exists("/proc/self/ns/" + t) for t in ALL),
-                       reason="this kernel lacks one of the eight namespace types"),
+    pytest.mark.skipif(
+        not all(os.path.exists("/proc/self/ns/" + t) for t in ALL),
+        reason="this kernel lacks one of the eight namespace types",
+    ),
 ]
 
 
@@ -69,8 +71,7 @@ def only_mine(snap, name):
     """Drop what other concurrent developers' suites made (NSV_CONCURRENT_DEV) from a snapshot."""
     prefix = os.path.join(NS_DIR, name)
     return {
-        "mounts": [m for m in snap["mounts"] if m[0] == prefix or m[0].startswith(prefix + "/")
-                   or m[0] == NS_DIR],
+        "mounts": [m for m in snap["mounts"] if m[0] == prefix or m[0].startswith(prefix + "/") or m[0] == NS_DIR],
         "run_nsverify": [p for p in snap["run_nsverify"] if p == prefix or p.startswith(prefix + "/")],
     }
 
@@ -89,8 +90,14 @@ def name(request):
 def all_eight():
     """One named namespace with all eight types, owned by a new user namespace."""
     name = "nsv-all-%s" % SUFFIX
-    args = dict(name=name, types=ALL, hostname="nsv-inside", monotonic_offset=86400,
-                boottime_offset=-10, uid_map=[{"inside": 0, "outside": 200000, "count": 65536}])
+    args = dict(
+        name=name,
+        types=ALL,
+        hostname="nsv-inside",
+        monotonic_offset=86400,
+        boottime_offset=-10,
+        uid_map=[{"inside": 0, "outside": 200000, "count": 65536}],
+    )
     result = run_module(args)
     yield name, args, result
     run_module(dict(name=name, state="absent"))
@@ -146,12 +153,22 @@ PLAYBOOK = """
 def test_triad_check_real_again_through_ansible_playbook(tmp_path, name):
     pb = tmp_path / "triad.yml"
     out = tmp_path / "results.json"
-    pb.write_text(PLAYBOOK % {"name": name, "types": json.dumps(ALL), "dir": os.path.join(NS_DIR, name),
-                              "out": out})
-    env = dict(os.environ, ANSIBLE_HOME=str(tmp_path / "home"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), str(pb)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    pb.write_text(PLAYBOOK % {"name": name, "types": json.dumps(ALL), "dir": os.path.join(NS_DIR, name), "out": out})
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+    )
+    res = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), str(pb)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     r = json.loads(out.read_text())
     assert r["check"]["changed"] and r["check"]["action"] == "create" and not r["after_check"]
@@ -165,6 +182,7 @@ def test_triad_check_real_again_through_ansible_playbook(tmp_path, name):
 
 
 # ------------------------------------------------------------------ all eight types, seen from the host
+
 
 def test_all_eight_created_with_bind_mounts_and_state(all_eight):
     name, _, result = all_eight
@@ -205,15 +223,23 @@ def test_every_type_is_owned_by_the_new_user_namespace(all_eight):
 
 def test_uts_shows_the_hostname_inside_and_host_keeps_its_own(all_eight):
     _, _, result = all_eight
-    out = subprocess.run(["nsenter", "--uts=" + result["namespaces"]["uts"]["path"], "hostname"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        ["nsenter", "--uts=" + result["namespaces"]["uts"]["path"], "hostname"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == "nsv-inside" != os.uname().nodename
 
 
 def test_net_has_only_lo_and_it_is_down(all_eight):
     _, _, result = all_eight
-    out = subprocess.run(["nsenter", "--net=" + result["namespaces"]["net"]["path"], "ip", "-o", "link"],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["nsenter", "--net=" + result["namespaces"]["net"]["path"], "ip", "-o", "link"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert len(out) == 1 and out[0].split(": ")[1] == "lo" and "state DOWN" in out[0]
 
 
@@ -230,8 +256,12 @@ def test_pid_holder_is_pid_1_inside_and_root_only_inside(all_eight):
 
 def test_a_process_entering_the_pid_namespace_gets_a_small_pid(all_eight):
     _, _, result = all_eight
-    out = subprocess.run(["nsenter", "--pid=" + result["namespaces"]["pid"]["path"], "--",
-                          "sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nsenter", "--pid=" + result["namespaces"]["pid"]["path"], "--", "sh", "-c", "echo $$"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert int(out) > 1 and int(out) < 100
 
 
@@ -246,8 +276,12 @@ def test_time_offsets_are_in_the_holder(all_eight):
 
 def test_time_offset_applies_to_a_process_that_joins(all_eight):
     _, _, result = all_eight
-    out = subprocess.run(["nsenter", "--time=" + result["namespaces"]["time"]["path"], "cat", "/proc/uptime"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nsenter", "--time=" + result["namespaces"]["time"]["path"], "cat", "/proc/uptime"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     with open("/proc/uptime") as fh:
         host = float(fh.read().split()[0])
     assert -15 < float(out.split()[0]) - host < -5  # boottime_offset -10
@@ -262,8 +296,12 @@ def test_uid_and_gid_maps_are_as_requested(all_eight):
 
 def test_mount_namespace_holds_no_copy_of_the_named_namespaces_dir(all_eight):
     _, _, result = all_eight
-    out = subprocess.run(["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "cat",
-                          "/proc/self/mountinfo"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "cat", "/proc/self/mountinfo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     inside = [m["mount_point"] for m in namespaces.parse_mountinfo(out)]
     assert inside and not [p for p in inside if p.startswith(NS_DIR)]
     assert [m for m in namespaces.read_mountinfo() if m["mount_point"].startswith(NS_DIR)]
@@ -284,6 +322,7 @@ def test_engine_api_lists_and_resolves_paths(all_eight):
 
 
 # ------------------------------------------------------------------ removal and crash recovery
+
 
 def test_absent_removes_mounts_files_and_holder(name):
     before = snapshot()
@@ -319,8 +358,12 @@ def test_crash_recovery_holder_killed_and_mount_removed_by_hand(name):
     assert repaired["changed"] and repaired["action"] == "recreate"
     assert repaired["holder_pid"] != first["holder_pid"] and not holder_gone(repaired["holder_pid"])
     assert inspect.read_nspid(repaired["holder_pid"])[-1] == 1
-    out = subprocess.run(["nsenter", "--uts=" + repaired["namespaces"]["uts"]["path"], "hostname"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        ["nsenter", "--uts=" + repaired["namespaces"]["uts"]["path"], "hostname"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == "nsv-crash"
     assert not run_module(args)["changed"]
 
@@ -363,7 +406,8 @@ def test_state_file_lost_mid_creation_is_cleaned_by_absent(name):
     assert not namespaces.list_named().count(name)
     removed = run_module(dict(name=name, state="absent"))
     assert removed["changed"] and sorted(removed["removed"]["unmounted"]) == sorted(
-        e["path"] for e in first["namespaces"].values())
+        e["path"] for e in first["namespaces"].values()
+    )
     assert not os.path.lexists(os.path.join(NS_DIR, name))
 
 
@@ -404,8 +448,12 @@ def test_failure_midway_leaves_nothing_behind(name, monkeypatch):
 def test_without_a_holder_the_bind_mount_alone_keeps_the_namespace(name):
     result = run_module(dict(name=name, types=["net", "user"]))
     assert result["holder_pid"] is None
-    out = subprocess.run(["nsenter", "--net=" + result["namespaces"]["net"]["path"], "ip", "-o", "link"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nsenter", "--net=" + result["namespaces"]["net"]["path"], "ip", "-o", "link"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.split(": ")[1] == "lo"
     with open(os.path.join(NS_DIR, name, "state.json")) as fh:
         assert json.load(fh)["config"]["uid_map"] == [{"inside": 0, "outside": 100000, "count": 65536}]
@@ -425,24 +473,47 @@ def shared_dir(tmp_path):
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-@pytest.mark.parametrize("propagation, seen_inside", [("private", False), ("slave", True)],
-                         ids=["private-receives-nothing", "slave-receives-host-mounts"])
+@pytest.mark.parametrize(
+    "propagation, seen_inside",
+    [("private", False), ("slave", True)],
+    ids=["private-receives-nothing", "slave-receives-host-mounts"],
+)
 def test_mount_propagation_option(name, shared_dir, propagation, seen_inside):
     result = run_module(dict(name=name, types=["mnt"], mount_propagation=propagation))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "nsvprop", str(shared_dir / "sub")], check=True)
-    out = subprocess.run(["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "cat",
-                          "/proc/self/mountinfo"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "cat", "/proc/self/mountinfo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     inside = [m["mount_point"] for m in namespaces.parse_mountinfo(out) if m["source"] == "nsvprop"]
     assert bool(inside) is seen_inside
     # and nothing made inside ever reaches the host
-    subprocess.run(["nsenter", "--mount=" + result["namespaces"]["mnt"]["path"], "mount", "-t", "tmpfs",
-                    "nsvinside", str(shared_dir)], check=True)
+    subprocess.run(
+        [
+            "nsenter",
+            "--mount=" + result["namespaces"]["mnt"]["path"],
+            "mount",
+            "-t",
+            "tmpfs",
+            "nsvinside",
+            str(shared_dir),
+        ],
+        check=True,
+    )
     assert not [m for m in namespaces.read_mountinfo() if m["source"] == "nsvinside"]
 
 
 def test_map_without_root_inside_and_time_without_pid(name):
-    result = run_module(dict(name=name, types=["user", "time", "uts"], boottime_offset=30,
-                             uid_map=[{"inside": 1000, "outside": 300000, "count": 10}]))
+    result = run_module(
+        dict(
+            name=name,
+            types=["user", "time", "uts"],
+            boottime_offset=30,
+            uid_map=[{"inside": 1000, "outside": 300000, "count": 10}],
+        )
+    )
     pid = result["holder_pid"]
     assert result["namespaces"]["time"]["holder_pid"] == pid and "holder_pid" not in result["namespaces"]["uts"]
     assert len(inspect.read_nspid(pid)) == 1  # no PID namespace asked for: an ordinary process
@@ -450,11 +521,18 @@ def test_map_without_root_inside_and_time_without_pid(name):
         assert fh.read().split() == ["1000", "300000", "10"]
     with open("/proc/%d/timens_offsets" % pid) as fh:
         assert dict((line.split()[0], int(line.split()[1])) for line in fh) == {"monotonic": 0, "boottime": 30}
-    assert not run_module(dict(name=name, types=["user", "time", "uts"], boottime_offset=30,
-                               uid_map=[{"inside": 1000, "outside": 300000, "count": 10}]))["changed"]
+    assert not run_module(
+        dict(
+            name=name,
+            types=["user", "time", "uts"],
+            boottime_offset=30,
+            uid_map=[{"inside": 1000, "outside": 300000, "count": 10}],
+        )
+    )["changed"]
 
 
 # ------------------------------------------------------------------ conflicts, force and diff
+
 
 def test_other_config_fails_and_force_recreates(name):
     first = run_module(dict(name=name, types=["net"]))
@@ -476,18 +554,39 @@ def test_diff_shows_config_before_and_after(name):
 
 # ------------------------------------------------------------------ bad input: clear failure, nothing created
 
-@pytest.mark.parametrize("args, fragment", [
-    (dict(types=["net", "bogus"]), "bogus"),
-    (dict(types=["net"], monotonic_offset=10), "need 'time' in types"),
-    (dict(types=["net"], uid_map=[{"inside": 0, "outside": 100000, "count": 10}]), "need 'user' in types"),
-    (dict(types=["user", "net"], uid_map=[{"inside": 0, "outside": 100000, "count": 100},
-                                          {"inside": 50, "outside": 300000, "count": 10}]), "overlap"),
-    (dict(types=["user"], gid_map=[{"inside": 0, "outside": 100000, "count": 0}]), "count must be at least 1"),
-    (dict(types=["user"], uid_map=[{"inside": 0, "outside": 4294967290, "count": 10}]), "out of range"),
-    (dict(types=["time"], monotonic_offset=-10 ** 9), "before zero"),
-    (dict(), "types"),
-], ids=["unknown-type", "offset-on-non-time", "map-without-user", "overlapping-map", "count-zero",
-        "id-beyond-max", "offset-below-zero", "types-missing"])
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (dict(types=["net", "bogus"]), "bogus"),
+        (dict(types=["net"], monotonic_offset=10), "need 'time' in types"),
+        (dict(types=["net"], uid_map=[{"inside": 0, "outside": 100000, "count": 10}]), "need 'user' in types"),
+        (
+            dict(
+                types=["user", "net"],
+                uid_map=[
+                    {"inside": 0, "outside": 100000, "count": 100},
+                    {"inside": 50, "outside": 300000, "count": 10},
+                ],
+            ),
+            "overlap",
+        ),
+        (dict(types=["user"], gid_map=[{"inside": 0, "outside": 100000, "count": 0}]), "count must be at least 1"),
+        (dict(types=["user"], uid_map=[{"inside": 0, "outside": 4294967290, "count": 10}]), "out of range"),
+        (dict(types=["time"], monotonic_offset=-(10**9)), "before zero"),
+        (dict(), "types"),
+    ],
+    ids=[
+        "unknown-type",
+        "offset-on-non-time",
+        "map-without-user",
+        "overlapping-map",
+        "count-zero",
+        "id-beyond-max",
+        "offset-below-zero",
+        "types-missing",
+    ],
+)
 def test_bad_options_fail_clearly_and_create_nothing(name, args, fragment):
     before = snapshot()
     result = run_module(dict(args, name=name))
@@ -496,11 +595,15 @@ def test_bad_options_fail_clearly_and_create_nothing(name, args, fragment):
     assert only_mine(snapshot(), name) == only_mine(before, name)
 
 
-@pytest.mark.parametrize("bad", ["a/b", "..", ".", "../nsv", "x" * 65, "nsv name"],
-                         ids=["slash", "dotdot", "dot", "traversal", "65-chars", "space"])
+@pytest.mark.parametrize(
+    "bad",
+    ["a/b", "..", ".", "../nsv", "x" * 65, "nsv name"],
+    ids=["slash", "dotdot", "dot", "traversal", "65-chars", "space"],
+)
 def test_bad_names_fail_clearly_and_create_nothing(bad):
     def listing():
         return sorted(os.listdir(NS_DIR)) if os.path.isdir(NS_DIR) else None
+
     before = listing()
     result = run_module(dict(name=bad, types=["net"]))
     assert result.get("failed") and "name" in result["msg"], result

@@ -1,6 +1,7 @@
 """namespace_verify for real on this host: every proof passes in fresh namespaces, fails when
 the namespace is shared with its host (the must-fail twin), works on named and pid/paths
 targets, without root, through ansible-playbook, and leaves nothing behind."""
+
 import json
 import os
 import shutil
@@ -10,19 +11,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import namespace_verify
 import pytest
+from conftest import run_module_main
 
 from ansible.module_utils.nsverify import catalog, namespaces, proofs
 from ansible.module_utils.nsverify.proofs import base
 from ansible.module_utils.nsverify.proofs import net as net_proof
-from conftest import run_module_main
-
-import namespace_verify
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ALL = list(catalog.TYPE_NAMES)
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the proofs are exercised as root here (the "
-                                "unprivileged route is run through setpriv by a root test)")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="the proofs are exercised as root here (the unprivileged route is run through setpriv by a root test)",
+)
 
 
 # ---------------------------------------------------------------- nothing left behind
@@ -36,13 +38,17 @@ def _artefacts():
             cg_root = m["mount_point"]
     cgroups = sorted(p for p in os.listdir(cg_root) if p.startswith("nsv-proof-")) if cg_root else []
     links = sorted(n for n in net_proof.interfaces() if n.startswith("nsv") and n.endswith(("a", "b")))
-    mounts = sorted(m["source"] for m in base.read_mountinfo() if m["source"].startswith(
-        ("nsv-src-", "nsv-scratch-", "nsv-o-", "nsv-i-", "nsv-private-", "nsv-shared-")))
+    mounts = sorted(
+        m["source"]
+        for m in base.read_mountinfo()
+        if m["source"].startswith(("nsv-src-", "nsv-scratch-", "nsv-o-", "nsv-i-", "nsv-private-", "nsv-shared-"))
+    )
     keys = []
     for kind in ("shm", "sem", "msg"):
         with open("/proc/sysvipc/%s" % kind) as fh:
-            keys += [k for k in (int(l.split()[0]) for l in fh.read().splitlines()[1:] if l.strip())
-                     if k >> 16 == 0x6E73]
+            keys += [
+                k for k in (int(l.split()[0]) for l in fh.read().splitlines()[1:] if l.strip()) if k >> 16 == 0x6E73
+            ]
     kids = []
     for task in os.listdir("/proc/self/task"):
         try:
@@ -50,8 +56,15 @@ def _artefacts():
                 kids += fh.read().split()
         except OSError:
             pass
-    return {"tmp": tmp, "cgroups": cgroups, "links": links, "mounts": mounts, "ipc_keys": sorted(keys),
-            "hostname": os.uname().nodename, "children": sorted(kids)}
+    return {
+        "tmp": tmp,
+        "cgroups": cgroups,
+        "links": links,
+        "mounts": mounts,
+        "ipc_keys": sorted(keys),
+        "hostname": os.uname().nodename,
+        "children": sorted(kids),
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -85,20 +98,30 @@ def test_fresh_namespace_proof_passes_every_check(type_name):
 # For each type, the check ids that must fail and the evidence showing the behaviour really ran.
 TWIN = {
     "uts": (["NS-UTS-001"], lambda ev: ev["NS-UTS-001"]["host_saw"] == ev["NS-UTS-001"]["set_inside"]),
-    "pid": (["NS-PID-001", "NS-PID-002"], lambda ev: ev["NS-PID-002"]["sentinel_seen_inside_as"]
-            and len(ev["NS-PID-001"]["nspid_seen_by_host"]) == 1),
-    "net": (["NS-NET-002"], lambda ev: ev["NS-NET-002"]["host_connect"] == "connected"
-            and ev["NS-NET-002"]["host_listeners_by_inode"]),
+    "pid": (
+        ["NS-PID-001", "NS-PID-002"],
+        lambda ev: ev["NS-PID-002"]["sentinel_seen_inside_as"] and len(ev["NS-PID-001"]["nspid_seen_by_host"]) == 1,
+    ),
+    "net": (
+        ["NS-NET-002"],
+        lambda ev: ev["NS-NET-002"]["host_connect"] == "connected" and ev["NS-NET-002"]["host_listeners_by_inode"],
+    ),
     "mnt": (["NS-MNT-001"], lambda ev: ev["NS-MNT-001"]["host_mount_points"] and ev["NS-MNT-001"]["host_marker"]),
-    "user": (["NS-USER-001", "NS-USER-002", "NS-USER-003"],
-             lambda ev: ev["NS-USER-003"]["result"] == "opened" and ev["NS-USER-002"]["file_owner_on_host"] == 0),
-    "ipc": (["NS-IPC-001", "NS-IPC-002", "NS-IPC-003", "NS-IPC-004"],
-            lambda ev: all(e["host_saw_inside_object"] == "visible" and e["inside_saw_host_object"] == "visible"
-                           for e in ev.values())),
-    "cgroup": (["NS-CGROUP-001"], lambda ev: ev["NS-CGROUP-001"]["v2_inside"] == ev["NS-CGROUP-001"]["v2_host"]
-               != "/"),
-    "time": (["NS-TIME-001", "NS-TIME-002"], lambda ev: ev["NS-TIME-001"]["offset_inside"] == 0
-             and ev["NS-TIME-002"]["offset_read_by_host"] == 0),
+    "user": (
+        ["NS-USER-001", "NS-USER-002", "NS-USER-003"],
+        lambda ev: ev["NS-USER-003"]["result"] == "opened" and ev["NS-USER-002"]["file_owner_on_host"] == 0,
+    ),
+    "ipc": (
+        ["NS-IPC-001", "NS-IPC-002", "NS-IPC-003", "NS-IPC-004"],
+        lambda ev: all(
+            e["host_saw_inside_object"] == "visible" and e["inside_saw_host_object"] == "visible" for e in ev.values()
+        ),
+    ),
+    "cgroup": (["NS-CGROUP-001"], lambda ev: ev["NS-CGROUP-001"]["v2_inside"] == ev["NS-CGROUP-001"]["v2_host"] != "/"),
+    "time": (
+        ["NS-TIME-001", "NS-TIME-002"],
+        lambda ev: ev["NS-TIME-001"]["offset_inside"] == 0 and ev["NS-TIME-002"]["offset_read_by_host"] == 0,
+    ),
 }
 
 
@@ -128,8 +151,13 @@ def test_host_uts_namespace_is_never_renamed_even_when_it_is_the_target():
 @pytest.fixture(scope="module")
 def named():
     name = "nsv-proofs-%d" % os.getpid()
-    cfg = namespaces.build_config(ALL, hostname="nsv-inside", uid_map=[{"inside": 0, "outside": 300000,
-                                  "count": 65536}], monotonic_offset=86400, boottime_offset=3600)
+    cfg = namespaces.build_config(
+        ALL,
+        hostname="nsv-inside",
+        uid_map=[{"inside": 0, "outside": 300000, "count": 65536}],
+        monotonic_offset=86400,
+        boottime_offset=3600,
+    )
     namespaces.create(name, cfg)
     try:
         yield name
@@ -146,8 +174,12 @@ def test_named_namespace_all_types_proven_and_left_as_found(named):
     assert res["time"]["checks"][0]["evidence"]["offset_inside"] == 86400
     uts_path = os.path.join(base.NAMED_ROOT, named, "uts")
     assert namespaces.read_hostname(uts_path) == "nsv-inside"  # the proof gave the name back
-    lo = subprocess.run(["nsenter", "--net=%s" % os.path.join(base.NAMED_ROOT, named, "net"), "ip", "-o", "link",
-                         "show", "lo"], capture_output=True, text=True, check=True).stdout
+    lo = subprocess.run(
+        ["nsenter", "--net=%s" % os.path.join(base.NAMED_ROOT, named, "net"), "ip", "-o", "link", "show", "lo"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "state DOWN" in lo and ",UP" not in lo  # lo was raised for the port test and put down again
     assert res["net"]["checks"][1]["evidence"]["host_connect"] == "ECONNREFUSED"
 
@@ -155,8 +187,9 @@ def test_named_namespace_all_types_proven_and_left_as_found(named):
 @pytest.fixture
 def unshared_process():
     """`unshare --fork` with a sleeping child in new uts/ipc/net/pid/mnt namespaces; killed by pid."""
-    proc = subprocess.Popen(["unshare", "--uts", "--ipc", "--net", "--mount", "--pid", "--fork",
-                             "--mount-proc", "sleep", "60"])
+    proc = subprocess.Popen(
+        ["unshare", "--uts", "--ipc", "--net", "--mount", "--pid", "--fork", "--mount-proc", "sleep", "60"]
+    )
     child = None
     for _ in range(200):
         try:
@@ -207,15 +240,33 @@ def test_unprivileged_user_gets_results_not_tracebacks(world_readable_dir):
     (tree / "ansible" / "module_utils").mkdir(parents=True)
     (tree / "ansible" / "__init__.py").write_text("")
     (tree / "ansible" / "module_utils" / "__init__.py").write_text("")
-    shutil.copytree(ROOT / "module_utils" / "nsverify", tree / "ansible" / "module_utils" / "nsverify",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "module_utils" / "nsverify",
+        tree / "ansible" / "module_utils" / "nsverify",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     script = tree / "run.py"
-    script.write_text("import json, sys\nsys.path.insert(0, sys.argv[1])\n"
-                      "from ansible.module_utils.nsverify import proofs\nprint(json.dumps(proofs.run()))\n")
+    script.write_text(
+        "import json, sys\nsys.path.insert(0, sys.argv[1])\n"
+        "from ansible.module_utils.nsverify import proofs\nprint(json.dumps(proofs.run()))\n"
+    )
     for p in [tmp_path] + list(tmp_path.rglob("*")):
         p.chmod(0o755 if p.is_dir() else 0o644)
-    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-                          "-B", str(script), str(tree)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-B",
+            str(script),
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-3000:]
     out = json.loads(res.stdout)
     assert out["privilege"] == {"euid": 65534, "rootless": True}
@@ -228,12 +279,28 @@ def test_unprivileged_user_gets_results_not_tracebacks(world_readable_dir):
     user_ev = out["results"]["user"]["checks"][1]["evidence"]
     assert user_ev["uid_seen_by_host"][0] == 65534 and user_ev["file_owner_on_host"] == 65534
     # joining root's namespaces is refused with a message, not a traceback
-    script.write_text("import sys\nsys.path.insert(0, sys.argv[1])\n"
-                      "from ansible.module_utils.nsverify.proofs import base\n"
-                      "try:\n    base.make_target('pid', pid=int(sys.argv[2]))\n"
-                      "except ValueError as exc:\n    print(exc)\n")
-    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-                          "-B", str(script), str(tree), str(os.getpid())], capture_output=True, text=True, timeout=60)
+    script.write_text(
+        "import sys\nsys.path.insert(0, sys.argv[1])\n"
+        "from ansible.module_utils.nsverify.proofs import base\n"
+        "try:\n    base.make_target('pid', pid=int(sys.argv[2]))\n"
+        "except ValueError as exc:\n    print(exc)\n"
+    )
+    res = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-B",
+            str(script),
+            str(tree),
+            str(os.getpid()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0 and "cannot read /proc/%d/ns/" % os.getpid() in res.stdout, res.stdout + res.stderr
 
 
@@ -242,19 +309,33 @@ def run_module(args, check=False):
     return run_module_main(namespace_verify, args, check=check)
 
 
-@pytest.mark.parametrize("args,message", [
-    ({"types": ["uts", "bogus"]}, "bogus"),
-    ({"target": "named", "name": "a/b"}, "no '/'"),
-    ({"target": "named", "name": ".."}, "no '..'"),
-    ({"target": "named"}, "name"),
-    ({"target": "pid", "pid": 999999999}, "does not exist"),
-    ({"target": "paths", "paths": {"net": "/etc/hostname"}}, "not a namespace file"),
-    ({"uid_map": [[0, 1]]}, "[inside, outside, count]"),
-    ({"time_offsets": {"realtime": 5}}, "monotonic and boottime"),
-    ({"timeout": 0}, "positive"),
-    ({"expected_interfaces": ["veth/0"]}, "not an interface name"),
-], ids=["unknown-type", "name-slash", "name-dotdot", "named-without-name", "pid-missing", "path-not-ns",
-        "bad-uid-map", "bad-offset-clock", "zero-timeout", "bad-interface-name"])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"types": ["uts", "bogus"]}, "bogus"),
+        ({"target": "named", "name": "a/b"}, "no '/'"),
+        ({"target": "named", "name": ".."}, "no '..'"),
+        ({"target": "named"}, "name"),
+        ({"target": "pid", "pid": 999999999}, "does not exist"),
+        ({"target": "paths", "paths": {"net": "/etc/hostname"}}, "not a namespace file"),
+        ({"uid_map": [[0, 1]]}, "[inside, outside, count]"),
+        ({"time_offsets": {"realtime": 5}}, "monotonic and boottime"),
+        ({"timeout": 0}, "positive"),
+        ({"expected_interfaces": ["veth/0"]}, "not an interface name"),
+    ],
+    ids=[
+        "unknown-type",
+        "name-slash",
+        "name-dotdot",
+        "named-without-name",
+        "pid-missing",
+        "path-not-ns",
+        "bad-uid-map",
+        "bad-offset-clock",
+        "zero-timeout",
+        "bad-interface-name",
+    ],
+)
 def test_bad_input_fails_with_a_clear_message(args, message):
     res = run_module(args)
     assert res.get("failed") and message in res["msg"] and "Traceback" not in res["msg"], res
@@ -273,10 +354,22 @@ def test_module_fail_on_failed_decides_between_failing_and_reporting():
 
 # ---------------------------------------------------------------- through ansible-playbook
 def _playbook(tmp_path, *extra):
-    env = dict(os.environ, ANSIBLE_HOME=str(tmp_path / "home"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), str(ROOT / "playbooks/verify.yml")]
-                          + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), str(ROOT / "playbooks/verify.yml")] + list(extra),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_verify_playbook_proves_all_eight_and_second_run_is_unchanged(tmp_path):
@@ -291,16 +384,28 @@ def test_verify_playbook_proves_all_eight_and_second_run_is_unchanged(tmp_path):
 
 
 def test_verify_playbook_fails_when_a_proof_fails(tmp_path):
-    res = _playbook(tmp_path, "-e", "nsverify_verify_target=pid", "-e", "nsverify_verify_pid=%d" % os.getpid(),
-                    "-e", '{"nsverify_verify_types": ["ipc", "pid"]}')
-    assert res.returncode != 0 and "ipc:NS-IPC-001" in res.stdout and "pid:NS-PID-002" in res.stdout, \
-        res.stdout[-4000:]
+    res = _playbook(
+        tmp_path,
+        "-e",
+        "nsverify_verify_target=pid",
+        "-e",
+        "nsverify_verify_pid=%d" % os.getpid(),
+        "-e",
+        '{"nsverify_verify_types": ["ipc", "pid"]}',
+    )
+    assert res.returncode != 0 and "ipc:NS-IPC-001" in res.stdout and "pid:NS-PID-002" in res.stdout, res.stdout[-4000:]
     assert '"ipc     failed' in res.stdout
 
 
 def test_module_requests_the_user_maps_and_time_offsets_it_is_given():
-    res = run_module({"types": ["user", "time"], "uid_map": [[0, 400000, 1000]], "gid_map": [[0, 400000, 1000]],
-                      "time_offsets": {"monotonic": 1000, "boottime": 2000}})
+    res = run_module(
+        {
+            "types": ["user", "time"],
+            "uid_map": [[0, 400000, 1000]],
+            "gid_map": [[0, 400000, 1000]],
+            "time_offsets": {"monotonic": 1000, "boottime": 2000},
+        }
+    )
     assert not res.get("failed") and res["summary"]["passed"] == ["user", "time"], res["msg"]
     user_ev = dict((c["id"], c["evidence"]) for c in res["proofs"]["user"]["checks"])
     assert user_ev["NS-USER-001"]["host_reads"]["uid_map"] == [[0, 400000, 1000]]
@@ -344,17 +449,30 @@ def _in_userns_with_limits(tmp_path, limits, *argv):
     driver.write_text(DRIVER)
     writes = "; ".join("echo %d > /proc/sys/user/max_%s_namespaces" % (n, t) for t, n in limits.items())
     host_limits = base.read_limits(list(limits))
-    proc = subprocess.run(["unshare", "-Ur", "sh", "-c", writes + '; exec "$@"', "nsv-limits",
-                           str(ROOT / ".venv/bin/python"), str(driver), str(ROOT)] + list(argv),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-Ur",
+            "sh",
+            "-c",
+            writes + '; exec "$@"',
+            "nsv-limits",
+            str(ROOT / ".venv/bin/python"),
+            str(driver),
+            str(ROOT),
+        ]
+        + list(argv),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert base.read_limits(list(limits)) == host_limits  # the host's own limits were never touched
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
 
 def test_limit_zero_in_a_user_namespace_skips_cgroup_and_time_and_fails_nothing(tmp_path):
-    res = _in_userns_with_limits(tmp_path, {"cgroup": 0, "time": 0}, "module",
-                                 json.dumps({"fail_on_failed": False}))
+    res = _in_userns_with_limits(tmp_path, {"cgroup": 0, "time": 0}, "module", json.dumps({"fail_on_failed": False}))
     summary, results = res["summary"], res["proofs"]
     assert summary["failed"] == [], json.dumps(res["table"], indent=1)
     for t in ("cgroup", "time"):
@@ -388,12 +506,30 @@ def netns_with_veth():
             if os.stat("/proc/%d/ns/net" % holder.pid).st_ino != os.stat("/proc/self/ns/net").st_ino:
                 break
             time.sleep(0.01)
-        subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "add", names[0], "type", "veth",
-                        "peer", "name", names[1]], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(holder.pid),
+                "-n",
+                "ip",
+                "link",
+                "add",
+                names[0],
+                "type",
+                "veth",
+                "peer",
+                "name",
+                names[1],
+            ],
+            check=True,
+            capture_output=True,
+        )
         assert not set(names) & set(net_proof.interfaces())  # made inside our namespace, not on the host
         yield holder.pid, names
-        subprocess.run(["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "del", names[0]], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["nsenter", "-t", str(holder.pid), "-n", "ip", "link", "del", names[0]], check=True, capture_output=True
+        )
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()
@@ -409,8 +545,9 @@ def test_joined_namespace_passes_net_001_with_its_expected_veth(netns_with_veth)
 
 def test_joined_namespace_fails_net_001_on_a_link_not_expected(netns_with_veth):
     pid, names = netns_with_veth
-    out = proofs.run(["net"], base.make_target("pid", pid=pid, types=["net"]),
-                     options={"expected_interfaces": names[:1]})
+    out = proofs.run(
+        ["net"], base.make_target("pid", pid=pid, types=["net"]), options={"expected_interfaces": names[:1]}
+    )
     check = out["results"]["net"]["checks"][0]
     assert check["id"] == "NS-NET-001" and check["status"] == "fail", check
     assert check["evidence"]["unexpected"] == names[1:] and names[1] in check["reason"]

@@ -2,15 +2,16 @@
 file errors, diff, fail_on_failed. Inputs are SAMPLE results in the documented shapes (see
 tests/unit/test_report.py); the real modules' output goes through it in test_report_playbook.py.
 """
+
 import json
 import os
 import sys
 from pathlib import Path
 
+import nsverify_report
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-import nsverify_report
 from ansible.module_utils.nsverify import catalog, controls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -24,12 +25,14 @@ def run_module(capsys, **args):
         with pytest.raises(SystemExit):
             nsverify_report.main()
     out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
+    return json.loads(out[out.index("{") :])
 
 
 def fleet(time_verdict="supported"):
-    return {"web1": {"facts": sample_facts(time=sample_type("time", time_verdict)), "proofs": sample_proofs()},
-            "db1": {"facts": sample_facts(), "proofs": sample_proofs()}}
+    return {
+        "web1": {"facts": sample_facts(time=sample_type("time", time_verdict)), "proofs": sample_proofs()},
+        "db1": {"facts": sample_facts(), "proofs": sample_proofs()},
+    }
 
 
 def test_triad_check_mode_then_real_then_unchanged(tmp_path, capsys):
@@ -74,11 +77,13 @@ def test_removed_view_is_rewritten(tmp_path, capsys):
 
 def test_waiver_file_applies_and_expired_is_flagged(tmp_path, capsys):
     waivers = tmp_path / "waivers.yml"
-    waivers.write_text("waivers:\n"
-                       "  - control: NS-KRN-008\n    justification: kernel upgrade planned\n    hosts: web*\n"
-                       "    expires: 2026-12-31\n"
-                       "  - control: NS-KRN-008\n    justification: old exception\n    hosts: db*\n"
-                       "    expires: 2020-01-01\n")
+    waivers.write_text(
+        "waivers:\n"
+        "  - control: NS-KRN-008\n    justification: kernel upgrade planned\n    hosts: web*\n"
+        "    expires: 2026-12-31\n"
+        "  - control: NS-KRN-008\n    justification: old exception\n    hosts: db*\n"
+        "    expires: 2020-01-01\n"
+    )
     hosts = fleet("not-built")
     hosts["db1"]["facts"] = sample_facts(time=sample_type("time", "not-built"))
     res = run_module(capsys, hosts=hosts, dest=str(tmp_path / "r"), waivers=str(waivers), today="2026-11-23")
@@ -87,12 +92,19 @@ def test_waiver_file_applies_and_expired_is_flagged(tmp_path, capsys):
     assert res["summary_line"].endswith("Waived: 1")
 
 
-@pytest.mark.parametrize("content,words", [
-    ("waivers:\n  - control: NS-KRN-008\n", "missing 'justification'"),
-    ("waivers:\n  - control: NS-NOPE-001\n    justification: x\n", "unknown control id 'NS-NOPE-001'"),
-    ("waivers: [\n", "not valid YAML/JSON"),
-    ('{"waivers": [{"control": "NS-KRN-001", "justification": "json works", "expires": "someday"}]}', "bad 'expires'"),
-], ids=["no-justification", "unknown-id", "broken-yaml", "json-bad-date"])
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        ("waivers:\n  - control: NS-KRN-008\n", "missing 'justification'"),
+        ("waivers:\n  - control: NS-NOPE-001\n    justification: x\n", "unknown control id 'NS-NOPE-001'"),
+        ("waivers: [\n", "not valid YAML/JSON"),
+        (
+            '{"waivers": [{"control": "NS-KRN-001", "justification": "json works", "expires": "someday"}]}',
+            "bad 'expires'",
+        ),
+    ],
+    ids=["no-justification", "unknown-id", "broken-yaml", "json-bad-date"],
+)
 def test_bad_waiver_file_fails_clearly_and_writes_nothing(tmp_path, capsys, content, words):
     waivers = tmp_path / "waivers.yml"
     waivers.write_text(content)
@@ -113,19 +125,27 @@ def test_fail_on_failed_names_the_controls_after_writing(tmp_path, capsys):
 
 
 def test_host_without_inputs_is_reported_with_skips(tmp_path, capsys):
-    res = run_module(capsys, hosts={"gone": {}, "ok": {"facts": sample_facts(), "proofs": sample_proofs()}},
-                     dest=str(tmp_path), formats=["html"])
+    res = run_module(
+        capsys,
+        hosts={"gone": {}, "ok": {"facts": sample_facts(), "proofs": sample_proofs()}},
+        dest=str(tmp_path),
+        formats=["html"],
+    )
     n = len(controls.for_source("audit")) + len(controls.for_source("proof"))
     assert res["hosts"]["gone"]["summary"] == {"count": n, "pass": 0, "fail": 0, "skip": n, "waived": 0}
     assert sorted(os.listdir(tmp_path)) == ["nsverify-report.html", "nsverify-report.json"]
 
 
-@pytest.mark.parametrize("args,words", [
-    ({"hosts": {"h": "not a dict"}}, "each value must be a mapping"),
-    ({"today": "tomorrow"}, "today:"),
-    ({"mode": "rw-r--r--"}, "octal"),
-    ({"min_headroom": -1}, "min_headroom"),
-], ids=["host-not-mapping", "bad-today", "bad-mode", "negative-headroom"])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ({"hosts": {"h": "not a dict"}}, "each value must be a mapping"),
+        ({"today": "tomorrow"}, "today:"),
+        ({"mode": "rw-r--r--"}, "octal"),
+        ({"min_headroom": -1}, "min_headroom"),
+    ],
+    ids=["host-not-mapping", "bad-today", "bad-mode", "negative-headroom"],
+)
 def test_bad_arguments_fail_with_the_fix(tmp_path, capsys, args, words):
     base = {"hosts": fleet(), "dest": str(tmp_path / "r")}
     base.update(args)

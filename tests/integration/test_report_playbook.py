@@ -6,6 +6,7 @@ The container is left out (nsverify_report_container_name=""): container checks 
 container's own tests; the report's handling of them runs on captured results in
 tests/unit/test_report_captured.py.
 """
+
 import json
 import os
 import re
@@ -24,11 +25,21 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the proofs create nam
 
 
 def playbook(tmp, *extra):
-    env = dict(os.environ, ANSIBLE_HOME=str(tmp / "ansible"), ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp / "ansible"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    argv = [str(exe) if exe.exists() else "ansible-playbook", str(PLAYBOOK),
-            "-e", "nsverify_report_container_name=''"] + list(extra)
+    argv = [
+        str(exe) if exe.exists() else "ansible-playbook",
+        str(PLAYBOOK),
+        "-e",
+        "nsverify_report_container_name=''",
+    ] + list(extra)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -52,9 +63,16 @@ def runs(tmp_path_factory):
         "    expires: 2099-12-31\n"
         "  - control: NS-KRN-008\n"
         "    justification: an exception that ran out\n"
-        "    expires: 2020-01-01\n")
-    args = ["-e", "nsverify_report_dir=%s" % (tmp / "reports"), "-e", "nsverify_report_waivers=%s" % waivers,
-            "-e", "nsverify_report_min_headroom=1000000000"]
+        "    expires: 2020-01-01\n"
+    )
+    args = [
+        "-e",
+        "nsverify_report_dir=%s" % (tmp / "reports"),
+        "-e",
+        "nsverify_report_waivers=%s" % waivers,
+        "-e",
+        "nsverify_report_min_headroom=1000000000",
+    ]
     first = playbook(tmp, *args)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     json_path = tmp / "reports" / "nsverify-report.json"
@@ -62,8 +80,15 @@ def runs(tmp_path_factory):
     mtime = json_path.stat().st_mtime_ns
     second = playbook(tmp, *args)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
-    return {"tmp": tmp, "first": first, "second": second, "data": data, "mtime": mtime,
-            "data2": json.loads(json_path.read_text()), "mtime2": json_path.stat().st_mtime_ns}
+    return {
+        "tmp": tmp,
+        "first": first,
+        "second": second,
+        "data": data,
+        "mtime": mtime,
+        "data2": json.loads(json_path.read_text()),
+        "mtime2": json_path.stat().st_mtime_ns,
+    }
 
 
 def test_report_files_are_written_and_summary_printed(runs):
@@ -136,8 +161,14 @@ def test_check_mode_reports_changed_and_writes_nothing(tmp_path):
 def test_bad_waiver_file_stops_the_play_with_a_clear_message(tmp_path):
     waivers = tmp_path / "waivers.yml"
     waivers.write_text("waivers:\n  - control: NS-KRN-404\n  - control: NS-KRN-001\n")
-    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
-                   "-e", "nsverify_report_waivers=%s" % waivers, *REPORT_ONLY)
+    res = playbook(
+        tmp_path,
+        "-e",
+        "nsverify_report_dir=%s" % (tmp_path / "reports"),
+        "-e",
+        "nsverify_report_waivers=%s" % waivers,
+        *REPORT_ONLY,
+    )
     assert res.returncode != 0
     assert "unknown control id 'NS-KRN-404'" in res.stdout
     assert "waiver #2 (NS-KRN-001): missing 'justification'" in res.stdout
@@ -147,9 +178,17 @@ def test_bad_waiver_file_stops_the_play_with_a_clear_message(tmp_path):
 def test_gate_fails_the_host_after_writing_and_printing(tmp_path):
     """A real failure of the real audit (headroom target beyond any limit) with the gate on: the report
     is written and the summary printed, then the host fails naming the control."""
-    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
-                   "-e", "nsverify_report_min_headroom=1000000000", "-e", "nsverify_report_fail_on_failed=true",
-                   "--skip-tags", "verify,container")
+    res = playbook(
+        tmp_path,
+        "-e",
+        "nsverify_report_dir=%s" % (tmp_path / "reports"),
+        "-e",
+        "nsverify_report_min_headroom=1000000000",
+        "-e",
+        "nsverify_report_fail_on_failed=true",
+        "--skip-tags",
+        "verify,container",
+    )
     assert res.returncode != 0
     assert recap(res.stdout)["failed"] == 1
     assert "localhost: failed controls NS-KRN-010" in res.stdout
@@ -184,11 +223,22 @@ def running_container():
 
 
 def test_container_checks_of_a_running_container_join_the_report(tmp_path, running_container):
-    res = playbook(tmp_path, "-e", "nsverify_report_dir=%s" % (tmp_path / "reports"),
-                   "-e", "nsverify_report_container_name=%s" % running_container, "--skip-tags", "audit,verify")
+    res = playbook(
+        tmp_path,
+        "-e",
+        "nsverify_report_dir=%s" % (tmp_path / "reports"),
+        "-e",
+        "nsverify_report_container_name=%s" % running_container,
+        "--skip-tags",
+        "audit,verify",
+    )
     assert res.returncode == 0, res.stdout[-4000:]
-    entries = {e["id"]: e for e in json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
-               ["hosts"]["localhost"]["controls"]}
+    entries = {
+        e["id"]: e
+        for e in json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())["hosts"]["localhost"][
+            "controls"
+        ]
+    }
     ctr = [c.id for c in controls.for_source("container")]
     assert all(entries[c]["source"] == "container" for c in ctr)
     ran = [c for c in ctr if entries[c]["status"] != "skip"]

@@ -1,11 +1,11 @@
 """library/namespace_facts.py through its entry point (no subprocess): argument handling and failures."""
+
 import json
 import os
 
+import namespace_facts
 import pytest
 from ansible.module_utils.testing import patch_module_args
-
-import namespace_facts
 
 
 def run_main(args, capsys):
@@ -15,13 +15,17 @@ def run_main(args, capsys):
     return info.value.code, json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("args,message", [
-    ({"types": ["netns"]}, "types: unknown namespace type(s) 'netns'"),
-    ({"types": []}, "types: give at least one"),
-    ({"release": "6.x"}, "release: malformed kernel release '6.x'"),
-    ({"release": "abc"}, "release: malformed kernel release 'abc'"),
-    ({"release": "6"}, "release: malformed kernel release '6'"),
-], ids=["unknown-type", "no-types", "release-6.x", "release-abc", "release-6"])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"types": ["netns"]}, "types: unknown namespace type(s) 'netns'"),
+        ({"types": []}, "types: give at least one"),
+        ({"release": "6.x"}, "release: malformed kernel release '6.x'"),
+        ({"release": "abc"}, "release: malformed kernel release 'abc'"),
+        ({"release": "6"}, "release: malformed kernel release '6'"),
+    ],
+    ids=["unknown-type", "no-types", "release-6.x", "release-abc", "release-6"],
+)
 def test_bad_arguments_fail_cleanly(capsys, args, message):
     code, result = run_main(args, capsys)
     assert code == 1 and result["failed"] is True and result["msg"].startswith(message)
@@ -46,6 +50,9 @@ def test_offline_release_is_not_probed(capsys):
 def test_argument_spec_defaults():
     with patch_module_args({}):
         module = namespace_facts.build_module()
-    assert module.params == {"types": ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"],
-                             "probe": True, "release": None}
+    assert module.params == {
+        "types": ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"],
+        "probe": True,
+        "release": None,
+    }
     assert module.check_mode is False and module.supports_check_mode is True

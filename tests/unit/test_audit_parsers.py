@@ -1,4 +1,5 @@
 """Parsers of the audit on text captured from real kernels (tests/unit/fixtures)."""
+
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,15 @@ def _mounts(name):
     return audit.parse_mountinfo((FIXTURES / name).read_text())
 
 
-@pytest.mark.parametrize("fixture,layout", [
-    ("mountinfo-hybrid-6.18.44-fc-v657.txt", "hybrid"),
-    ("mountinfo-v2-debian12.txt", "v2"),
-    ("mountinfo-v1-el7.txt", "v1"),
-], ids=["hybrid-this-host", "v2-debian12", "v1-el7"])
+@pytest.mark.parametrize(
+    "fixture,layout",
+    [
+        ("mountinfo-hybrid-6.18.44-fc-v657.txt", "hybrid"),
+        ("mountinfo-v2-debian12.txt", "v2"),
+        ("mountinfo-v1-el7.txt", "v1"),
+    ],
+    ids=["hybrid-this-host", "v2-debian12", "v1-el7"],
+)
 def test_cgroup_layout(fixture, layout):
     assert audit.cgroup_layout(_mounts(fixture)) == layout
 
@@ -55,30 +60,50 @@ def test_mountinfo_line_without_optional_fields():
     assert m["optional"] == [] and m["fstype"] == "ext3"
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("BOOT_IMAGE=/vmlinuz-3.10.0 ro crashkernel=auto user_namespace.enable=1 namespace.unpriv_enable=1 quiet\n",
-     {"BOOT_IMAGE": "/vmlinuz-3.10.0", "ro": True, "crashkernel": "auto", "user_namespace.enable": "1",
-      "namespace.unpriv_enable": "1", "quiet": True}),
-    ("console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024", {"console": "ttyS0", "quiet": True}),
-    ("", {}),
-], ids=["el7", "init-args-after-dashdash", "empty"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "BOOT_IMAGE=/vmlinuz-3.10.0 ro crashkernel=auto user_namespace.enable=1 namespace.unpriv_enable=1 quiet\n",
+            {
+                "BOOT_IMAGE": "/vmlinuz-3.10.0",
+                "ro": True,
+                "crashkernel": "auto",
+                "user_namespace.enable": "1",
+                "namespace.unpriv_enable": "1",
+                "quiet": True,
+            },
+        ),
+        ("console=ttyS0 quiet -- --firecracker-init --addr 0.0.0.0:2024", {"console": "ttyS0", "quiet": True}),
+        ("", {}),
+    ],
+    ids=["el7", "init-args-after-dashdash", "empty"],
+)
 def test_parse_cmdline(text, expected):
     assert audit.parse_cmdline(text) == expected
 
 
-@pytest.mark.parametrize("text,initial", [
-    ("         0          0 4294967295\n", True),
-    ("         0          0          1\n", False),           # unshare -Ur
-    ("         0     100000      65536\n", False),           # a rootless container
-], ids=["initial", "unshare-Ur", "subuid-range"])
+@pytest.mark.parametrize(
+    "text,initial",
+    [
+        ("         0          0 4294967295\n", True),
+        ("         0          0          1\n", False),  # unshare -Ur
+        ("         0     100000      65536\n", False),  # a rootless container
+    ],
+    ids=["initial", "unshare-Ur", "subuid-range"],
+)
 def test_initial_user_namespace_from_uid_map(text, initial):
     assert audit.is_initial_uid_map(audit.parse_uid_map(text)) is initial
 
 
-@pytest.mark.parametrize("status,cap", [
-    ("Name:\tbash\nCapEff:\t000001ffffffffff\n", 0x1ffffffffff),
-    ("CapEff:\t0000000000000000\n", 0),
-    ("Name:\tbash\n", None),
-], ids=["root", "nobody", "absent"])
+@pytest.mark.parametrize(
+    "status,cap",
+    [
+        ("Name:\tbash\nCapEff:\t000001ffffffffff\n", 0x1FFFFFFFFFF),
+        ("CapEff:\t0000000000000000\n", 0),
+        ("Name:\tbash\n", None),
+    ],
+    ids=["root", "nobody", "absent"],
+)
 def test_parse_cap_eff(status, cap):
     assert audit.parse_cap_eff(status) == cap

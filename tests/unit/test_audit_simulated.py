@@ -2,6 +2,7 @@
 real distributions, and a simulated prober that returns the errno the real kernel gives. These kernels (3.10 el7,
 4.4, 4.19, 5.4, 5.10, 5.14 el9, 6.1, 6.8 Ubuntu, 2.6.32 el6) cannot run on this host; the live audit of this host's
 kernel is proved in tests/integration/test_namespace_facts.py."""
+
 import copy
 import errno
 import gzip
@@ -14,10 +15,25 @@ from ansible.module_utils.nsverify import audit, catalog
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ALL = list(catalog.TYPE_NAMES)
-INIT_INODES = {"cgroup": 4026531835, "ipc": 4026531839, "mnt": 4026531841, "net": 4026531840,
-               "pid": 4026531836, "time": 4026531834, "user": 4026531837, "uts": 4026531838}
-CONFIG_ALL = {"CONFIG_UTS_NS": "y", "CONFIG_IPC_NS": "y", "CONFIG_PID_NS": "y", "CONFIG_NET_NS": "y",
-              "CONFIG_USER_NS": "y", "CONFIG_CGROUPS": "y", "CONFIG_TIME_NS": "y"}
+INIT_INODES = {
+    "cgroup": 4026531835,
+    "ipc": 4026531839,
+    "mnt": 4026531841,
+    "net": 4026531840,
+    "pid": 4026531836,
+    "time": 4026531834,
+    "user": 4026531837,
+    "uts": 4026531838,
+}
+CONFIG_ALL = {
+    "CONFIG_UTS_NS": "y",
+    "CONFIG_IPC_NS": "y",
+    "CONFIG_PID_NS": "y",
+    "CONFIG_NET_NS": "y",
+    "CONFIG_USER_NS": "y",
+    "CONFIG_CGROUPS": "y",
+    "CONFIG_TIME_NS": "y",
+}
 
 
 def _config_text(options):
@@ -39,12 +55,14 @@ def build_tree(root, host):
     (proc / "self" / "uid_map").write_text(host.get("uid_map", "         0          0 4294967295\n"))
     caps = "000001ffffffffff" if host.get("euid", 0) == 0 else "0000000000000000"
     (proc / "self" / "status").write_text("Name:\tpython3\nCapEff:\t%s\n" % caps)
-    (proc / "self" / "mountinfo").write_text((FIXTURES / host.get("mountinfo", "mountinfo-v2-debian12.txt")).read_text())
+    (proc / "self" / "mountinfo").write_text(
+        (FIXTURES / host.get("mountinfo", "mountinfo-v2-debian12.txt")).read_text()
+    )
     (proc / "cmdline").write_text(host.get("cmdline", "BOOT_IMAGE=/boot/vmlinuz ro quiet\n"))
     for pid, links in host.get("pids", {"1": {}, "2": {}}).items():
         d = proc / pid / "ns"
         d.mkdir(parents=True)
-        for t in (entries or []):
+        for t in entries or []:
             target = links.get(t, INIT_INODES[t])
             if target == "unreadable":
                 (d / t).write_text("")  # readlink() fails: like another user's process
@@ -88,8 +106,12 @@ class SimulatedKernel:
         if outcome == "ok":
             cap = None
             if name == "user":
-                cap = {"ok": capability is None, "action": "unshare(CLONE_NEWUTS) + sethostname()",
-                       "errno": capability, "errname": errno.errorcode.get(capability)}
+                cap = {
+                    "ok": capability is None,
+                    "action": "unshare(CLONE_NEWUTS) + sethostname()",
+                    "errno": capability,
+                    "errname": errno.errorcode.get(capability),
+                }
             return {"ok": True, "stage": None, "errno": None, "new_namespace": True, "capability": cap}
         if outcome == "timeout":
             return {"ok": False, "stage": "timeout", "errno": None, "error": "probe did not answer within 10.0s"}
@@ -107,8 +129,15 @@ class SimulatedKernel:
 def run_audit(tmp_path, host, probe=True, types=None):
     roots = build_tree(tmp_path, host)
     sim = copy.deepcopy(host.get("kernel") or SimulatedKernel())  # fresh call log per test
-    facts = audit.audit(types=types, release=host["release"], probe=probe, prober=sim, machine="x86_64",
-                        euid=host.get("euid", 0), **roots)
+    facts = audit.audit(
+        types=types,
+        release=host["release"],
+        probe=probe,
+        prober=sim,
+        machine="x86_64",
+        euid=host.get("euid", 0),
+        **roots,
+    )
     return facts, sim
 
 
@@ -119,62 +148,123 @@ def verdicts(facts):
 S, OLD, NB, LZ, DN, UK = catalog.VERDICTS
 
 HOSTS = [
-    dict(id="el7-3.10-root-max_user_namespaces-0", release="3.10.0-1160.el7.x86_64",
-         entries=["ipc", "mnt", "net", "pid", "user", "uts"], mountinfo="mountinfo-v1-el7.txt", config_in="boot",
-         config={k: v for k, v in CONFIG_ALL.items() if k != "CONFIG_TIME_NS"},
-         limits={"user": 0, "mnt": 15000, "uts": 15000, "ipc": 15000, "pid": 15000, "net": 15000},
-         kernel=SimulatedKernel(direct={"cgroup": errno.EINVAL, "time": errno.EINVAL, "user": errno.ENOSPC},
-                                nobody=errno.ENOSPC),
-         expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=LZ, cgroup=OLD, time=OLD)),
-    dict(id="ubuntu16-4.4-root-no-limit-sysctls", release="4.4.0-210-generic",
-         entries=["ipc", "mnt", "net", "pid", "user", "uts"], limits=None,
-         sysctls={"kernel.unprivileged_userns_clone": 1},
-         config={k: v for k, v in CONFIG_ALL.items() if k != "CONFIG_TIME_NS"},
-         kernel=SimulatedKernel(direct={"cgroup": errno.EINVAL, "time": errno.EINVAL}),
-         expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=S, cgroup=OLD, time=OLD)),
-    dict(id="debian10-4.19-nobody-unprivileged_userns_clone-0", release="4.19.0-25-amd64", euid=65534,
-         entries=[t for t in ALL if t != "time"], sysctls={"kernel.unprivileged_userns_clone": 0},
-         kernel=SimulatedKernel(direct=dict({t: errno.EPERM for t in ALL}, time=errno.EINVAL),
-                                via_user={t: ("unshare-user", errno.EPERM) for t in ALL}),
-         expect=dict(mnt=DN, uts=DN, ipc=DN, pid=DN, net=DN, user=DN, cgroup=DN, time=OLD)),
-    dict(id="ubuntu20-5.4-root-time-created-contradiction", release="5.4.0-150-generic",
-         expect={t: S for t in ALL}, contradictions=["time"]),
-    dict(id="debian11-5.10-root-time-limit-0", release="5.10.0-28-amd64",
-         limits=dict({t: 63000 for t in ALL}, time=0, cgroup=5),
-         kernel=SimulatedKernel(direct={"time": errno.ENOSPC, "cgroup": errno.ENOSPC}),
-         expect=dict({t: S for t in ALL}, time=LZ, cgroup=LZ)),
-    dict(id="el9-5.14-root-all-supported", release="5.14.0-362.8.1.el9_3.x86_64",
-         expect={t: S for t in ALL}),
-    dict(id="debian12-6.1-uml-time-not-built", release="6.1.0-25-amd64",
-         entries=[t for t in ALL if t != "time"], config=dict(CONFIG_ALL, CONFIG_TIME_NS="n"),
-         kernel=SimulatedKernel(direct={"time": errno.EINVAL}),
-         expect=dict({t: S for t in ALL}, time=NB)),
-    dict(id="6.18-nobody-via-user-namespace", release="6.18.44-fc-v657", euid=65534,
-         kernel=SimulatedKernel(direct={t: errno.EPERM for t in ALL if t != "user"}),
-         expect={t: S for t in ALL}),
-    dict(id="ubuntu24-6.8-root-apparmor-restricts-unprivileged", release="6.8.0-1015-aws",
-         sysctls={"kernel.apparmor_restrict_unprivileged_userns": 1, "kernel.unprivileged_userns_clone": 1},
-         kernel=SimulatedKernel(nobody_capability=errno.EPERM),
-         expect={t: S for t in ALL}),
-    dict(id="ubuntu24-6.8-nobody-apparmor-userns-without-capabilities", release="6.8.0-1015-aws", euid=65534,
-         sysctls={"kernel.apparmor_restrict_unprivileged_userns": 1, "kernel.unprivileged_userns_clone": 1},
-         kernel=SimulatedKernel(direct={t: errno.EPERM for t in ALL if t != "user"},
-                                via_user={t: errno.EPERM for t in ALL}, capability=errno.EPERM),
-         expect={t: DN for t in ALL}),
-    dict(id="el6-2.6.32-root-no-proc-ns-dir", release="2.6.32-754.el6.x86_64", entries=None, limits=None,
-         config=None, mountinfo="mountinfo-v1-el7.txt",
-         kernel=SimulatedKernel(direct={"user": errno.EINVAL, "cgroup": errno.EINVAL, "time": errno.EINVAL}),
-         expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=OLD, cgroup=OLD, time=OLD)),
-    dict(id="6.18-root-seccomp-enosys-and-timeout-unknown", release="6.18.44-fc-v657",
-         kernel=SimulatedKernel(direct={"cgroup": errno.ENOSYS, "ipc": "timeout"}),
-         expect=dict({t: S for t in ALL}, cgroup=UK, ipc=UK)),
-    dict(id="6.1-root-seccomp-eperm-denied-with-entry-present", release="6.1.0-25-amd64",
-         kernel=SimulatedKernel(direct={"net": errno.EPERM}, via_user={"net": errno.EPERM}),
-         expect=dict({t: S for t in ALL}, net=DN)),
-    dict(id="6.1-root-selinux-eacces-denied", release="6.1.0-25-amd64",
-         kernel=SimulatedKernel(direct={"ipc": errno.EACCES}), expect=dict({t: S for t in ALL}, ipc=DN)),
-    dict(id="6.1-root-no-namespace-left-to-test-user-capabilities", release="6.1.0-25-amd64",
-         kernel=SimulatedKernel(capability=errno.ENOSPC), expect=dict({t: S for t in ALL}, user=UK)),
+    dict(
+        id="el7-3.10-root-max_user_namespaces-0",
+        release="3.10.0-1160.el7.x86_64",
+        entries=["ipc", "mnt", "net", "pid", "user", "uts"],
+        mountinfo="mountinfo-v1-el7.txt",
+        config_in="boot",
+        config={k: v for k, v in CONFIG_ALL.items() if k != "CONFIG_TIME_NS"},
+        limits={"user": 0, "mnt": 15000, "uts": 15000, "ipc": 15000, "pid": 15000, "net": 15000},
+        kernel=SimulatedKernel(
+            direct={"cgroup": errno.EINVAL, "time": errno.EINVAL, "user": errno.ENOSPC}, nobody=errno.ENOSPC
+        ),
+        expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=LZ, cgroup=OLD, time=OLD),
+    ),
+    dict(
+        id="ubuntu16-4.4-root-no-limit-sysctls",
+        release="4.4.0-210-generic",
+        entries=["ipc", "mnt", "net", "pid", "user", "uts"],
+        limits=None,
+        sysctls={"kernel.unprivileged_userns_clone": 1},
+        config={k: v for k, v in CONFIG_ALL.items() if k != "CONFIG_TIME_NS"},
+        kernel=SimulatedKernel(direct={"cgroup": errno.EINVAL, "time": errno.EINVAL}),
+        expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=S, cgroup=OLD, time=OLD),
+    ),
+    dict(
+        id="debian10-4.19-nobody-unprivileged_userns_clone-0",
+        release="4.19.0-25-amd64",
+        euid=65534,
+        entries=[t for t in ALL if t != "time"],
+        sysctls={"kernel.unprivileged_userns_clone": 0},
+        kernel=SimulatedKernel(
+            direct=dict({t: errno.EPERM for t in ALL}, time=errno.EINVAL),
+            via_user={t: ("unshare-user", errno.EPERM) for t in ALL},
+        ),
+        expect=dict(mnt=DN, uts=DN, ipc=DN, pid=DN, net=DN, user=DN, cgroup=DN, time=OLD),
+    ),
+    dict(
+        id="ubuntu20-5.4-root-time-created-contradiction",
+        release="5.4.0-150-generic",
+        expect={t: S for t in ALL},
+        contradictions=["time"],
+    ),
+    dict(
+        id="debian11-5.10-root-time-limit-0",
+        release="5.10.0-28-amd64",
+        limits=dict({t: 63000 for t in ALL}, time=0, cgroup=5),
+        kernel=SimulatedKernel(direct={"time": errno.ENOSPC, "cgroup": errno.ENOSPC}),
+        expect=dict({t: S for t in ALL}, time=LZ, cgroup=LZ),
+    ),
+    dict(id="el9-5.14-root-all-supported", release="5.14.0-362.8.1.el9_3.x86_64", expect={t: S for t in ALL}),
+    dict(
+        id="debian12-6.1-uml-time-not-built",
+        release="6.1.0-25-amd64",
+        entries=[t for t in ALL if t != "time"],
+        config=dict(CONFIG_ALL, CONFIG_TIME_NS="n"),
+        kernel=SimulatedKernel(direct={"time": errno.EINVAL}),
+        expect=dict({t: S for t in ALL}, time=NB),
+    ),
+    dict(
+        id="6.18-nobody-via-user-namespace",
+        release="6.18.44-fc-v657",
+        euid=65534,
+        kernel=SimulatedKernel(direct={t: errno.EPERM for t in ALL if t != "user"}),
+        expect={t: S for t in ALL},
+    ),
+    dict(
+        id="ubuntu24-6.8-root-apparmor-restricts-unprivileged",
+        release="6.8.0-1015-aws",
+        sysctls={"kernel.apparmor_restrict_unprivileged_userns": 1, "kernel.unprivileged_userns_clone": 1},
+        kernel=SimulatedKernel(nobody_capability=errno.EPERM),
+        expect={t: S for t in ALL},
+    ),
+    dict(
+        id="ubuntu24-6.8-nobody-apparmor-userns-without-capabilities",
+        release="6.8.0-1015-aws",
+        euid=65534,
+        sysctls={"kernel.apparmor_restrict_unprivileged_userns": 1, "kernel.unprivileged_userns_clone": 1},
+        kernel=SimulatedKernel(
+            direct={t: errno.EPERM for t in ALL if t != "user"},
+            via_user={t: errno.EPERM for t in ALL},
+            capability=errno.EPERM,
+        ),
+        expect={t: DN for t in ALL},
+    ),
+    dict(
+        id="el6-2.6.32-root-no-proc-ns-dir",
+        release="2.6.32-754.el6.x86_64",
+        entries=None,
+        limits=None,
+        config=None,
+        mountinfo="mountinfo-v1-el7.txt",
+        kernel=SimulatedKernel(direct={"user": errno.EINVAL, "cgroup": errno.EINVAL, "time": errno.EINVAL}),
+        expect=dict(mnt=S, uts=S, ipc=S, pid=S, net=S, user=OLD, cgroup=OLD, time=OLD),
+    ),
+    dict(
+        id="6.18-root-seccomp-enosys-and-timeout-unknown",
+        release="6.18.44-fc-v657",
+        kernel=SimulatedKernel(direct={"cgroup": errno.ENOSYS, "ipc": "timeout"}),
+        expect=dict({t: S for t in ALL}, cgroup=UK, ipc=UK),
+    ),
+    dict(
+        id="6.1-root-seccomp-eperm-denied-with-entry-present",
+        release="6.1.0-25-amd64",
+        kernel=SimulatedKernel(direct={"net": errno.EPERM}, via_user={"net": errno.EPERM}),
+        expect=dict({t: S for t in ALL}, net=DN),
+    ),
+    dict(
+        id="6.1-root-selinux-eacces-denied",
+        release="6.1.0-25-amd64",
+        kernel=SimulatedKernel(direct={"ipc": errno.EACCES}),
+        expect=dict({t: S for t in ALL}, ipc=DN),
+    ),
+    dict(
+        id="6.1-root-no-namespace-left-to-test-user-capabilities",
+        release="6.1.0-25-amd64",
+        kernel=SimulatedKernel(capability=errno.ENOSPC),
+        expect=dict({t: S for t in ALL}, user=UK),
+    ),
 ]
 
 
@@ -284,8 +374,12 @@ def test_simulated_nobody_gets_namespaces_through_a_user_namespace(tmp_path):
 def test_simulated_el6_missing_ns_dir_is_no_evidence_against_old_types(tmp_path):
     facts, _ = run_audit(tmp_path, _one("el6-2.6.32-root-no-proc-ns-dir"))
     net = facts["types"]["net"]
-    assert net["evidence"]["proc_entry"] == {"path": net["evidence"]["proc_entry"]["path"], "present": False,
-                                             "inode": None, "expected_since": "3.0.0"}
+    assert net["evidence"]["proc_entry"] == {
+        "path": net["evidence"]["proc_entry"]["path"],
+        "present": False,
+        "inode": None,
+        "expected_since": "3.0.0",
+    }
     assert net["contradiction"] is None and facts["config"]["source"] is None
     assert net["evidence"]["proc_entry"]["inode"] is None
 
@@ -346,10 +440,18 @@ def test_unknown_type_raises_value_error(tmp_path):
 
 # --- headroom: distinct inodes over /proc/*/ns and nsfs bind mounts
 
+
 def test_simulated_headroom_counts_distinct_inodes_and_nsfs_mounts(tmp_path):
-    host = dict(_one("el9-5.14-root-all-supported"),
-                pids={"1": {}, "2": {}, "300": {"net": 4026532500, "uts": 4026532501},
-                      "301": {"net": 4026532500}, "302": {"net": 4026532600}})
+    host = dict(
+        _one("el9-5.14-root-all-supported"),
+        pids={
+            "1": {},
+            "2": {},
+            "300": {"net": 4026532500, "uts": 4026532501},
+            "301": {"net": 4026532500},
+            "302": {"net": 4026532600},
+        },
+    )
     facts, _ = run_audit(tmp_path, host)
     # net: init + 4026532500 + 4026532600 + the nsfs bind mount 4026532291 (mounted twice, counted once)
     assert facts["types"]["net"]["count"] == 4
@@ -371,8 +473,9 @@ def test_simulated_headroom_lower_bound_in_a_non_initial_user_namespace(tmp_path
     assert facts["privilege"]["initial_user_ns"] is False and facts["headroom"]["lower_bound"] is True
 
 
-@pytest.mark.parametrize("user_inode,initial", [(INIT_INODES["user"], True), (4026532900, False)],
-                         ids=["init-inode", "other-inode"])
+@pytest.mark.parametrize(
+    "user_inode,initial", [(INIT_INODES["user"], True), (4026532900, False)], ids=["init-inode", "other-inode"]
+)
 def test_simulated_kernel_without_uid_map_uses_the_initial_user_ns_inode(tmp_path, user_inode, initial):
     roots = build_tree(tmp_path, _one("el9-5.14-root-all-supported"))
     os.unlink(os.path.join(roots["proc"], "self", "uid_map"))

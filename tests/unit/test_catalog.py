@@ -1,4 +1,5 @@
 """The catalogue of the eight namespace types: facts from namespaces(7), unshare(2), <linux/sched.h>."""
+
 import pytest
 
 from ansible.module_utils.nsverify import catalog, controls
@@ -32,11 +33,15 @@ def test_flags_are_distinct_single_bits():
     assert len(set(flags)) == 8 and all(f & (f - 1) == 0 for f in flags)
 
 
-@pytest.mark.parametrize("name,limit_since,setns_since", [
-    ("time", (5, 7, 0), (5, 8, 0)),   # max_time_namespaces in 5.7, setns() into time in 5.8
-    ("net", (4, 9, 0), (3, 0, 0)),    # the max_*_namespaces sysctls arrived in 4.9
-    ("cgroup", (4, 9, 0), (4, 6, 0)),
-], ids=["time", "net", "cgroup"])
+@pytest.mark.parametrize(
+    "name,limit_since,setns_since",
+    [
+        ("time", (5, 7, 0), (5, 8, 0)),  # max_time_namespaces in 5.7, setns() into time in 5.8
+        ("net", (4, 9, 0), (3, 0, 0)),  # the max_*_namespaces sysctls arrived in 4.9
+        ("cgroup", (4, 9, 0), (4, 6, 0)),
+    ],
+    ids=["time", "net", "cgroup"],
+)
 def test_limit_and_setns_kernels(name, limit_since, setns_since):
     t = catalog.get(name)
     assert (t.limit_since, t.setns_since) == (limit_since, setns_since)
@@ -46,8 +51,11 @@ def test_validate_names_returns_catalogue_order():
     assert catalog.validate_names(["time", "mnt", "user"]) == ["mnt", "user", "time"]
 
 
-@pytest.mark.parametrize("names,bad", [(["netns"], "netns"), (["mnt", "mount"], "mount"), ([""], "''")],
-                         ids=["alias", "one-bad-of-two", "empty-string"])
+@pytest.mark.parametrize(
+    "names,bad",
+    [(["netns"], "netns"), (["mnt", "mount"], "mount"), ([""], "''")],
+    ids=["alias", "one-bad-of-two", "empty-string"],
+)
 def test_validate_names_rejects_unknown_and_lists_choices(names, bad):
     with pytest.raises(ValueError) as info:
         catalog.validate_names(names)
@@ -72,8 +80,9 @@ def test_verdict_vocabulary():
     assert catalog.VERDICTS == ("supported", "kernel-too-old", "not-built", "limit-zero", "denied", "unknown")
 
 
-@pytest.mark.parametrize("name,control", [(e[0], "NS-KRN-00%d" % (i + 1)) for i, e in enumerate(EXPECTED)],
-                         ids=[e[0] for e in EXPECTED])
+@pytest.mark.parametrize(
+    "name,control", [(e[0], "NS-KRN-00%d" % (i + 1)) for i, e in enumerate(EXPECTED)], ids=[e[0] for e in EXPECTED]
+)
 def test_every_type_has_its_audit_control(name, control):
     assert controls.audit_control(name).id == control
 

@@ -2,6 +2,7 @@
 
 The v1 (el7) and pure v2 (Debian 12) layouts are simulated from captured mountinfo lines; the
 hybrid layout is this host's."""
+
 import os
 
 import pytest
@@ -30,15 +31,33 @@ HYBRID = """\
 ESCAPED = "50 25 0:40 / /sys/fs/cgroup/my\\040cg rw - cgroup cgroup rw,pids\n"
 
 
-@pytest.mark.parametrize("text,expected", [
-    (V1_EL7, [(1, "/sys/fs/cgroup/systemd", []), (1, "/sys/fs/cgroup/cpu,cpuacct", ["cpuacct", "cpu"]),
-              (1, "/sys/fs/cgroup/memory", ["memory"]), (1, "/sys/fs/cgroup/pids", ["pids"])]),
-    (V2_DEBIAN12, [(2, "/sys/fs/cgroup", [])]),
-    (HYBRID, [(1, "/sys/fs/cgroup/cpu", ["cpu"]), (1, "/sys/fs/cgroup/memory", ["memory"]),
-              (1, "/sys/fs/cgroup/pids", ["pids"]), (1, "/sys/fs/cgroup/systemd", []),
-              (2, "/sys/fs/cgroup/unified", [])]),
-    (ESCAPED, [(1, "/sys/fs/cgroup/my cg", ["pids"])]),
-], ids=["v1-el7", "v2-debian12", "hybrid-6.18", "octal-escaped-path"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            V1_EL7,
+            [
+                (1, "/sys/fs/cgroup/systemd", []),
+                (1, "/sys/fs/cgroup/cpu,cpuacct", ["cpuacct", "cpu"]),
+                (1, "/sys/fs/cgroup/memory", ["memory"]),
+                (1, "/sys/fs/cgroup/pids", ["pids"]),
+            ],
+        ),
+        (V2_DEBIAN12, [(2, "/sys/fs/cgroup", [])]),
+        (
+            HYBRID,
+            [
+                (1, "/sys/fs/cgroup/cpu", ["cpu"]),
+                (1, "/sys/fs/cgroup/memory", ["memory"]),
+                (1, "/sys/fs/cgroup/pids", ["pids"]),
+                (1, "/sys/fs/cgroup/systemd", []),
+                (2, "/sys/fs/cgroup/unified", []),
+            ],
+        ),
+        (ESCAPED, [(1, "/sys/fs/cgroup/my cg", ["pids"])]),
+    ],
+    ids=["v1-el7", "v2-debian12", "hybrid-6.18", "octal-escaped-path"],
+)
 def test_parse_mountinfo_cgroups(text, expected):
     got = [(m["version"], m["mount_point"], m["controllers"]) for m in cgroups.parse_mountinfo_cgroups(text)]
     assert got == expected
@@ -54,14 +73,42 @@ def _layout(tmp_path, text, v2_controllers=None):
     return layout
 
 
-@pytest.mark.parametrize("text,v2ctl,kind,placement", [
-    (V1_EL7, None, "v1", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
-                          "cpu": (1, "/sys/fs/cgroup/cpu,cpuacct/nsv-x")}),
-    (V2_DEBIAN12, ["cpu", "memory", "pids"], "v2",
-     {"memory": (2, "/sys/fs/cgroup/nsv-x"), "pids": (2, "/sys/fs/cgroup/nsv-x"), "cpu": (2, "/sys/fs/cgroup/nsv-x")}),
-    (HYBRID, [], "hybrid", {"memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"), "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
-                            "cpu": (1, "/sys/fs/cgroup/cpu/nsv-x")}),
-], ids=["simulated-v1-el7", "simulated-v2-debian12", "hybrid-this-host"])
+@pytest.mark.parametrize(
+    "text,v2ctl,kind,placement",
+    [
+        (
+            V1_EL7,
+            None,
+            "v1",
+            {
+                "memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"),
+                "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+                "cpu": (1, "/sys/fs/cgroup/cpu,cpuacct/nsv-x"),
+            },
+        ),
+        (
+            V2_DEBIAN12,
+            ["cpu", "memory", "pids"],
+            "v2",
+            {
+                "memory": (2, "/sys/fs/cgroup/nsv-x"),
+                "pids": (2, "/sys/fs/cgroup/nsv-x"),
+                "cpu": (2, "/sys/fs/cgroup/nsv-x"),
+            },
+        ),
+        (
+            HYBRID,
+            [],
+            "hybrid",
+            {
+                "memory": (1, "/sys/fs/cgroup/memory/nsv-x/payload"),
+                "pids": (1, "/sys/fs/cgroup/pids/nsv-x"),
+                "cpu": (1, "/sys/fs/cgroup/cpu/nsv-x"),
+            },
+        ),
+    ],
+    ids=["simulated-v1-el7", "simulated-v2-debian12", "hybrid-this-host"],
+)
 def test_layout_and_placement(tmp_path, text, v2ctl, kind, placement):
     layout = _layout(tmp_path, text, v2ctl)
     assert layout["layout"] == kind
@@ -74,20 +121,50 @@ def test_v2_without_controllers_places_nothing(tmp_path):
     assert all(plan[c] is None for c in cgroups.CONTROLLERS) and plan["v2"] == "/sys/fs/cgroup/nsv-x"
 
 
-@pytest.mark.parametrize("version,expected", [
-    (1, [("memory", "memory.limit_in_bytes", "67108864"), ("memory", "memory.memsw.limit_in_bytes", "67108864"),
-         ("pids", "pids.max", "64"), ("cpu", "cpu.cfs_period_us", "100000"), ("cpu", "cpu.cfs_quota_us", "50000")]),
-    (2, [("memory", "memory.max", "67108864"), ("memory", "memory.swap.max", "0"), ("pids", "pids.max", "64"),
-         ("cpu", "cpu.max", "50000 100000")]),
-], ids=["v1", "v2"])
+@pytest.mark.parametrize(
+    "version,expected",
+    [
+        (
+            1,
+            [
+                ("memory", "memory.limit_in_bytes", "67108864"),
+                ("memory", "memory.memsw.limit_in_bytes", "67108864"),
+                ("pids", "pids.max", "64"),
+                ("cpu", "cpu.cfs_period_us", "100000"),
+                ("cpu", "cpu.cfs_quota_us", "50000"),
+            ],
+        ),
+        (
+            2,
+            [
+                ("memory", "memory.max", "67108864"),
+                ("memory", "memory.swap.max", "0"),
+                ("pids", "pids.max", "64"),
+                ("cpu", "cpu.max", "50000 100000"),
+            ],
+        ),
+    ],
+    ids=["v1", "v2"],
+)
 def test_limit_files(version, expected):
     assert cgroups.limit_files(64 * 1024 * 1024, 0.5, 64, version) == expected
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("64M", 64 << 20), ("64MiB", 64 << 20), ("1g", 1 << 30), ("512k", 512 << 10), (4096, 4096), ("4096", 4096),
-    (None, None), ("", None), ("1.5M", int(1.5 * (1 << 20))),
-], ids=["M", "MiB", "g", "k", "int", "digits", "none", "empty", "fraction"])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("64M", 64 << 20),
+        ("64MiB", 64 << 20),
+        ("1g", 1 << 30),
+        ("512k", 512 << 10),
+        (4096, 4096),
+        ("4096", 4096),
+        (None, None),
+        ("", None),
+        ("1.5M", int(1.5 * (1 << 20))),
+    ],
+    ids=["M", "MiB", "g", "k", "int", "digits", "none", "empty", "fraction"],
+)
 def test_parse_size(value, expected):
     assert cgroups.parse_size(value) == expected
 
@@ -143,8 +220,7 @@ class _FakeV2Kernel:
     """Simulates cgroupfs v2 for create(): mkdir populates a child with the interface files of
     the controllers enabled in the parent's cgroup.subtree_control (cgroups(7), cgroup-v2.rst)."""
 
-    FILES = {"memory": ("memory.max", "memory.swap.max", "memory.events"), "pids": ("pids.max",),
-             "cpu": ("cpu.max",)}
+    FILES = {"memory": ("memory.max", "memory.swap.max", "memory.events"), "pids": ("pids.max",), "cpu": ("cpu.max",)}
 
     def __init__(self, root, controllers):
         self.root = root
@@ -165,7 +241,12 @@ class _FakeV2Kernel:
 def test_create_on_simulated_pure_v2_enables_controllers_then_writes_limits(tmp_path, monkeypatch):
     kernel = _FakeV2Kernel(tmp_path, ["cpuset", "cpu", "io", "memory", "pids"])
     monkeypatch.setattr(cgroups.os, "mkdir", kernel.mkdir)
-    layout = {"layout": "v2", "v1": {}, "v2": str(tmp_path), "v2_controllers": ["cpuset", "cpu", "io", "memory", "pids"]}
+    layout = {
+        "layout": "v2",
+        "v1": {},
+        "v2": str(tmp_path),
+        "v2_controllers": ["cpuset", "cpu", "io", "memory", "pids"],
+    }
     info = cgroups.create("x", memory=64 << 20, cpus=0.5, pids=64, layout=layout)
     d = tmp_path / "nsv-x"
     assert info["dirs"] == [str(d)]

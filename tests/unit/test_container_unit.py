@@ -1,4 +1,5 @@
 """Container and rootfs engine: parsers and validation, data-driven."""
+
 import os
 import struct
 
@@ -7,11 +8,15 @@ import pytest
 from ansible.module_utils.nsverify import container, container_checks, rootfs
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.", "1.35.0"),
-    ("BusyBox v1.30.1 (Ubuntu 1:1.30.1-7ubuntu3) multi-call binary.", "1.30.1"),
-    ("BusyBox v1.36.1 (2023-11-07 18:53:09 UTC) multi-call binary.", "1.36.1"),
-], ids=["debian12", "ubuntu22", "alpine"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("BusyBox v1.35.0 (Debian 1:1.35.0-4+deb12u1+b1) multi-call binary.", "1.35.0"),
+        ("BusyBox v1.30.1 (Ubuntu 1:1.30.1-7ubuntu3) multi-call binary.", "1.30.1"),
+        ("BusyBox v1.36.1 (2023-11-07 18:53:09 UTC) multi-call binary.", "1.36.1"),
+    ],
+    ids=["debian12", "ubuntu22", "alpine"],
+)
 def test_parse_version(text, expected):
     assert rootfs.parse_version(text) == expected
 
@@ -23,7 +28,10 @@ def test_parse_version_rejects_other_text():
 
 def test_parse_applet_list_sorts_dedups_and_drops_busybox():
     assert rootfs.parse_applet_list("usr/bin/[\nbin/sh\nbin/busybox\n\nbin/sh\n/sbin/ip\n") == [
-        "bin/sh", "sbin/ip", "usr/bin/["]
+        "bin/sh",
+        "sbin/ip",
+        "usr/bin/[",
+    ]
 
 
 @pytest.mark.parametrize("line", ["../etc/passwd", "bin/../../x", "bin//sh"], ids=["dotdot", "nested-dotdot", "empty"])
@@ -47,9 +55,14 @@ def _elf(interp=None):
     return bytes(ehdr + phdr + path)
 
 
-@pytest.mark.parametrize("data,expected", [
-    (_elf(), None), (_elf("/lib64/ld-linux-x86-64.so.2"), "/lib64/ld-linux-x86-64.so.2"),
-], ids=["static", "dynamic"])
+@pytest.mark.parametrize(
+    "data,expected",
+    [
+        (_elf(), None),
+        (_elf("/lib64/ld-linux-x86-64.so.2"), "/lib64/ld-linux-x86-64.so.2"),
+    ],
+    ids=["static", "dynamic"],
+)
 def test_elf_interpreter(data, expected):
     assert rootfs.elf_interpreter(data) == expected
 
@@ -63,8 +76,11 @@ def test_real_binaries_static_and_dynamic():
 
 def test_desired_layout_links_relative_and_parents():
     layout = rootfs.desired_layout(["bin/sh", "usr/bin/awk", "usr/local/bin/x"])
-    assert layout["links"] == {"bin/sh": "busybox", "usr/bin/awk": "../../bin/busybox",
-                               "usr/local/bin/x": "../../../bin/busybox"}
+    assert layout["links"] == {
+        "bin/sh": "busybox",
+        "usr/bin/awk": "../../bin/busybox",
+        "usr/local/bin/x": "../../../bin/busybox",
+    }
     assert layout["dirs"]["tmp"] == 0o1777 and layout["dirs"]["root"] == 0o700 and "usr/local" in layout["dirs"]
     assert "root:x:0:0:" in layout["files"]["etc/passwd"][0]
 
@@ -83,23 +99,37 @@ def test_plan_apply_plan_is_empty(tmp_path):
     assert rootfs.plan(root, layout, str(fake_bb)) == [("chmod", "tmp", 0o1777)]
 
 
-@pytest.mark.parametrize("hostname", ["isolated-box", "a", "box-1.example.org", "x" * 63, "a." * 31 + "ab"],
-                         ids=["default", "one-char", "fqdn", "label-63", "total-64"])
+@pytest.mark.parametrize(
+    "hostname",
+    ["isolated-box", "a", "box-1.example.org", "x" * 63, "a." * 31 + "ab"],
+    ids=["default", "one-char", "fqdn", "label-63", "total-64"],
+)
 def test_valid_hostnames(hostname):
     container.validate_hostname(hostname)
 
 
-@pytest.mark.parametrize("hostname", ["", "x" * 65, "bad_host", "-lead", "trail-", "a..b", "sp ace", "x" * 64 + ".y"],
-                         ids=["empty", "65", "underscore", "leading-dash", "trailing-dash", "empty-label",
-                              "space", "over-64-total"])
+@pytest.mark.parametrize(
+    "hostname",
+    ["", "x" * 65, "bad_host", "-lead", "trail-", "a..b", "sp ace", "x" * 64 + ".y"],
+    ids=["empty", "65", "underscore", "leading-dash", "trailing-dash", "empty-label", "space", "over-64-total"],
+)
 def test_invalid_hostnames(hostname):
     with pytest.raises(container.ContainerError):
         container.validate_hostname(hostname)
 
 
-@pytest.mark.parametrize("name,ok", [("nsv0123456789ab", True), ("nsv0123456789abc", False), ("eth0", False),
-                                     ("nsv-a", True), ("nsv a", False), ("", False)],
-                         ids=["15", "16", "no-prefix", "dash", "space", "empty"])
+@pytest.mark.parametrize(
+    "name,ok",
+    [
+        ("nsv0123456789ab", True),
+        ("nsv0123456789abc", False),
+        ("eth0", False),
+        ("nsv-a", True),
+        ("nsv a", False),
+        ("", False),
+    ],
+    ids=["15", "16", "no-prefix", "dash", "space", "empty"],
+)
 def test_ifname_validation(name, ok):
     if ok:
         container.validate_ifname(name, "veth")
@@ -114,24 +144,39 @@ def test_default_veth_names_fit_and_differ():
     assert container.veth_names("a") != container.veth_names("b")
 
 
-@pytest.mark.parametrize("network,expected", [
-    ("10.213.0.0/30", ("10.213.0.1/30", "10.213.0.2/30")), ("192.168.7.4/30", ("192.168.7.5/30", "192.168.7.6/30")),
-], ids=["default", "other-private"])
+@pytest.mark.parametrize(
+    "network,expected",
+    [
+        ("10.213.0.0/30", ("10.213.0.1/30", "10.213.0.2/30")),
+        ("192.168.7.4/30", ("192.168.7.5/30", "192.168.7.6/30")),
+    ],
+    ids=["default", "other-private"],
+)
 def test_network_addresses(network, expected):
     assert container.network_addresses(network) == expected
 
 
-@pytest.mark.parametrize("network", ["10.213.0.1/30", "10.213.0.0/24", "8.8.8.0/30", "fd00::/126", "nonsense"],
-                         ids=["host-bits", "not-30", "public", "ipv6", "garbage"])
+@pytest.mark.parametrize(
+    "network",
+    ["10.213.0.1/30", "10.213.0.0/24", "8.8.8.0/30", "fd00::/126", "nonsense"],
+    ids=["host-bits", "not-30", "public", "ipv6", "garbage"],
+)
 def test_network_addresses_rejects(network):
     with pytest.raises(container.ContainerError):
         container.network_addresses(network)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("123 (sh) S 1 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5555 0 0", {"state": "S", "ppid": 1, "starttime": 5555}),
-    ("9 (a) b) c) Z 7 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0", {"state": "Z", "ppid": 7, "starttime": 42}),
-], ids=["plain", "comm-with-parens-and-spaces"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "123 (sh) S 1 123 123 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5555 0 0",
+            {"state": "S", "ppid": 1, "starttime": 5555},
+        ),
+        ("9 (a) b) c) Z 7 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0", {"state": "Z", "ppid": 7, "starttime": 42}),
+    ],
+    ids=["plain", "comm-with-parens-and-spaces"],
+)
 def test_parse_stat(text, expected):
     assert container.parse_stat(text) == expected
 
@@ -179,54 +224,100 @@ def test_normalize_defaults(tmp_path):
     assert "time" in container.namespace_types(dict(cfg, time_offsets={"monotonic": 5}))
 
 
-@pytest.mark.parametrize("entries,expected", [
-    (None, [[0, 100000, 65536]]), ([[0, 1000, 1]], [[0, 1000, 1]]),
-    ([["0", "200000", "10"], [10, 300000, 5]], [[0, 200000, 10], [10, 300000, 5]]),
-], ids=["default", "single-id", "two-lines-strings"])
+@pytest.mark.parametrize(
+    "entries,expected",
+    [
+        (None, [[0, 100000, 65536]]),
+        ([[0, 1000, 1]], [[0, 1000, 1]]),
+        ([["0", "200000", "10"], [10, 300000, 5]], [[0, 200000, 10], [10, 300000, 5]]),
+    ],
+    ids=["default", "single-id", "two-lines-strings"],
+)
 def test_id_map_valid(entries, expected):
     assert container._id_map(entries, "uid_map") == expected
 
 
-@pytest.mark.parametrize("entries", [[[1, 1000, 1]], [[0, 1000, 0]], [[0, -1, 1]], [[0, 1]], [[0, 1, 1]] * 341],
-                         ids=["no-zero-inside", "zero-count", "negative", "two-fields", "341-lines"])
+@pytest.mark.parametrize(
+    "entries",
+    [[[1, 1000, 1]], [[0, 1000, 0]], [[0, -1, 1]], [[0, 1]], [[0, 1, 1]] * 341],
+    ids=["no-zero-inside", "zero-count", "negative", "two-fields", "341-lines"],
+)
 def test_id_map_invalid(entries):
     with pytest.raises(container.ContainerError):
         container._id_map(entries, "uid_map")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("max 0\n", {"max": 0}), ("max 12\n", {"max": 12}), ("", {}), (None, {}),
-    ("max 3\nmax.imposed 2\n", {"max": 3, "max.imposed": 2}),
-], ids=["v1-zero", "v1-count", "empty", "unreadable", "v2-with-imposed"])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("max 0\n", {"max": 0}),
+        ("max 12\n", {"max": 12}),
+        ("", {}),
+        (None, {}),
+        ("max 3\nmax.imposed 2\n", {"max": 3, "max.imposed": 2}),
+    ],
+    ids=["v1-zero", "v1-count", "empty", "unreadable", "v2-with-imposed"],
+)
 def test_parse_flat_keyed(text, expected):
     assert container_checks.parse_flat_keyed(text) == expected
 
 
-_HELD = dict(eagain=True, rc=2, forked=13, attempted=32, events_max_before=0, events_max_after=1, peak=16,
-             current_with_children=15)
+_HELD = dict(
+    eagain=True,
+    rc=2,
+    forked=13,
+    attempted=32,
+    events_max_before=0,
+    events_max_after=1,
+    peak=16,
+    current_with_children=15,
+)
 
 
-@pytest.mark.parametrize("change,expected", [
-    ({}, True),
-    ({"peak": None}, True),
-    ({"eagain": False, "rc": 0, "forked": 32, "events_max_after": 0, "peak": 36, "current_with_children": 35},
-     False),
-    ({"eagain": False}, False),
-    ({"events_max_after": 0}, False),
-    ({"events_max_before": None, "events_max_after": None}, False),
-    ({"peak": 12}, False),
-    ({"current_with_children": 17}, False),
-    ({"forked": 32}, False),
-], ids=["held", "held-no-peak-file", "no-limit", "no-eagain", "no-event-counted", "no-events-file",
-        "never-reached", "above-limit", "all-forked"])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ({}, True),
+        ({"peak": None}, True),
+        (
+            {"eagain": False, "rc": 0, "forked": 32, "events_max_after": 0, "peak": 36, "current_with_children": 35},
+            False,
+        ),
+        ({"eagain": False}, False),
+        ({"events_max_after": 0}, False),
+        ({"events_max_before": None, "events_max_after": None}, False),
+        ({"peak": 12}, False),
+        ({"current_with_children": 17}, False),
+        ({"forked": 32}, False),
+    ],
+    ids=[
+        "held",
+        "held-no-peak-file",
+        "no-limit",
+        "no-eagain",
+        "no-event-counted",
+        "no-events-file",
+        "never-reached",
+        "above-limit",
+        "all-forked",
+    ],
+)
 def test_judge_fork_bomb_decides_on_the_kernel_s_word(change, expected):
     assert container_checks.judge_fork_bomb(dict(_HELD, **change), 16) is expected
 
 
-@pytest.mark.parametrize("n,text", [
-    (64 << 20, "64M"), (1 << 30, "1G"), (512 << 10, "512K"), (3 << 30, "3G"), (1000, "1000 bytes"),
-    ((64 << 20) + 1, "67108865 bytes"),
-], ids=["64M", "1G", "512K", "3G", "odd-small", "odd-large"])
+@pytest.mark.parametrize(
+    "n,text",
+    [
+        (64 << 20, "64M"),
+        (1 << 30, "1G"),
+        (512 << 10, "512K"),
+        (3 << 30, "3G"),
+        (1000, "1000 bytes"),
+        ((64 << 20) + 1, "67108865 bytes"),
+    ],
+    ids=["64M", "1G", "512K", "3G", "odd-small", "odd-large"],
+)
 def test_human_bytes(n, text):
     assert container.human_bytes(n) == text
 
@@ -236,9 +327,11 @@ def _cg_tree(tmp_path, version):
     base = tmp_path / ("v%d" % version)
     paths = {}
     if version == 1:
-        files = {"memory/nsv-box/payload": {"memory.limit_in_bytes": "67108864\n"},
-                 "cpu/nsv-box": {"cpu.cfs_quota_us": "50000\n", "cpu.cfs_period_us": "100000\n"},
-                 "pids/nsv-box": {"pids.max": "64\n"}}
+        files = {
+            "memory/nsv-box/payload": {"memory.limit_in_bytes": "67108864\n"},
+            "cpu/nsv-box": {"cpu.cfs_quota_us": "50000\n", "cpu.cfs_period_us": "100000\n"},
+            "pids/nsv-box": {"pids.max": "64\n"},
+        }
     else:
         files = {"nsv-box": {"memory.max": "67108864\n", "cpu.max": "50000 100000\n", "pids.max": "64\n"}}
     for rel, content in files.items():
@@ -251,12 +344,22 @@ def _cg_tree(tmp_path, version):
     return {"paths": paths}
 
 
-@pytest.mark.parametrize("version,expected", [
-    (1, "cgroup limits: memory 64M (v1 memory nsv-box/payload), cpu 0.5 (cfs 50000/100000, v1 cpu nsv-box), "
-        "pids 64 (v1 pids nsv-box)"),
-    (2, "cgroup limits: memory 64M (v2 memory nsv-box), cpu 0.5 (cfs 50000/100000, v2 cpu nsv-box), "
-        "pids 64 (v2 pids nsv-box)"),
-], ids=["v1-hybrid", "v2"])
+@pytest.mark.parametrize(
+    "version,expected",
+    [
+        (
+            1,
+            "cgroup limits: memory 64M (v1 memory nsv-box/payload), cpu 0.5 (cfs 50000/100000, v1 cpu nsv-box), "
+            "pids 64 (v1 pids nsv-box)",
+        ),
+        (
+            2,
+            "cgroup limits: memory 64M (v2 memory nsv-box), cpu 0.5 (cfs 50000/100000, v2 cpu nsv-box), "
+            "pids 64 (v2 pids nsv-box)",
+        ),
+    ],
+    ids=["v1-hybrid", "v2"],
+)
 def test_limit_lines_read_the_kernel_files(tmp_path, version, expected):
     cfg = {"memory": 64 << 20, "cpus": 0.5, "pids": 64}
     assert container.limit_lines(_cg_tree(tmp_path, version), cfg) == [expected]
@@ -264,7 +367,8 @@ def test_limit_lines_read_the_kernel_files(tmp_path, version, expected):
 
 def test_limit_lines_say_unlimited_and_not_a_dict(tmp_path):
     assert container.limit_lines({"paths": {}}, {"memory": None, "cpus": None, "pids": None}) == [
-        "cgroup limits: memory unlimited, cpu unlimited, pids unlimited"]
+        "cgroup limits: memory unlimited, cpu unlimited, pids unlimited"
+    ]
 
 
 def test_limit_lines_show_what_the_kernel_holds_not_the_config(tmp_path):
@@ -279,25 +383,33 @@ def test_namespace_lines_table_flags_a_shared_namespace():
     assert container.namespace_lines(state) == [
         "namespaces (container vs host):",
         "  uts    11         vs host 21         isolated",
-        "  net    12         vs host 12         SHARED"] + [
-        "  %-6s the host's, left out by request (namespaces)" % t for t in ("mnt", "ipc", "pid", "cgroup")]
+        "  net    12         vs host 12         SHARED",
+    ] + ["  %-6s the host's, left out by request (namespaces)" % t for t in ("mnt", "ipc", "pid", "cgroup")]
 
 
-@pytest.mark.parametrize("given,expected", [
-    (None, ["cgroup", "ipc", "mnt", "net", "pid", "uts"]),
-    (["mnt", "uts", "ipc", "net", "pid"], ["ipc", "mnt", "net", "pid", "uts"]),
-    (["mnt", "uts", "net", "pid", "pid"], ["mnt", "net", "pid", "uts"]),
-], ids=["default-all-six", "without-cgroup", "without-ipc-and-cgroup-dedup"])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (None, ["cgroup", "ipc", "mnt", "net", "pid", "uts"]),
+        (["mnt", "uts", "ipc", "net", "pid"], ["ipc", "mnt", "net", "pid", "uts"]),
+        (["mnt", "uts", "net", "pid", "pid"], ["mnt", "net", "pid", "uts"]),
+    ],
+    ids=["default-all-six", "without-cgroup", "without-ipc-and-cgroup-dedup"],
+)
 def test_validate_namespaces(given, expected):
     assert container.validate_namespaces(given) == expected
 
 
-@pytest.mark.parametrize("given,message", [
-    (["uts", "ipc", "net", "pid", "cgroup"], "must include mnt"),
-    (["mnt", "ipc", "net", "pid"], "must include uts"),
-    (["mnt", "uts", "net", "pid", "user"], "not a base type"),
-    (["mnt", "uts", "net", "pid", "bogus"], "unknown"),
-], ids=["no-mnt", "no-uts", "user-is-an-option", "unknown"])
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        (["uts", "ipc", "net", "pid", "cgroup"], "must include mnt"),
+        (["mnt", "ipc", "net", "pid"], "must include uts"),
+        (["mnt", "uts", "net", "pid", "user"], "not a base type"),
+        (["mnt", "uts", "net", "pid", "bogus"], "unknown"),
+    ],
+    ids=["no-mnt", "no-uts", "user-is-an-option", "unknown"],
+)
 def test_validate_namespaces_refuses(given, message):
     with pytest.raises(container.ContainerError, match=message):
         container.validate_namespaces(given)
@@ -307,25 +419,39 @@ def test_default_namespaces_keep_the_config_hash_of_older_containers():
     # containers started before the option have no "namespaces" key: same request, same hash
     cfg = container.normalize("box", "/nonexistent", require_rootfs=False)
     assert "namespaces" not in cfg
-    assert container.normalize("box", "/nonexistent", require_rootfs=False,
-                               namespaces=["mnt", "uts", "ipc", "net", "pid"])["namespaces"] == [
-        "ipc", "mnt", "net", "pid", "uts"]
-    assert container.namespace_types(dict(cfg, namespaces=["mnt", "uts", "net", "pid"])) == [
-        "mnt", "uts", "pid", "net"]
+    assert container.normalize(
+        "box", "/nonexistent", require_rootfs=False, namespaces=["mnt", "uts", "ipc", "net", "pid"]
+    )["namespaces"] == ["ipc", "mnt", "net", "pid", "uts"]
+    assert container.namespace_types(dict(cfg, namespaces=["mnt", "uts", "net", "pid"])) == ["mnt", "uts", "pid", "net"]
     assert container.config_hash(cfg) == container.config_hash(
-        container.normalize("box", "/nonexistent", require_rootfs=False, namespaces=list(container.BASE_TYPES)))
+        container.normalize("box", "/nonexistent", require_rootfs=False, namespaces=list(container.BASE_TYPES))
+    )
 
 
-@pytest.mark.parametrize("refused,words", [
-    ({"cgroup": {"errno": 28, "errname": "ENOSPC", "limit": 0}},
-     ["refuses a new cgroup namespace (CLONE_NEWCGROUP) with ENOSPC", "user.max_cgroup_namespaces is 0",
-      "sysctl -w user.max_cgroup_namespaces=N", "without cgroup"]),
-    ({"net": {"errno": 1, "errname": "EPERM", "limit": 1000}},
-     ["new net namespace (CLONE_NEWNET) with EPERM", "CAP_SYS_ADMIN", "AppArmor", "seccomp"]),
-    ({"ipc": {"errno": 22, "errname": "EINVAL", "limit": None}},
-     ["with EINVAL", "built without it (CONFIG_IPC_NS)", "without ipc"]),
-    ({}, ["each type alone was allowed", "ENOSPC"]),
-], ids=["enospc-limit-zero", "eperm-policy", "einval-not-built", "combination-only"])
+@pytest.mark.parametrize(
+    "refused,words",
+    [
+        (
+            {"cgroup": {"errno": 28, "errname": "ENOSPC", "limit": 0}},
+            [
+                "refuses a new cgroup namespace (CLONE_NEWCGROUP) with ENOSPC",
+                "user.max_cgroup_namespaces is 0",
+                "sysctl -w user.max_cgroup_namespaces=N",
+                "without cgroup",
+            ],
+        ),
+        (
+            {"net": {"errno": 1, "errname": "EPERM", "limit": 1000}},
+            ["new net namespace (CLONE_NEWNET) with EPERM", "CAP_SYS_ADMIN", "AppArmor", "seccomp"],
+        ),
+        (
+            {"ipc": {"errno": 22, "errname": "EINVAL", "limit": None}},
+            ["with EINVAL", "built without it (CONFIG_IPC_NS)", "without ipc"],
+        ),
+        ({}, ["each type alone was allowed", "ENOSPC"]),
+    ],
+    ids=["enospc-limit-zero", "eperm-policy", "einval-not-built", "combination-only"],
+)
 def test_explain_refusal_names_type_errno_and_what_to_look_at(refused, words):
     text = container.explain_refusal(refused, 28)
     for w in words:

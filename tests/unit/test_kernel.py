@@ -1,4 +1,5 @@
 """Kernel release parsing, comparison and config reading, on strings captured from real distributions."""
+
 import gzip
 
 import pytest
@@ -7,21 +8,21 @@ from ansible.module_utils.nsverify import kernel
 
 REAL_RELEASES = [
     # (uname -r as printed on the distribution, (major, minor, patch), suffix)
-    ("3.10.0-1160.el7.x86_64", (3, 10, 0), "-1160.el7.x86_64"),          # RHEL/CentOS 7.9
-    ("2.6.32-754.el6.x86_64", (2, 6, 32), "-754.el6.x86_64"),            # RHEL/CentOS 6.10
-    ("4.4.0-210-generic", (4, 4, 0), "-210-generic"),                    # Ubuntu 16.04
-    ("4.19.0-25-amd64", (4, 19, 0), "-25-amd64"),                        # Debian 10
-    ("5.4.0-150-generic", (5, 4, 0), "-150-generic"),                    # Ubuntu 20.04
-    ("5.10.0-28-amd64", (5, 10, 0), "-28-amd64"),                        # Debian 11
+    ("3.10.0-1160.el7.x86_64", (3, 10, 0), "-1160.el7.x86_64"),  # RHEL/CentOS 7.9
+    ("2.6.32-754.el6.x86_64", (2, 6, 32), "-754.el6.x86_64"),  # RHEL/CentOS 6.10
+    ("4.4.0-210-generic", (4, 4, 0), "-210-generic"),  # Ubuntu 16.04
+    ("4.19.0-25-amd64", (4, 19, 0), "-25-amd64"),  # Debian 10
+    ("5.4.0-150-generic", (5, 4, 0), "-150-generic"),  # Ubuntu 20.04
+    ("5.10.0-28-amd64", (5, 10, 0), "-28-amd64"),  # Debian 11
     ("5.14.0-362.8.1.el9_3.x86_64", (5, 14, 0), "-362.8.1.el9_3.x86_64"),  # RHEL 9.3
-    ("6.1.0-25-amd64", (6, 1, 0), "-25-amd64"),                          # Debian 12
-    ("6.8.0-1015-aws", (6, 8, 0), "-1015-aws"),                          # Ubuntu 24.04 AWS
-    ("6.12.48+deb13-amd64", (6, 12, 48), "+deb13-amd64"),                # Debian 13
-    ("6.18.44-fc-v657", (6, 18, 44), "-fc-v657"),                        # this machine (Firecracker)
+    ("6.1.0-25-amd64", (6, 1, 0), "-25-amd64"),  # Debian 12
+    ("6.8.0-1015-aws", (6, 8, 0), "-1015-aws"),  # Ubuntu 24.04 AWS
+    ("6.12.48+deb13-amd64", (6, 12, 48), "+deb13-amd64"),  # Debian 13
+    ("6.18.44-fc-v657", (6, 18, 44), "-fc-v657"),  # this machine (Firecracker)
     ("5.15.153.1-microsoft-standard-WSL2", (5, 15, 153), ".1-microsoft-standard-WSL2"),  # WSL2, 4 parts
-    ("6.6.32", (6, 6, 32), ""),                                          # vanilla kernel.org build
-    ("4.18.0-553.el8_10.x86_64", (4, 18, 0), "-553.el8_10.x86_64"),      # RHEL 8.10
-    ("3.13.0-170-generic", (3, 13, 0), "-170-generic"),                  # Ubuntu 14.04
+    ("6.6.32", (6, 6, 32), ""),  # vanilla kernel.org build
+    ("4.18.0-553.el8_10.x86_64", (4, 18, 0), "-553.el8_10.x86_64"),  # RHEL 8.10
+    ("3.13.0-170-generic", (3, 13, 0), "-170-generic"),  # Ubuntu 14.04
     ("5.4.17-2136.330.7.1.el8uek.x86_64", (5, 4, 17), "-2136.330.7.1.el8uek.x86_64"),  # Oracle UEK
 ]
 
@@ -52,18 +53,22 @@ def test_malformed_release_raises_value_error_that_says_what_is_expected(release
     assert "release" in str(info.value)
 
 
-@pytest.mark.parametrize("release,version,expected", [
-    ("5.4.0-150-generic", (5, 6, 0), False),
-    ("5.6.0", (5, 6, 0), True),
-    ("5.10.0-28-amd64", (5, 6, 0), True),     # 10 > 6 numerically, not as text
-    ("4.19.0-25-amd64", (4, 6, 0), True),
-    ("4.4.0-210-generic", (4, 6, 0), False),
-    ("3.10.0-1160.el7.x86_64", (3, 8, 0), True),
-    ("2.6.32-754.el6.x86_64", (2, 6, 29), True),
-    ("2.6.32-754.el6.x86_64", (3, 8, 0), False),
-    ("6.12.48+deb13-amd64", (6, 12, 48), True),
-    ("6.12.48+deb13-amd64", (6, 12, 49), False),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "release,version,expected",
+    [
+        ("5.4.0-150-generic", (5, 6, 0), False),
+        ("5.6.0", (5, 6, 0), True),
+        ("5.10.0-28-amd64", (5, 6, 0), True),  # 10 > 6 numerically, not as text
+        ("4.19.0-25-amd64", (4, 6, 0), True),
+        ("4.4.0-210-generic", (4, 6, 0), False),
+        ("3.10.0-1160.el7.x86_64", (3, 8, 0), True),
+        ("2.6.32-754.el6.x86_64", (2, 6, 29), True),
+        ("2.6.32-754.el6.x86_64", (3, 8, 0), False),
+        ("6.12.48+deb13-amd64", (6, 12, 48), True),
+        ("6.12.48+deb13-amd64", (6, 12, 49), False),
+    ],
+    ids=lambda v: str(v),
+)
 def test_at_least_compares_numerically(release, version, expected):
     assert kernel.at_least(release, version) is expected
 
@@ -90,12 +95,20 @@ CONFIG_NR_CPUS=8192
 """
 
 
-@pytest.mark.parametrize("option,value,line", [
-    ("CONFIG_UTS_NS", "y", "CONFIG_UTS_NS=y"),
-    ("CONFIG_TIME_NS", "n", "# CONFIG_TIME_NS is not set"),
-    ("CONFIG_NR_CPUS", "8192", "CONFIG_NR_CPUS=8192"),
-    ("CONFIG_CC_VERSION_TEXT", "gcc (Debian 12.2.0-14) 12.2.0", 'CONFIG_CC_VERSION_TEXT=gcc (Debian 12.2.0-14) 12.2.0'),
-], ids=["set", "unset", "number", "quoted-string"])
+@pytest.mark.parametrize(
+    "option,value,line",
+    [
+        ("CONFIG_UTS_NS", "y", "CONFIG_UTS_NS=y"),
+        ("CONFIG_TIME_NS", "n", "# CONFIG_TIME_NS is not set"),
+        ("CONFIG_NR_CPUS", "8192", "CONFIG_NR_CPUS=8192"),
+        (
+            "CONFIG_CC_VERSION_TEXT",
+            "gcc (Debian 12.2.0-14) 12.2.0",
+            'CONFIG_CC_VERSION_TEXT=gcc (Debian 12.2.0-14) 12.2.0',
+        ),
+    ],
+    ids=["set", "unset", "number", "quoted-string"],
+)
 def test_parse_config_and_config_line(option, value, line):
     options = kernel.parse_config(CONFIG_TEXT)
     assert options[option] == value

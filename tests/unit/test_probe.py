@@ -1,4 +1,5 @@
 """The probe runs code in a forked child inside new or joined namespaces, for real."""
+
 import os
 import time
 
@@ -35,8 +36,12 @@ def test_pid_namespace_function_runs_as_pid_1():
 
 @root_only
 def test_uid_map_written_by_parent():
-    res = probe.run(lambda: open("/proc/self/uid_map").read().split(),
-                    unshare=catalog.CLONE_NEWUSER, uid_map=[(0, 100000, 65536)], gid_map=[(0, 100000, 65536)])
+    res = probe.run(
+        lambda: open("/proc/self/uid_map").read().split(),
+        unshare=catalog.CLONE_NEWUSER,
+        uid_map=[(0, 100000, 65536)],
+        gid_map=[(0, 100000, 65536)],
+    )
     assert res["ok"] and res["value"] == ["0", "100000", "65536"], res
 
 

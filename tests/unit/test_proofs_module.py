@@ -1,28 +1,43 @@
 """namespace_verify's own logic: option validation and the summary line (no proofs run here)."""
-import pytest
 
 import namespace_verify
+import pytest
 
 
-@pytest.mark.parametrize("value,expected", [
-    (None, None), ([[0, 100000, 65536]], [[0, 100000, 65536]]), ([["0", "1000", "1"]], [[0, 1000, 1]])],
-    ids=["absent", "one-range", "strings-from-yaml"])
+@pytest.mark.parametrize(
+    "value,expected",
+    [(None, None), ([[0, 100000, 65536]], [[0, 100000, 65536]]), ([["0", "1000", "1"]], [[0, 1000, 1]])],
+    ids=["absent", "one-range", "strings-from-yaml"],
+)
 def test_id_map_accepted(value, expected):
     assert namespace_verify.check_id_map(value, "uid_map") == expected
 
 
-@pytest.mark.parametrize("value,message", [
-    ([[0, 1]], "[inside, outside, count]"), ([[0, -1, 5]], ">= 0"), ([[0, 1000, 0]], "count > 0"),
-    ([["a", 1, 1]], "integers")], ids=["two-fields", "negative", "zero-count", "not-a-number"])
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ([[0, 1]], "[inside, outside, count]"),
+        ([[0, -1, 5]], ">= 0"),
+        ([[0, 1000, 0]], "count > 0"),
+        ([["a", 1, 1]], "integers"),
+    ],
+    ids=["two-fields", "negative", "zero-count", "not-a-number"],
+)
 def test_id_map_rejected_with_the_rule(value, message):
     with pytest.raises(ValueError) as info:
         namespace_verify.check_id_map(value, "uid_map")
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("value,ok", [
-    ({"monotonic": 10, "boottime": "20"}, {"monotonic": 10, "boottime": 20}), ({"realtime": 1}, None),
-    ({"monotonic": "soon"}, None)], ids=["valid", "realtime-has-no-offset", "not-seconds"])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        ({"monotonic": 10, "boottime": "20"}, {"monotonic": 10, "boottime": 20}),
+        ({"realtime": 1}, None),
+        ({"monotonic": "soon"}, None),
+    ],
+    ids=["valid", "realtime-has-no-offset", "not-seconds"],
+)
 def test_time_offsets(value, ok):
     if ok is None:
         with pytest.raises(ValueError):
@@ -36,10 +51,22 @@ def test_summary_line_counts_types():
     assert line == "Count: 3, Passed: 2, Failed: 1, Skipped: 0"
 
 
-@pytest.mark.parametrize("value,ok", [
-    (None, True), ([], True), (["nsv1a2b3c4dc", "eth0"], True), (["x" * 15], True), (["x" * 16], False),
-    (["a/b"], False), (["a b"], False), (["eth0:1"], False), ([""], False), ([".."], False)],
-    ids=["absent", "empty", "two", "15-chars", "16-chars", "slash", "space", "colon", "empty-name", "dotdot"])
+@pytest.mark.parametrize(
+    "value,ok",
+    [
+        (None, True),
+        ([], True),
+        (["nsv1a2b3c4dc", "eth0"], True),
+        (["x" * 15], True),
+        (["x" * 16], False),
+        (["a/b"], False),
+        (["a b"], False),
+        (["eth0:1"], False),
+        ([""], False),
+        ([".."], False),
+    ],
+    ids=["absent", "empty", "two", "15-chars", "16-chars", "slash", "space", "colon", "empty-name", "dotdot"],
+)
 def test_expected_interfaces_are_kernel_interface_names(value, ok):
     if ok:
         assert namespace_verify.check_interfaces(value) == list(value or [])

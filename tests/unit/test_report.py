@@ -5,16 +5,16 @@ namespace_facts (ansible_facts.nsverify) and namespace_verify (proofs) exactly. 
 engine is run on results captured from the real modules in test_report_captured.py and in
 tests/integration/test_report_playbook.py.
 """
+
 import copy
 import datetime
 import json
 import re
 
 import pytest
+from test_report_samples import sample_facts, sample_proofs, sample_type
 
 from ansible.module_utils.nsverify import catalog, controls, report
-
-from test_report_samples import sample_facts, sample_proofs, sample_type
 
 TODAY = datetime.date(2026, 11, 23)
 
@@ -61,8 +61,11 @@ def test_contradiction_is_kept_in_reason_and_evidence():
     assert entry["evidence"]["contradiction"].startswith("release 5.4")
 
 
-@pytest.mark.parametrize("mode,note", [("live", False), ("static", True), ("offline", True), (None, False)],
-                         ids=["live", "static", "offline", "unset"])
+@pytest.mark.parametrize(
+    "mode,note",
+    [("live", False), ("static", True), ("offline", True), (None, False)],
+    ids=["live", "static", "offline", "unset"],
+)
 def test_audit_mode_without_probes_is_said_next_to_the_verdict(mode, note):
     facts = sample_facts()
     facts["mode"] = mode
@@ -93,8 +96,15 @@ def test_type_missing_from_facts_is_skipped_not_passed():
 POLICY_CASES = [
     ("reported", {"unprivileged_userns_clone": 1}, "pass"),
     ("can-create-and-use", {"unprivileged_can_create": True, "unprivileged_can_use_capabilities": True}, "pass"),
-    ("cannot-create-is-still-known", {"unprivileged_can_create": False, "unprivileged_userns_clone": 0,
-                                      "notes": ["kernel.unprivileged_userns_clone=0"]}, "pass"),
+    (
+        "cannot-create-is-still-known",
+        {
+            "unprivileged_can_create": False,
+            "unprivileged_userns_clone": 0,
+            "notes": ["kernel.unprivileged_userns_clone=0"],
+        },
+        "pass",
+    ),
     ("undetermined", {"unprivileged_can_create": None}, "fail"),
     ("missing", None, "fail"),
     ("empty", {}, "fail"),
@@ -129,8 +139,11 @@ def test_real_audit_of_this_host_maps_every_verdict():
     headroom = entries["NS-KRN-010"]
     limits = {n for n, t in facts["types"].items() if t["limit"] is not None}
     assert set(headroom["evidence"]["types"]) == limits
-    short = [n for n in limits if facts["types"][n]["count"] is not None
-             and facts["types"][n]["limit"] - facts["types"][n]["count"] < 1]
+    short = [
+        n
+        for n in limits
+        if facts["types"][n]["count"] is not None and facts["types"][n]["limit"] - facts["types"][n]["count"] < 1
+    ]
     assert headroom["status"] == ("skip" if not limits else "fail" if short else "pass")
     assert entries["NS-KRN-009"]["status"] in ("pass", "fail")
 
@@ -155,11 +168,12 @@ def test_headroom_control(table, minimum, status):
     entry = by_id(report.evaluate_audit(facts, min_headroom=minimum))["NS-KRN-010"]
     assert entry["status"] == status
     assert entry["evidence"]["min_headroom"] == minimum
-    for name, (count, limit) in table.items():
+    for name, (_count, limit) in table.items():
         assert entry["evidence"]["types"][name]["limit"] == limit
 
 
 # ------------------------------------------------------------ proofs
+
 
 def test_proof_checks_map_one_to_one():
     proofs = sample_proofs()
@@ -174,8 +188,12 @@ def test_proof_checks_map_one_to_one():
 
 def test_skipped_type_skips_its_controls_with_the_verdict():
     proofs = sample_proofs()
-    proofs["time"] = {"status": "skipped", "checks": [], "verdict": "kernel-too-old",
-                      "reason": "kernel 5.4 is below 5.6"}
+    proofs["time"] = {
+        "status": "skipped",
+        "checks": [],
+        "verdict": "kernel-too-old",
+        "reason": "kernel 5.4 is below 5.6",
+    }
     entries = by_id(report.evaluate_proofs(proofs))
     for cid in ("NS-TIME-001", "NS-TIME-002"):
         assert entries[cid]["status"] == "skip"
@@ -190,8 +208,9 @@ PROOF_EDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("mutate,cid,status,words", [c[1:] for c in PROOF_EDGE_CASES],
-                         ids=[c[0] for c in PROOF_EDGE_CASES])
+@pytest.mark.parametrize(
+    "mutate,cid,status,words", [c[1:] for c in PROOF_EDGE_CASES], ids=[c[0] for c in PROOF_EDGE_CASES]
+)
 def test_proof_edge_cases(mutate, cid, status, words):
     proofs = sample_proofs()
     mutate(proofs)
@@ -201,8 +220,9 @@ def test_proof_edge_cases(mutate, cid, status, words):
 
 def test_check_not_in_catalogue_is_kept_not_dropped():
     proofs = sample_proofs()
-    proofs["net"]["checks"].append({"id": "NS-NET-099", "title": "future check", "status": "fail",
-                                    "evidence": {"x": 1}})
+    proofs["net"]["checks"].append(
+        {"id": "NS-NET-099", "title": "future check", "status": "fail", "evidence": {"x": 1}}
+    )
     entry = by_id(report.evaluate_proofs(proofs))["NS-NET-099"]
     assert entry["status"] == "fail" and entry["namespace"] == "net" and entry["title"] == "future check"
 
@@ -235,13 +255,25 @@ def test_container_controls_only_when_given(container, count):
 
 # ------------------------------------------------------------ waivers
 
+
 def test_valid_waivers_are_normalised():
-    data = {"waivers": [
-        {"control": "NS-KRN-008", "justification": "  old kernels until Q3  ", "hosts": "web*",
-         "expires": datetime.date(2027, 1, 31)},
-        {"control": "NS-NET-003", "justification": "no veth module", "hosts": ["db1", "db2"], "expires": "2027-02-01"},
-        {"id": "NS-USER-003", "justification": "accepted"},
-    ]}
+    data = {
+        "waivers": [
+            {
+                "control": "NS-KRN-008",
+                "justification": "  old kernels until Q3  ",
+                "hosts": "web*",
+                "expires": datetime.date(2027, 1, 31),
+            },
+            {
+                "control": "NS-NET-003",
+                "justification": "no veth module",
+                "hosts": ["db1", "db2"],
+                "expires": "2027-02-01",
+            },
+            {"id": "NS-USER-003", "justification": "accepted"},
+        ]
+    }
     waivers = report.parse_waivers(data)
     assert waivers == [
         {"control": "NS-KRN-008", "justification": "old kernels until Q3", "hosts": ["web*"], "expires": "2027-01-31"},
@@ -286,13 +318,28 @@ FAIL_TIME = sample_facts(time=sample_type("time", "not-built"))
 WAIVER_CASES = [
     # id, waiver, host, expected NS-KRN-008 status, expected notes key
     ("applies", {"control": "NS-KRN-008", "justification": "j"}, "web1", "waived", "applied"),
-    ("host-pattern-matches", {"control": "NS-KRN-008", "justification": "j", "hosts": "web*"}, "web1", "waived",
-     "applied"),
+    (
+        "host-pattern-matches",
+        {"control": "NS-KRN-008", "justification": "j", "hosts": "web*"},
+        "web1",
+        "waived",
+        "applied",
+    ),
     ("host-pattern-other", {"control": "NS-KRN-008", "justification": "j", "hosts": "db*"}, "web1", "fail", None),
-    ("expires-today-still-valid", {"control": "NS-KRN-008", "justification": "j", "expires": "2026-11-23"}, "web1",
-     "waived", "applied"),
-    ("expired-yesterday", {"control": "NS-KRN-008", "justification": "j", "expires": "2026-11-22"}, "web1", "fail",
-     "expired"),
+    (
+        "expires-today-still-valid",
+        {"control": "NS-KRN-008", "justification": "j", "expires": "2026-11-23"},
+        "web1",
+        "waived",
+        "applied",
+    ),
+    (
+        "expired-yesterday",
+        {"control": "NS-KRN-008", "justification": "j", "expires": "2026-11-22"},
+        "web1",
+        "fail",
+        "expired",
+    ),
     ("other-control", {"control": "NS-KRN-007", "justification": "j"}, "web1", "fail", "unused"),
 ]
 
@@ -322,6 +369,7 @@ def test_waiver_never_hides_a_pass():
 
 # ------------------------------------------------------------ summary
 
+
 def test_summary_line_format():
     counts = {"count": 40, "pass": 30, "fail": 2, "skip": 7, "waived": 1}
     assert report.summary_line(counts) == "Count: 40, Passed: 30, Failed: 2, Skipped: 7, Waived: 1"
@@ -336,13 +384,20 @@ def test_host_summary_counts_every_control_once():
     s = rep["summary"]
     n_controls = len(controls.for_source("audit")) + len(controls.for_source("proof"))
     assert s == {"count": n_controls, "pass": n_controls - 4, "fail": 0, "skip": 3, "waived": 1}
-    assert rep["summary_line"] == "Count: %d, Passed: %d, Failed: 0, Skipped: 3, Waived: 1" % (n_controls,
-                                                                                               n_controls - 4)
+    assert rep["summary_line"] == "Count: %d, Passed: %d, Failed: 0, Skipped: 3, Waived: 1" % (
+        n_controls,
+        n_controls - 4,
+    )
 
 
 def test_fleet_summary_adds_hosts():
-    rep = report.build_report({"a": {"facts": sample_facts(), "proofs": sample_proofs()},
-                               "b": {"facts": FAIL_TIME, "proofs": sample_proofs("fail")}}, today=TODAY)
+    rep = report.build_report(
+        {
+            "a": {"facts": sample_facts(), "proofs": sample_proofs()},
+            "b": {"facts": FAIL_TIME, "proofs": sample_proofs("fail")},
+        },
+        today=TODAY,
+    )
     assert rep["summary"]["count"] == rep["hosts"]["a"]["summary"]["count"] * 2
     assert rep["summary"]["fail"] == 1 + len(controls.for_source("proof"))
     assert rep["summary_line"].startswith("Count: %d, " % rep["summary"]["count"])
@@ -360,9 +415,14 @@ def test_json_controls_carry_the_documented_fields():
 
 # ------------------------------------------------------------ outcome digest (decides `changed`)
 
+
 def _rep(facts=None, proofs=None, waivers=(), generated="t1"):
-    return report.build_report({"a": {"facts": facts or sample_facts(), "proofs": proofs or sample_proofs()}},
-                               waivers=waivers, today=TODAY, generated=generated)
+    return report.build_report(
+        {"a": {"facts": facts or sample_facts(), "proofs": proofs or sample_proofs()}},
+        waivers=waivers,
+        today=TODAY,
+        generated=generated,
+    )
 
 
 def test_digest_ignores_generation_time_and_volatile_evidence():
@@ -373,8 +433,9 @@ def test_digest_ignores_generation_time_and_volatile_evidence():
 
 def test_digest_changes_with_a_status_or_a_waiver():
     base = _rep()["outcome_digest"]
-    other = report.build_report({"a": {"facts": sample_facts(), "proofs": sample_proofs()}}, today=TODAY,
-                                generated="t1", min_headroom=5)
+    other = report.build_report(
+        {"a": {"facts": sample_facts(), "proofs": sample_proofs()}}, today=TODAY, generated="t1", min_headroom=5
+    )
     assert other["outcome_digest"] != base  # a different judgement is a different report
     assert _rep(facts=FAIL_TIME)["outcome_digest"] != base
     waivers = report.parse_waivers([{"control": "NS-KRN-008", "justification": "j"}])
@@ -390,9 +451,16 @@ def _evil_report():
     facts = sample_facts(time=sample_type("time", "denied", evidence={"config_line": EVIL}))
     facts["types"]["time"]["reason"] = EVIL
     waivers = report.parse_waivers([{"control": "NS-KRN-008", "justification": EVIL, "hosts": "*"}])
-    return report.build_report({"evil<img src=x onerror=alert(1)>": {"facts": facts, "proofs": sample_proofs()},
-                                "b": {"facts": FAIL_TIME, "proofs": sample_proofs()}},
-                               waivers=waivers, today=TODAY, title="t " + EVIL, generated=EVIL)
+    return report.build_report(
+        {
+            "evil<img src=x onerror=alert(1)>": {"facts": facts, "proofs": sample_proofs()},
+            "b": {"facts": FAIL_TIME, "proofs": sample_proofs()},
+        },
+        waivers=waivers,
+        today=TODAY,
+        title="t " + EVIL,
+        generated=EVIL,
+    )
 
 
 def test_html_escapes_evidence_reasons_titles_and_host_names():
@@ -433,8 +501,9 @@ def test_markdown_escapes_and_summarises():
 
 
 def test_example_waiver_file_is_valid():
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     path = Path(__file__).resolve().parents[2] / "playbooks" / "templates" / "report_waivers.example.yml"
     waivers = report.parse_waivers(yaml.safe_load(path.read_text()))
@@ -452,9 +521,11 @@ def test_markdown_evidence_stays_valid_json():
     assert EVIL in lines  # the tag survives as data, never as markup
 
 
-@pytest.mark.parametrize("n_hosts,compact", [(2, False), (report.COMPACT_MATRIX_HOSTS, False),
-                                             (report.COMPACT_MATRIX_HOSTS + 1, True)],
-                         ids=["two", "at-threshold", "above-threshold"])
+@pytest.mark.parametrize(
+    "n_hosts,compact",
+    [(2, False), (report.COMPACT_MATRIX_HOSTS, False), (report.COMPACT_MATRIX_HOSTS + 1, True)],
+    ids=["two", "at-threshold", "above-threshold"],
+)
 def test_matrix_turns_compact_for_large_fleets(n_hosts, compact):
     hosts = {"h%02d" % i: {"facts": sample_facts(), "proofs": sample_proofs()} for i in range(n_hosts)}
     hosts["h00"]["facts"] = FAIL_TIME

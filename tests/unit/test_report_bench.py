@@ -1,6 +1,7 @@
 """bench/run.py's coverage parsing on output captured from the peers on the development VM
 (lxc-checkconfig from Debian lxc 5.0.2, check-config.sh from Debian docker.io 20.10.24, with
 its colour codes). No timing is asserted anywhere: the benchmark is not part of the suite."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -48,11 +49,15 @@ def bench():
     return module
 
 
-@pytest.mark.parametrize("text,types", [
-    (LXC_CHECKCONFIG, ["uts", "ipc", "pid", "net", "user", "cgroup"]),
-    (CHECK_CONFIG, ["uts", "ipc", "pid", "net", "user"]),  # CONFIG_CGROUPS is cgroups, not the namespace
-    ("user.max_time_namespaces = 0\nTime namespace: enabled\nmount namespace ok", ["mnt", "time"]),
-], ids=["lxc-checkconfig", "check-config.sh", "made-up"])
+@pytest.mark.parametrize(
+    "text,types",
+    [
+        (LXC_CHECKCONFIG, ["uts", "ipc", "pid", "net", "user", "cgroup"]),
+        (CHECK_CONFIG, ["uts", "ipc", "pid", "net", "user"]),  # CONFIG_CGROUPS is cgroups, not the namespace
+        ("user.max_time_namespaces = 0\nTime namespace: enabled\nmount namespace ok", ["mnt", "time"]),
+    ],
+    ids=["lxc-checkconfig", "check-config.sh", "made-up"],
+)
 def test_peer_coverage_from_captured_output(bench, text, types):
     cov = bench.peer_coverage(text)
     assert cov["types"] == types

@@ -3,14 +3,14 @@ busybox_container_verify output recorded from the real modules on the developmen
 (test_report_captured.json, see its _note). They also keep the hand-written samples honest:
 the samples must have the shape the real modules return.
 """
+
 import json
 from pathlib import Path
 
 import pytest
+from test_report_samples import sample_facts, sample_proofs
 
 from ansible.module_utils.nsverify import catalog, controls, report
-
-from test_report_samples import sample_facts, sample_proofs
 
 CAPTURED = json.loads((Path(__file__).parent / "test_report_captured.json").read_text())
 
@@ -27,7 +27,7 @@ def test_every_catalogue_control_appears_once_in_catalogue_order(host_report):
 
 def test_statuses_are_the_mapped_verdicts_and_the_checks(host_report):
     entries = {e["id"]: e for e in host_report["controls"]}
-    for name, fact in CAPTURED["facts"]["types"].items():
+    for _name, fact in CAPTURED["facts"]["types"].items():
         assert entries[fact["control_id"]]["status"] == report.VERDICT_STATUS[fact["verdict"]]
     checks = [c for r in CAPTURED["proofs"].values() for c in r["checks"]] + CAPTURED["container"]
     assert checks
@@ -39,7 +39,11 @@ def test_statuses_are_the_mapped_verdicts_and_the_checks(host_report):
 def test_summary_line_counts_the_captured_statuses(host_report):
     statuses = [e["status"] for e in host_report["controls"]]
     expected = "Count: %d, Passed: %d, Failed: %d, Skipped: %d, Waived: 0" % (
-        len(statuses), statuses.count("pass"), statuses.count("fail"), statuses.count("skip"))
+        len(statuses),
+        statuses.count("pass"),
+        statuses.count("fail"),
+        statuses.count("skip"),
+    )
     assert host_report["summary_line"] == expected
 
 
@@ -72,8 +76,10 @@ def test_samples_follow_the_captured_shapes():
 
 
 def test_captured_report_renders(host_report):
-    rep = report.build_report({"vm": {"facts": CAPTURED["facts"], "proofs": CAPTURED["proofs"],
-                                      "container": CAPTURED["container"]}}, generated="captured")
+    rep = report.build_report(
+        {"vm": {"facts": CAPTURED["facts"], "proofs": CAPTURED["proofs"], "container": CAPTURED["container"]}},
+        generated="captured",
+    )
     page = report.render_html(rep)
     assert page.count("<details>") == len(controls.CONTROLS)
     assert json.loads(report.render_json(rep))["hosts"]["vm"]["summary_line"] == host_report["summary_line"]

@@ -2,6 +2,7 @@
 namespace_facts (ansible_facts.nsverify) and namespace_verify (proofs) exactly, and a check
 that results captured from the real modules keep those shapes.
 """
+
 from ansible.module_utils.nsverify import catalog, controls
 
 
@@ -23,10 +24,16 @@ def sample_facts(**types):
         "config": {"source": "/boot/config-6.1.0-25-amd64"},
         "privilege": {"euid": 0, "user": "root", "initial_user_ns": True},
         "types": {n: sample_type(n) for n in catalog.TYPE_NAMES},
-        "userns_policy": {"control_id": "NS-KRN-009", "unprivileged_userns_clone": None,
-                          "apparmor_restrict_unprivileged_userns": None, "max_user_namespaces": 63000,
-                          "cmdline": {}, "notes": [], "unprivileged_can_create": True,
-                          "unprivileged_can_use_capabilities": True},
+        "userns_policy": {
+            "control_id": "NS-KRN-009",
+            "unprivileged_userns_clone": None,
+            "apparmor_restrict_unprivileged_userns": None,
+            "max_user_namespaces": 63000,
+            "cmdline": {},
+            "notes": [],
+            "unprivileged_can_create": True,
+            "unprivileged_can_use_capabilities": True,
+        },
         "cgroup": {"layout": "hybrid", "mounts": []},
         "summary": {"supported": list(catalog.TYPE_NAMES)},
     }
@@ -38,8 +45,14 @@ def sample_facts(**types):
 def sample_proofs(status="pass"):
     results = {}
     for name in catalog.TYPE_NAMES:
-        checks = [{"id": c.id, "title": c.title, "status": status, "evidence": {"seen": name}}
-                  for c in controls.for_namespace(name, "proof")]
-        results[name] = {"status": "passed" if status == "pass" else "failed", "checks": checks,
-                         "verdict": "supported", "reason": ""}
+        checks = [
+            {"id": c.id, "title": c.title, "status": status, "evidence": {"seen": name}}
+            for c in controls.for_namespace(name, "proof")
+        ]
+        results[name] = {
+            "status": "passed" if status == "pass" else "failed",
+            "checks": checks,
+            "verdict": "supported",
+            "reason": "",
+        }
     return results

@@ -5,6 +5,7 @@ Each proof module has TYPE, CONTROL_IDS and prove(ctx), which appends check reco
 and shapes the result that namespace_verify returns:
   {type: {status passed|failed|skipped, verdict, reason, checks: [{id, title, status, evidence}]}}
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,10 @@ from ansible.module_utils.nsverify.proofs import user as _user
 from ansible.module_utils.nsverify.proofs import uts as _uts
 
 REGISTRY = OrderedDict(
-    (m.TYPE, m) for m in sorted((_mnt, _uts, _ipc, _pid, _net, _user, _cgroup, _timens),
-                                key=lambda m: catalog.TYPE_NAMES.index(m.TYPE))
+    (m.TYPE, m)
+    for m in sorted(
+        (_mnt, _uts, _ipc, _pid, _net, _user, _cgroup, _timens), key=lambda m: catalog.TYPE_NAMES.index(m.TYPE)
+    )
 )
 
 
@@ -115,29 +118,32 @@ def _key_uts(r):
 
 def _key_pid(r):
     e1, e2 = _ev(r, "NS-PID-001"), _ev(r, "NS-PID-002")
-    return "NSpid %s; %d visible inside" % ("->".join(str(x) for x in e1["nspid_seen_by_host"]),
-                                             e2["visible_count"])
+    return "NSpid %s; %d visible inside" % ("->".join(str(x) for x in e1["nspid_seen_by_host"]), e2["visible_count"])
 
 
 def _key_net(r):
     e1, e2 = _ev(r, "NS-NET-001"), _ev(r, "NS-NET-002")
     e3 = _ev(r, "NS-NET-003") or {}
     return "links %s; host connect to :%s %s; veth %s" % (
-        ",".join(e1["interfaces_inside"]), e2["port"], e2["host_connect"],
-        "round trip ok" if e3.get("reply") else "no reply")
+        ",".join(e1["interfaces_inside"]),
+        e2["port"],
+        e2["host_connect"],
+        "round trip ok" if e3.get("reply") else "no reply",
+    )
 
 
 def _key_mnt(r):
     e1 = _ev(r, "NS-MNT-001")
     props = [c["evidence"]["propagation"] for c in r["checks"][1:] if c["status"] == "pass"]
-    return "host sees inside mount: %s; propagation ok: %s" % (
-        bool(e1["host_mount_points"]), ",".join(props) or "none")
+    return "host sees inside mount: %s; propagation ok: %s" % (bool(e1["host_mount_points"]), ",".join(props) or "none")
 
 
 def _key_user(r):
     e2, e3 = _ev(r, "NS-USER-002"), _ev(r, "NS-USER-003")
     return "root inside = uid %s outside; host-root file write: %s" % (
-        (e2["uid_seen_by_host"] or ["?"])[0], e3["result"])
+        (e2["uid_seen_by_host"] or ["?"])[0],
+        e3["result"],
+    )
 
 
 def _key_cgroup(r):
@@ -154,11 +160,19 @@ def _key_ipc(r):
 
 _KEY = {
     "uts": _key_uts,
-    "pid": _key_pid, "net": _key_net, "mnt": _key_mnt, "user": _key_user, "ipc": _key_ipc,
+    "pid": _key_pid,
+    "net": _key_net,
+    "mnt": _key_mnt,
+    "user": _key_user,
+    "ipc": _key_ipc,
     "cgroup": _key_cgroup,
-    "time": lambda r: "monotonic +%ss, boottime +%ss inside" % (
-        round(_ev(r, "NS-TIME-001")["inside_minus_host_after"]),
-        round(_ev(r, "NS-TIME-002")["inside_minus_host_after"])),
+    "time": lambda r: (
+        "monotonic +%ss, boottime +%ss inside"
+        % (
+            round(_ev(r, "NS-TIME-001")["inside_minus_host_after"]),
+            round(_ev(r, "NS-TIME-002")["inside_minus_host_after"]),
+        )
+    ),
 }
 
 
@@ -166,9 +180,15 @@ def table(results):
     """Rows for people: type, status, checks passed/total, key evidence."""
     rows = []
     for t, r in results.items():
-        rows.append({"type": t, "status": r["status"],
-                     "passed": sum(1 for c in r["checks"] if c["status"] == "pass"),
-                     "total": len(r["checks"]), "evidence": key_evidence(t, r)})
+        rows.append(
+            {
+                "type": t,
+                "status": r["status"],
+                "passed": sum(1 for c in r["checks"] if c["status"] == "pass"),
+                "total": len(r["checks"]),
+                "evidence": key_evidence(t, r),
+            }
+        )
     return rows
 
 
@@ -201,8 +221,9 @@ def _private_root():
 
 
 def _twin(types, options, timeout):
-    target = base.make_target("paths", paths=dict((t, "/proc/self/ns/%s" % catalog.get(t).proc_entry)
-                                                  for t in types), sandboxed=True)
+    target = base.make_target(
+        "paths", paths=dict((t, "/proc/self/ns/%s" % catalog.get(t).proc_entry) for t in types), sandboxed=True
+    )
     return run(types, target, options, timeout)
 
 
@@ -216,8 +237,13 @@ def run_shared_twin(types=None, options=None, timeout=probe.DEFAULT_TIMEOUT):
     host's own (read-only for those proofs, or cleaned up by them).
     """
     types = catalog.validate_names(types or catalog.TYPE_NAMES)
-    res = probe.run(_twin, args=(types, options, timeout), unshare=SANDBOX_FLAGS, setup=_private_root,
-                    timeout=timeout * (len(types) + 1) * 2)
+    res = probe.run(
+        _twin,
+        args=(types, options, timeout),
+        unshare=SANDBOX_FLAGS,
+        setup=_private_root,
+        timeout=timeout * (len(types) + 1) * 2,
+    )
     if not res["ok"]:
         raise base.ProbeFailed(res, "shared-namespace sandbox")
     return res["value"]

@@ -5,6 +5,7 @@ named/pid/paths target joined with setns) and "the host" (the process running th
 engine). Work inside always happens in a forked child (probe.run); the engine's
 own process never changes namespace.
 """
+
 from __future__ import annotations
 
 import binascii
@@ -44,16 +45,25 @@ def token(nbytes=4):
 
 # ---------------------------------------------------------------- check records
 def check(control_id, passed, evidence, reason=None):
-    rec = {"id": control_id, "title": controls.get(control_id).title,
-           "status": "pass" if passed else "fail", "evidence": evidence}
+    rec = {
+        "id": control_id,
+        "title": controls.get(control_id).title,
+        "status": "pass" if passed else "fail",
+        "evidence": evidence,
+    }
     if reason:
         rec["reason"] = reason
     return rec
 
 
 def skip(control_id, reason, evidence=None):
-    return {"id": control_id, "title": controls.get(control_id).title, "status": "skip",
-            "evidence": evidence or {}, "reason": reason}
+    return {
+        "id": control_id,
+        "title": controls.get(control_id).title,
+        "status": "skip",
+        "evidence": evidence or {},
+        "reason": reason,
+    }
 
 
 def shape_result(type_name, checks, verdict="supported", reason=None):
@@ -66,13 +76,11 @@ def shape_result(type_name, checks, verdict="supported", reason=None):
     elif "pass" in statuses:
         status = "passed"
         skipped = [c["id"] for c in checks if c["status"] == "skip"]
-        reason = reason or ("all checks passed" if not skipped else
-                            "passed; skipped: %s" % ", ".join(skipped))
+        reason = reason or ("all checks passed" if not skipped else "passed; skipped: %s" % ", ".join(skipped))
     else:
         status = "skipped"
         reason = reason or "no check could run"
-    return {"type": type_name, "status": status, "verdict": verdict, "reason": reason,
-            "checks": checks}
+    return {"type": type_name, "status": status, "verdict": verdict, "reason": reason, "checks": checks}
 
 
 def summarize(results):
@@ -107,11 +115,17 @@ def kernel_gate(type_name, release=None, proc="/proc"):
     except ValueError:
         old = False
     if old:
-        return ("kernel-too-old", "kernel %s is older than %s, the first with %s namespaces"
-                % (release, catalog.version_string(t.first_kernel), type_name))
+        return (
+            "kernel-too-old",
+            "kernel %s is older than %s, the first with %s namespaces"
+            % (release, catalog.version_string(t.first_kernel), type_name),
+        )
     if not os.path.exists(os.path.join(proc, "self", "ns", t.proc_entry)):
-        return ("not-built", "%s/self/ns/%s does not exist: the kernel was built without %s"
-                % (proc, t.proc_entry, t.config_option or "this namespace type"))
+        return (
+            "not-built",
+            "%s/self/ns/%s does not exist: the kernel was built without %s"
+            % (proc, t.proc_entry, t.config_option or "this namespace type"),
+        )
     return None
 
 
@@ -174,11 +188,13 @@ def setns_or_refuse(path, type_name):
 def refusing(fn):
     """Wrap a probe function so that NamespaceRefused comes back as a value marked REFUSED_KEY
     (probe.run keeps only the errno of OSError, and only as stage "run")."""
+
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except NamespaceRefused as exc:
             return {REFUSED_KEY: exc.record}
+
     return wrapper
 
 
@@ -192,8 +208,10 @@ def _annotate(res, probe_options):
     """Note what the probe asked for, so that a refusal can be explained (which limit, which type)."""
     if not res.get("ok") or (isinstance(res.get("value"), dict) and REFUSED_KEY in res["value"]):
         res = dict(res)
-        res["requested"] = {"unshare": probe_options.get("unshare", 0),
-                            "join": sorted((probe_options.get("join") or {}).keys())}
+        res["requested"] = {
+            "unshare": probe_options.get("unshare", 0),
+            "join": sorted((probe_options.get("join") or {}).keys()),
+        }
     return res
 
 
@@ -203,9 +221,16 @@ def refusal(result):
     value = result.get("value")
     if result.get("ok") and isinstance(value, dict) and REFUSED_KEY in value:
         rec = value[REFUSED_KEY]
-        out = {"ok": False, "value": None, "stage": rec["stage"], "errno": rec["errno"],
-               "errname": syscalls.errno_name(rec["errno"]), "error": rec["error"], "timed_out": False,
-               "in_probe_function": True}
+        out = {
+            "ok": False,
+            "value": None,
+            "stage": rec["stage"],
+            "errno": rec["errno"],
+            "errname": syscalls.errno_name(rec["errno"]),
+            "error": rec["error"],
+            "timed_out": False,
+            "in_probe_function": True,
+        }
         requested = dict(result.get("requested") or {})
         requested["unshare"] = rec.get("flags") or requested.get("unshare", 0)
         out["requested"] = requested
@@ -247,7 +272,8 @@ def explain_refusal(result, proc="/proc"):
             note = "; user.max_%s_namespaces is 0" % "_namespaces, user.max_".join(zero)
         else:
             note = "; a user.max_<type>_namespaces limit is reached (%s)" % ", ".join(
-                "%s=%s" % (t, limits[t]) for t in types)
+                "%s=%s" % (t, limits[t]) for t in types
+            )
     elif types:
         note = "; namespaces asked for: %s" % ", ".join(types)
     return note, ev
@@ -263,9 +289,12 @@ def require_ok(result, what, proc="/proc"):
         verdict = verdict_for_errno(refused.get("errno"), refused.get("stage"))
         if verdict != "unknown":
             note, ev = explain_refusal(refused, proc)
-            raise ProofSkip(verdict, "%s: %s refused with %s (%s)%s" % (
-                what, refused["stage"], refused.get("errname"), refused.get("error"), note),
-                {"probe": refused, "refused": ev})
+            raise ProofSkip(
+                verdict,
+                "%s: %s refused with %s (%s)%s"
+                % (what, refused["stage"], refused.get("errname"), refused.get("error"), note),
+                {"probe": refused, "refused": ev},
+            )
         result = refused
     raise ProbeFailed(result, what)
 
@@ -301,7 +330,7 @@ def is_namespace_file(path, type_name):
     return True, ""
 
 
-class Target(object):
+class Target:
     """Where the proofs look: fresh throwaway namespaces, or existing namespace files.
 
     sandboxed: the engine's host side is itself a disposable sandbox (a probe child in
@@ -346,8 +375,7 @@ class Target(object):
         return {type_name: self.path(type_name)}
 
     def describe(self):
-        return {"kind": self.kind, "label": self.label, "paths": dict(self.paths),
-                "sandboxed": self.sandboxed}
+        return {"kind": self.kind, "label": self.label, "paths": dict(self.paths), "sandboxed": self.sandboxed}
 
 
 def owner_userns_inode(path):
@@ -387,12 +415,13 @@ def _selfless(path, pid=None):
     pid = pid or os.getpid()
     for prefix in ("/proc/self/", "/proc/thread-self/"):
         if path.startswith(prefix):
-            return "/proc/%d/%s" % (pid, path[len(prefix):])
+            return "/proc/%d/%s" % (pid, path[len(prefix) :])
     return path
 
 
-def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named_root=NAMED_ROOT,
-                proc="/proc", sandboxed=False):
+def make_target(
+    kind="fresh", name=None, pid=None, paths=None, types=None, named_root=NAMED_ROOT, proc="/proc", sandboxed=False
+):
     """Validate the user's target and return a Target; ValueError says what is wrong and how to fix it."""
     types = catalog.validate_names(types or catalog.TYPE_NAMES)
     if kind == "fresh":
@@ -401,12 +430,14 @@ def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named
         if not name:
             raise ValueError("target=named needs name=<a namespace made by the namespace module>")
         if not _NAME_RE.match(name) or ".." in name:
-            raise ValueError("invalid namespace name %r: use letters, digits, '.', '_' or '-', no '/' "
-                             "and no '..'" % name)
+            raise ValueError(
+                "invalid namespace name %r: use letters, digits, '.', '_' or '-', no '/' and no '..'" % name
+            )
         base = os.path.join(named_root, name)
         if not os.path.isdir(base):
-            raise ValueError("no named namespace %r: %s does not exist (create it with the namespace "
-                             "module first)" % (name, base))
+            raise ValueError(
+                "no named namespace %r: %s does not exist (create it with the namespace module first)" % (name, base)
+            )
         found = {}
         for t in types:
             p = os.path.join(base, t)
@@ -416,8 +447,9 @@ def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named
                     raise ValueError("named namespace %r: %s" % (name, why))
                 found[t] = p
         if not found:
-            raise ValueError("named namespace %r has none of the requested types (%s) under %s"
-                             % (name, ", ".join(types), base))
+            raise ValueError(
+                "named namespace %r has none of the requested types (%s) under %s" % (name, ", ".join(types), base)
+            )
         return Target("named", found, label="named:%s" % name, sandboxed=sandboxed)
     if kind == "pid":
         try:
@@ -432,8 +464,7 @@ def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named
             try:
                 os.stat(p)
             except OSError as exc:
-                raise ValueError("cannot read %s: %s (run as root or pick a process you own)"
-                                 % (p, exc.strerror))
+                raise ValueError("cannot read %s: %s (run as root or pick a process you own)" % (p, exc.strerror))
             found[t] = p
         return Target("pid", found, label="pid:%d" % pid, sandboxed=sandboxed)
     if kind == "paths":
@@ -454,7 +485,7 @@ def make_target(kind="fresh", name=None, pid=None, paths=None, types=None, named
 
 
 # ---------------------------------------------------------------- the proof context
-class Context(object):
+class Context:
     """What a proof gets: the target, the options and the probe settings for this privilege."""
 
     def __init__(self, target, options=None, timeout=probe.DEFAULT_TIMEOUT, euid=None, egid=None):

@@ -8,6 +8,7 @@ host reads /proc/<pid>/cgroup of the same process. The nsv cgroup is removed aft
 Without the right to create cgroups (no root) the current cgroups are used: any hierarchy
 (v2 or v1) whose real path is not "/" can show the difference.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,15 @@ def _inside(rendezvous, procs_file, join_path):
     else:
         base.unshare_or_refuse(catalog.CLONE_NEWCGROUP)
     inside = read_proc_cgroup("self")
-    rendezvous({"pid": os.getpid(), "moved_into": moved, "before_unshare": before, "inside_view": inside,
-                "inside_inode": os.stat("/proc/self/ns/cgroup").st_ino})
+    rendezvous(
+        {
+            "pid": os.getpid(),
+            "moved_into": moved,
+            "before_unshare": before,
+            "inside_view": inside,
+            "inside_inode": os.stat("/proc/self/ns/cgroup").st_ino,
+        }
+    )
     return {}
 
 
@@ -84,10 +92,13 @@ def prove(ctx):
         except OSError as exc:
             note = "could not create %s (%s): using the current cgroup" % (path, syscalls.errno_name(exc.errno))
     if procs_file is None and all(e["path"] == "/" for e in own):
-        raise base.ProofSkip("denied" if note else "unknown",
-                             "this process is in the root cgroup of every hierarchy and cannot create "
-                             "one (%s): the proof needs a cgroup whose path is not /" % (note or "no cgroup2 mount"))
+        raise base.ProofSkip(
+            "denied" if note else "unknown",
+            "this process is in the root cgroup of every hierarchy and cannot create "
+            "one (%s): the proof needs a cgroup whose path is not /" % (note or "no cgroup2 mount"),
+        )
     try:
+
         def host_look(data):
             seen = dict(data)
             seen["host_view"] = read_proc_cgroup(data["pid"])
@@ -129,10 +140,26 @@ def prove(ctx):
         ok = any(inside.get(k) != outside[k] for k in witnesses)
     reason = None
     if not ok and not ctx.target.fresh:
-        reason = ("inside and host read the same cgroup paths in every hierarchy: the target's cgroup "
-                  "namespace is rooted where the host's is, so it hides nothing")
-    ctx.add(base.check("NS-CGROUP-001", ok, reason=reason, evidence={
-        "cgroup_created": created, "note": note, "v2_inside": inside_v2, "v2_host": host_v2,
-        "witness_hierarchies": witnesses,
-        "same_on_both_sides": sorted(k for k in witnesses if inside.get(k) == outside[k]), "inside_view": inside, "host_view": outside,
-        "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}))
+        reason = (
+            "inside and host read the same cgroup paths in every hierarchy: the target's cgroup "
+            "namespace is rooted where the host's is, so it hides nothing"
+        )
+    ctx.add(
+        base.check(
+            "NS-CGROUP-001",
+            ok,
+            reason=reason,
+            evidence={
+                "cgroup_created": created,
+                "note": note,
+                "v2_inside": inside_v2,
+                "v2_host": host_v2,
+                "witness_hierarchies": witnesses,
+                "same_on_both_sides": sorted(k for k in witnesses if inside.get(k) == outside[k]),
+                "inside_view": inside,
+                "host_view": outside,
+                "inside_inode": host["inside_inode"],
+                "host_inode": host["host_inode"],
+            },
+        )
+    )

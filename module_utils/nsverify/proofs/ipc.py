@@ -9,6 +9,7 @@ reads /proc/sysvipc, which shows the reader's IPC namespace. Every object is rem
 A joined IPC namespace owned by the target's user namespace is entered as that namespace's
 root: its mqueue filesystem only accepts ids mapped there (EOVERFLOW otherwise).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -31,9 +32,10 @@ IPC_RMID = 0
 def _lib():
     lib = syscalls.libc()
     try:
-        lib.mq_open  # glibc >= 2.34 has it in libc
+        getattr(lib, "mq_open")  # noqa: B009 -- glibc >= 2.34 has it in libc
     except AttributeError:
         import ctypes.util
+
         lib = ctypes.CDLL(ctypes.util.find_library("rt") or "librt.so.1", use_errno=True)
     return lib
 
@@ -50,11 +52,14 @@ def sysv_get(kind, key, create=False):
     lib = syscalls.libc()
     flags = (IPC_CREAT | IPC_EXCL | 0o600) if create else 0
     if kind == "shm":
-        return _chk(lib.shmget(ctypes.c_int(key), ctypes.c_size_t(4096 if create else 0), ctypes.c_int(flags)),
-                    "shmget(0x%x)" % key)
+        return _chk(
+            lib.shmget(ctypes.c_int(key), ctypes.c_size_t(4096 if create else 0), ctypes.c_int(flags)),
+            "shmget(0x%x)" % key,
+        )
     if kind == "sem":
-        return _chk(lib.semget(ctypes.c_int(key), ctypes.c_int(1 if create else 0), ctypes.c_int(flags)),
-                    "semget(0x%x)" % key)
+        return _chk(
+            lib.semget(ctypes.c_int(key), ctypes.c_int(1 if create else 0), ctypes.c_int(flags)), "semget(0x%x)" % key
+        )
     return _chk(lib.msgget(ctypes.c_int(key), ctypes.c_int(flags)), "msgget(0x%x)" % key)
 
 
@@ -71,8 +76,7 @@ def mq_open(name, create=False):
     lib = _lib()
     lib.mq_open.restype = ctypes.c_int
     if create:
-        fd = lib.mq_open(name.encode(), ctypes.c_int(os.O_RDWR | os.O_CREAT | os.O_EXCL),
-                         ctypes.c_uint(0o600), None)
+        fd = lib.mq_open(name.encode(), ctypes.c_int(os.O_RDWR | os.O_CREAT | os.O_EXCL), ctypes.c_uint(0o600), None)
     else:
         fd = lib.mq_open(name.encode(), ctypes.c_int(os.O_RDONLY))
     fd = _chk(fd, "mq_open(%s)" % name)
@@ -149,8 +153,14 @@ def _inside(rendezvous, host_refs, inside_refs):
     try:
         made = make_all(inside_refs)
         seen_own = dict((k, lookup(k, inside_refs[k])) for k in KINDS)
-        rendezvous({"inside_saw_host_objects": seen_host, "inside_saw_own_objects": seen_own,
-                    "inside_ids": made, "inside_inode": os.stat("/proc/self/ns/ipc").st_ino})
+        rendezvous(
+            {
+                "inside_saw_host_objects": seen_host,
+                "inside_saw_own_objects": seen_own,
+                "inside_ids": made,
+                "inside_inode": os.stat("/proc/self/ns/ipc").st_ino,
+            }
+        )
     finally:
         errors = remove_all(made)
     return {"inside_cleanup_errors": errors}
@@ -167,7 +177,8 @@ def prove(ctx):
             seen = dict(data)
             seen["host_saw_inside_objects"] = dict((k, lookup(k, inside_refs[k])) for k in KINDS)
             seen["host_sysvipc_has_inside_key"] = dict(
-                (k, inside_refs[k] in read_sysvipc_keys(k)) for k in ("shm", "sem", "msg"))
+                (k, inside_refs[k] in read_sysvipc_keys(k)) for k in ("shm", "sem", "msg")
+            )
             seen["host_inode"] = base.own_inode(TYPE)
             return seen
 
@@ -178,15 +189,23 @@ def prove(ctx):
     finally:
         host_errors = remove_all(host_made)
     for kind in KINDS:
-        ev = {"host_object": host_refs[kind], "inside_object": inside_refs[kind],
-              "inside_saw_host_object": host["inside_saw_host_objects"][kind],
-              "inside_saw_own_object": host["inside_saw_own_objects"][kind],
-              "host_saw_inside_object": host["host_saw_inside_objects"][kind],
-              "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}
+        ev = {
+            "host_object": host_refs[kind],
+            "inside_object": inside_refs[kind],
+            "inside_saw_host_object": host["inside_saw_host_objects"][kind],
+            "inside_saw_own_object": host["inside_saw_own_objects"][kind],
+            "host_saw_inside_object": host["host_saw_inside_objects"][kind],
+            "inside_inode": host["inside_inode"],
+            "host_inode": host["host_inode"],
+        }
         if kind != "mq":
             ev["host_sysvipc_lists_inside_key"] = host["host_sysvipc_has_inside_key"][kind]
             ev["keys_hex"] = ["0x%08x" % host_refs[kind], "0x%08x" % inside_refs[kind]]
         ev["cleanup_errors"] = [e for e in (host_errors.get(kind), value["inside_cleanup_errors"].get(kind)) if e]
-        ok = (ev["inside_saw_own_object"] == "visible" and ev["inside_saw_host_object"] == "absent"
-              and ev["host_saw_inside_object"] == "absent" and not ev.get("host_sysvipc_lists_inside_key"))
+        ok = (
+            ev["inside_saw_own_object"] == "visible"
+            and ev["inside_saw_host_object"] == "absent"
+            and ev["host_saw_inside_object"] == "absent"
+            and not ev.get("host_sysvipc_lists_inside_key")
+        )
         ctx.add(base.check(CONTROL_OF[kind], ok, ev))

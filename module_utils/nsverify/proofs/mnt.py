@@ -13,6 +13,7 @@
        unbindable  a bind mount of it is refused (EINVAL), while a bind of a private one works;
                    it propagates in neither direction (its copy in a new namespace is private)
 """
+
 from __future__ import annotations
 
 import errno
@@ -26,13 +27,19 @@ from ansible.module_utils.nsverify.proofs import base
 TYPE = "mnt"
 CONTROL_IDS = ("NS-MNT-001", "NS-MNT-002", "NS-MNT-003", "NS-MNT-004", "NS-MNT-005")
 KINDS = ("private", "shared", "slave", "unbindable")
-KIND_FLAGS = {"private": syscalls.MS_PRIVATE, "shared": syscalls.MS_SHARED,
-              "slave": syscalls.MS_SHARED,  # shared in outer; inner turns its copy into a slave
-              "unbindable": syscalls.MS_UNBINDABLE}
+KIND_FLAGS = {
+    "private": syscalls.MS_PRIVATE,
+    "shared": syscalls.MS_SHARED,
+    "slave": syscalls.MS_SHARED,  # shared in outer; inner turns its copy into a slave
+    "unbindable": syscalls.MS_UNBINDABLE,
+}
 EXPECTED = {  # (outer mount seen inner, inner mount seen outer)
-    "private": (False, False), "shared": (True, True), "slave": (True, False), "unbindable": (False, False)}
-CONTROL_OF = {"private": "NS-MNT-002", "shared": "NS-MNT-003", "slave": "NS-MNT-004",
-              "unbindable": "NS-MNT-005"}
+    "private": (False, False),
+    "shared": (True, True),
+    "slave": (True, False),
+    "unbindable": (False, False),
+}
+CONTROL_OF = {"private": "NS-MNT-002", "shared": "NS-MNT-003", "slave": "NS-MNT-004", "unbindable": "NS-MNT-005"}
 
 
 def _tmpfs(source, target):
@@ -157,8 +164,7 @@ def _propagation(where, tok):
         os.write(down_w, b"m")
         data = _read_line(up_r)
         inner = json.loads(data[1:].decode()) if data.startswith(b"i") else {"error": "no report"}
-        seen_in_outer = dict((k, _mounted("nsv-i-%s-%s" % (k, tok), os.path.join(where, k, "i")))
-                             for k in KINDS)
+        seen_in_outer = dict((k, _mounted("nsv-i-%s-%s" % (k, tok), os.path.join(where, k, "i"))) for k in KINDS)
     finally:
         os.write(down_w, b"x")
         os.close(down_w)
@@ -178,21 +184,26 @@ def prove(ctx):
 
         def host_look(data):
             seen = dict(data)
-            seen.update(inside_mount_points=base.mounts_with_source(base.read_mountinfo(data["pid"]), source),
-                        inside_inode=os.stat("/proc/%d/ns/mnt" % data["pid"]).st_ino,
-                        host_mount_points=base.mounts_with_source(base.read_mountinfo(), source),
-                        host_marker=os.path.exists(os.path.join(where, "marker")),
-                        host_inode=base.own_inode(TYPE))
+            seen.update(
+                inside_mount_points=base.mounts_with_source(base.read_mountinfo(data["pid"]), source),
+                inside_inode=os.stat("/proc/%d/ns/mnt" % data["pid"]).st_ino,
+                host_mount_points=base.mounts_with_source(base.read_mountinfo(), source),
+                host_marker=os.path.exists(os.path.join(where, "marker")),
+                host_inode=base.own_inode(TYPE),
+            )
             return seen
 
-        res, host = base.held(_inside, host_look, args=(where, source, ctx.target.fresh),
-                              **ctx.options_for(TYPE))
+        res, host = base.held(_inside, host_look, args=(where, source, ctx.target.fresh), **ctx.options_for(TYPE))
         value = base.require_ok(res, "mount probe")
         if host is None:
             raise base.ProbeFailed(res, "mount probe never reached its rendezvous")
         host.update(value, source=source, mount_point=where)
-        ok1 = (where in host["inside_mount_points"] and host["inside_marker"]
-               and not host["host_mount_points"] and not host["host_marker"])
+        ok1 = (
+            where in host["inside_mount_points"]
+            and host["inside_marker"]
+            and not host["host_mount_points"]
+            and not host["host_marker"]
+        )
         ctx.add(base.check("NS-MNT-001", ok1, host))
 
         opts = ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS if not ctx.target.fresh else 0)
@@ -203,9 +214,14 @@ def prove(ctx):
             raise base.ProbeFailed({"error": inner["error"], "stage": "run"}, "inner mount namespace")
         for k in KINDS:
             got = (inner["seen_from_outer"][k], prop["inner_mounts_seen_by_outer"][k])
-            ev = {"propagation": k, "outer_tag": prop["outer_tags"][k],
-                  "inner_tag": inner["inner_tags"][k], "outer_mount_seen_inner": got[0],
-                  "inner_mount_seen_outer": got[1], "expected": list(EXPECTED[k])}
+            ev = {
+                "propagation": k,
+                "outer_tag": prop["outer_tags"][k],
+                "inner_tag": inner["inner_tags"][k],
+                "outer_mount_seen_inner": got[0],
+                "inner_mount_seen_outer": got[1],
+                "expected": list(EXPECTED[k]),
+            }
             ok = got == EXPECTED[k]
             if k == "unbindable":
                 ev["bind_unbindable"] = prop["bind"].get("unbindable")

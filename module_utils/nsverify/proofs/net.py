@@ -10,6 +10,7 @@
      addresses exist only inside them, and a UDP datagram makes the round trip. Both ends die
      with their namespaces; the creator also deletes its end in a finally block.
 """
+
 from __future__ import annotations
 
 import errno
@@ -49,9 +50,17 @@ def parse_proc_net_tcp(text):
             continue
         laddr, lport = f[1].split(":")
         raddr, rport = f[2].split(":")
-        rows.append({"local": _hex_ipv4(laddr), "local_port": int(lport, 16),
-                     "remote": _hex_ipv4(raddr), "remote_port": int(rport, 16),
-                     "state": f[3].upper(), "uid": int(f[7]), "inode": int(f[9])})
+        rows.append(
+            {
+                "local": _hex_ipv4(laddr),
+                "local_port": int(lport, 16),
+                "remote": _hex_ipv4(raddr),
+                "remote_port": int(rport, 16),
+                "state": f[3].upper(),
+                "uid": int(f[7]),
+                "inode": int(f[9]),
+            }
+        )
     return rows
 
 
@@ -61,8 +70,12 @@ def read_proc_net_tcp(pid="self", proc="/proc"):
 
 
 def listeners(rows, port=None, inode=None):
-    return [r for r in rows if r["state"] == TCP_LISTEN
-            and ((port is not None and r["local_port"] == port) or (inode is not None and r["inode"] == inode))]
+    return [
+        r
+        for r in rows
+        if r["state"] == TCP_LISTEN
+        and ((port is not None and r["local_port"] == port) or (inode is not None and r["inode"] == inode))
+    ]
 
 
 # ---------------------------------------------------------------- interface flags
@@ -104,8 +117,16 @@ def _inside(rendezvous, port, restore):
         sock.listen(4)
         inode = os.fstat(sock.fileno()).st_ino
         seen_inside = listeners(read_proc_net_tcp(), port=port)
-        rendezvous({"interfaces": names, "lo_up": lo_up, "port": port, "socket_inode": inode,
-                    "inside_listeners": seen_inside, "inside_inode": os.stat("/proc/self/ns/net").st_ino})
+        rendezvous(
+            {
+                "interfaces": names,
+                "lo_up": lo_up,
+                "port": port,
+                "socket_inode": inode,
+                "inside_listeners": seen_inside,
+                "inside_inode": os.stat("/proc/self/ns/net").st_ino,
+            }
+        )
     finally:
         sock.close()
         if raised and restore:
@@ -142,8 +163,13 @@ def _host_look(data):
 
 # ---------------------------------------------------------------- 003 veth
 def _ip(ip, *args):
-    res = subprocess.run([ip] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=dict(os.environ, LC_ALL="C"), universal_newlines=True, timeout=10)
+    res = subprocess.run(
+        [ip] + list(args),
+        capture_output=True,
+        env=dict(os.environ, LC_ALL="C"),
+        text=True,
+        timeout=10,
+    )
     if res.returncode != 0:
         raise OSError(errno.EIO, "ip %s: %s" % (" ".join(args), res.stderr.strip()))
     return res.stdout
@@ -257,9 +283,14 @@ def judge_links(interfaces, lo_up, fresh, expected=()):
     expected = sorted(set(expected or ()) - {"lo"})
     allowed = {"lo"} if fresh else {"lo"} | set(expected)
     seen = set(interfaces)
-    ev = {"interfaces_inside": list(interfaces), "lo_up": lo_up, "lo_must_be_down": fresh,
-          "expected_interfaces": expected if not fresh else [],
-          "unexpected": sorted(seen - allowed), "missing": sorted(allowed - seen)}
+    ev = {
+        "interfaces_inside": list(interfaces),
+        "lo_up": lo_up,
+        "lo_must_be_down": fresh,
+        "expected_interfaces": expected if not fresh else [],
+        "unexpected": sorted(seen - allowed),
+        "missing": sorted(allowed - seen),
+    }
     if fresh and expected:
         ev["expected_interfaces_ignored"] = expected
     ok = not ev["unexpected"] and not ev["missing"] and (lo_up is False or not fresh)
@@ -280,20 +311,40 @@ def prove(ctx):
     if host is None:
         raise base.ProbeFailed(res, "network probe never reached its rendezvous")
     host.update(value)
-    ok1, ev1 = judge_links(host["interfaces"], host["lo_up"], ctx.target.fresh,
-                           ctx.options.get("expected_interfaces"))
+    ok1, ev1 = judge_links(host["interfaces"], host["lo_up"], ctx.target.fresh, ctx.options.get("expected_interfaces"))
     ev1.update(inside_inode=host["inside_inode"], host_inode=host["host_inode"])
     reason1 = None
     if ev1["unexpected"] or ev1["missing"]:
         reason1 = "links inside %s; unexpected %s, missing %s (allowed: lo%s)" % (
-            ev1["interfaces_inside"], ev1["unexpected"], ev1["missing"],
-            "".join(", " + n for n in ev1["expected_interfaces"]))
+            ev1["interfaces_inside"],
+            ev1["unexpected"],
+            ev1["missing"],
+            "".join(", " + n for n in ev1["expected_interfaces"]),
+        )
     ctx.add(base.check("NS-NET-001", ok1, ev1, reason=None if ok1 else reason1))
-    ok2 = (bool(host["inside_listeners"]) and not host["host_listeners_by_inode"]
-           and not host["host_listeners_on_port"] and host["host_connect"] != "connected")
-    ctx.add(base.check("NS-NET-002", ok2, dict((k, host[k]) for k in (
-        "port", "socket_inode", "inside_listeners", "host_listeners_by_inode", "host_listeners_on_port",
-        "host_connect"))))
+    ok2 = (
+        bool(host["inside_listeners"])
+        and not host["host_listeners_by_inode"]
+        and not host["host_listeners_on_port"]
+        and host["host_connect"] != "connected"
+    )
+    ctx.add(
+        base.check(
+            "NS-NET-002",
+            ok2,
+            dict(
+                (k, host[k])
+                for k in (
+                    "port",
+                    "socket_inode",
+                    "inside_listeners",
+                    "host_listeners_by_inode",
+                    "host_listeners_on_port",
+                    "host_connect",
+                )
+            ),
+        )
+    )
 
     ip = find_ip()
     if ip is None:
@@ -309,11 +360,16 @@ def prove(ctx):
         opts["unshare"] |= catalog.CLONE_NEWUSER
         opts["uid_map"], opts["gid_map"] = ctx.self_map()
     opts["unshare"] |= catalog.CLONE_NEWNET
-    vres = base.run_probe(_veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet,
-                                                  min(ctx.timeout / 2, 5.0)), **opts)
+    vres = base.run_probe(
+        _veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet, min(ctx.timeout / 2, 5.0)), **opts
+    )
     ev = base.require_ok(vres, "veth probe")
     host_links = interfaces()
     ev["left_on_host"] = [n for n in host_links if n in (name_a, name_b)]
-    ok3 = (ev.get("reply") == "pong:" + ev.get("sent", "?") and ev.get("received") == ev.get("sent")
-           and not ev["left_on_host"] and ev.get("ns_a_inode") != ev.get("ns_b_inode"))
+    ok3 = (
+        ev.get("reply") == "pong:" + ev.get("sent", "?")
+        and ev.get("received") == ev.get("sent")
+        and not ev["left_on_host"]
+        and ev.get("ns_a_inode") != ev.get("ns_b_inode")
+    )
     ctx.add(base.check("NS-NET-003", ok3, ev))

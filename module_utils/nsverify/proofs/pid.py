@@ -8,6 +8,7 @@
 003/004 need an inside PID 1 that is ours (fresh target); for a joined namespace its PID 1
 is someone else's process, so they are skipped rather than leave a zombie or kill it.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,10 @@ def _orphan_test():
             deadline = time.monotonic() + 5
             while os.getppid() == parent and time.monotonic() < deadline:
                 time.sleep(0.005)
-            os.write(w, json.dumps({"orphan_pid": os.getpid(), "parent_before": parent,
-                                    "parent_after": os.getppid()}).encode())
+            os.write(
+                w,
+                json.dumps({"orphan_pid": os.getpid(), "parent_before": parent, "parent_after": os.getppid()}).encode(),
+            )
             os.close(w)
             # stay until the inside PID 1 has looked at us
             time.sleep(0.2)
@@ -147,18 +150,22 @@ def _inside(rendezvous, sentinel_comm, init_token, own_init):
     visible = list_processes()
     orphan = _orphan_test() if own_init else None
     data = {
-        "host_pid": host_pid, "inside_pid": inside_pid, "init_comm": init_token,
+        "host_pid": host_pid,
+        "inside_pid": inside_pid,
+        "init_comm": init_token,
         "pid1_exists_inside": os.path.isdir("/proc/1"),
-        "visible_count": len(visible), "visible_sample": visible[:12],
+        "visible_count": len(visible),
+        "visible_sample": visible[:12],
         "sentinel_seen": [p for p, c in visible if c == sentinel_comm],
-        "sleepers_inside": sleepers, "sleepers_host": sleeper_host_pids,
+        "sleepers_inside": sleepers,
+        "sleepers_host": sleeper_host_pids,
         "orphan": orphan,
     }
     rendezvous(data)
     return data
 
 
-class _Sentinel(object):
+class _Sentinel:
     """A process of ours outside the namespace under test, with a unique comm."""
 
     def __init__(self, comm):
@@ -206,8 +213,12 @@ def prove(ctx):
     def host_look(data):
         seen = dict(data)
         hp = data["host_pid"]
-        seen["host_view"] = {"nspid": inspect.read_nspid(hp), "comm": read_comm(hp),
-                             "engine_nspid": engine_nspid, "sentinel_host_pid": sentinel.pid}
+        seen["host_view"] = {
+            "nspid": inspect.read_nspid(hp),
+            "comm": read_comm(hp),
+            "engine_nspid": engine_nspid,
+            "sentinel_host_pid": sentinel.pid,
+        }
         if own_init:
             # NS-PID-004: end the inside's PID 1 from outside; every process inside must go.
             before = dict((p, read_state(p)) for p in data["sleepers_host"])
@@ -217,8 +228,12 @@ def prove(ctx):
         return seen
 
     try:
-        res, host = base.held(_inside, host_look, args=(sentinel.comm, "nsv-init-%s" % tok[:6], own_init),
-                              **ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS))
+        res, host = base.held(
+            _inside,
+            host_look,
+            args=(sentinel.comm, "nsv-init-%s" % tok[:6], own_init),
+            **ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS),
+        )
     finally:
         sentinel.stop()
     if host is None:
@@ -229,30 +244,65 @@ def prove(ctx):
 
     view = host["host_view"]
     nspid = view["nspid"]
-    ok1 = (view["comm"] == host["init_comm"] and len(nspid) > len(engine_nspid)
-           and nspid[-1] == host["inside_pid"] and nspid[0] != nspid[-1] and host["pid1_exists_inside"])
+    ok1 = (
+        view["comm"] == host["init_comm"]
+        and len(nspid) > len(engine_nspid)
+        and nspid[-1] == host["inside_pid"]
+        and nspid[0] != nspid[-1]
+        and host["pid1_exists_inside"]
+    )
     if own_init:
         ok1 = ok1 and host["inside_pid"] == 1
-    ctx.add(base.check("NS-PID-001", ok1, {
-        "inside_pid": host["inside_pid"], "host_pid": host["host_pid"], "nspid_seen_by_host": nspid,
-        "engine_nspid": engine_nspid, "comm_seen_by_host": view["comm"], "expected_comm": host["init_comm"]}))
-    ctx.add(base.check("NS-PID-002", not host["sentinel_seen"], {
-        "sentinel_comm": sentinel.comm, "sentinel_host_pid": sentinel.pid,
-        "sentinel_seen_inside_as": host["sentinel_seen"], "visible_count": host["visible_count"],
-        "visible_sample": host["visible_sample"]}))
+    ctx.add(
+        base.check(
+            "NS-PID-001",
+            ok1,
+            {
+                "inside_pid": host["inside_pid"],
+                "host_pid": host["host_pid"],
+                "nspid_seen_by_host": nspid,
+                "engine_nspid": engine_nspid,
+                "comm_seen_by_host": view["comm"],
+                "expected_comm": host["init_comm"],
+            },
+        )
+    )
+    ctx.add(
+        base.check(
+            "NS-PID-002",
+            not host["sentinel_seen"],
+            {
+                "sentinel_comm": sentinel.comm,
+                "sentinel_host_pid": sentinel.pid,
+                "sentinel_seen_inside_as": host["sentinel_seen"],
+                "visible_count": host["visible_count"],
+                "visible_sample": host["visible_sample"],
+            },
+        )
+    )
     if not own_init:
-        reason = ("the target's PID 1 is not ours: proving reaping or killing it would leave a zombie "
-                  "in, or end, the target")
+        reason = (
+            "the target's PID 1 is not ours: proving reaping or killing it would leave a zombie in, or end, the target"
+        )
         ctx.add(base.skip("NS-PID-003", reason))
         ctx.add(base.skip("NS-PID-004", reason))
         return
     orphan = host["orphan"] or {}
-    ok3 = (orphan.get("parent_after") == 1 and orphan.get("parent_before") not in (None, 1)
-           and orphan.get("reaped_by_pid1") is True and not orphan.get("left_in_proc"))
+    ok3 = (
+        orphan.get("parent_after") == 1
+        and orphan.get("parent_before") not in (None, 1)
+        and orphan.get("reaped_by_pid1") is True
+        and not orphan.get("left_in_proc")
+    )
     ctx.add(base.check("NS-PID-003", ok3, orphan))
     kill = host["kill"]
-    ok4 = (len(host["sleepers_host"]) == SLEEPERS
-           and all(s is not None and s not in ("Z", "X") for s in kill["sleepers_before"].values())
-           and all(s in (None, "Z", "X") for s in kill["states_after"].values()))
-    ctx.add(base.check("NS-PID-004", ok4, dict(kill, sleepers_inside=host["sleepers_inside"],
-                                                sleepers_host=host["sleepers_host"])))
+    ok4 = (
+        len(host["sleepers_host"]) == SLEEPERS
+        and all(s is not None and s not in ("Z", "X") for s in kill["sleepers_before"].values())
+        and all(s in (None, "Z", "X") for s in kill["states_after"].values())
+    )
+    ctx.add(
+        base.check(
+            "NS-PID-004", ok4, dict(kill, sleepers_inside=host["sleepers_inside"], sleepers_host=host["sleepers_host"])
+        )
+    )

@@ -8,6 +8,7 @@ inside reading minus the offset falls between the host's readings before and aft
 host's own offsets are zero. A joined namespace is judged by the offsets it already has.
 Below 5.6 there are no time namespaces (skipped as kernel-too-old); joining one needs 5.8.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,10 @@ from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "time"
 CONTROL_IDS = ("NS-TIME-001", "NS-TIME-002")
-CLOCKS = (("monotonic", "NS-TIME-001", _time.CLOCK_MONOTONIC),
-          ("boottime", "NS-TIME-002", getattr(_time, "CLOCK_BOOTTIME", 7)))
+CLOCKS = (
+    ("monotonic", "NS-TIME-001", _time.CLOCK_MONOTONIC),
+    ("boottime", "NS-TIME-002", getattr(_time, "CLOCK_BOOTTIME", 7)),
+)
 DEFAULT_OFFSETS = {"monotonic": 3 * 86400, "boottime": 7 * 86400}
 SLACK = 0.05  # seconds of scheduling noise allowed around the host's window
 
@@ -51,8 +54,14 @@ def _clocks():
 
 def _inside(rendezvous):
     now = _clocks()
-    rendezvous({"pid": os.getpid(), "inside_clocks": now, "inside_offsets": read_timens_offsets("self"),
-                "inside_inode": os.stat("/proc/self/ns/time").st_ino})
+    rendezvous(
+        {
+            "pid": os.getpid(),
+            "inside_clocks": now,
+            "inside_offsets": read_timens_offsets("self"),
+            "inside_inode": os.stat("/proc/self/ns/time").st_ino,
+        }
+    )
     return {}
 
 
@@ -60,6 +69,7 @@ def _write_offsets(text):
     def setup():
         with open("/proc/self/timens_offsets", "w") as fh:
             fh.write(text)
+
     return setup
 
 
@@ -68,8 +78,9 @@ def prove(ctx):
         release = os.uname().release
         try:
             if not kernel.at_least(release, catalog.get(TYPE).setns_since):
-                raise base.ProofSkip("kernel-too-old", "setns(2) into a time namespace needs 5.8; "
-                                     "this kernel is %s" % release)
+                raise base.ProofSkip(
+                    "kernel-too-old", "setns(2) into a time namespace needs 5.8; this kernel is %s" % release
+                )
         except ValueError:
             pass
     wanted = dict(DEFAULT_OFFSETS)
@@ -96,13 +107,23 @@ def prove(ctx):
         inside = host["inside_clocks"][name]
         shifted_back = inside - expected
         in_window = before[name] - SLACK <= shifted_back <= host["host_after"][name] + SLACK
-        ev = {"offset_expected": expected, "offset_inside": host["inside_offsets"].get(name),
-              "offset_read_by_host": host["host_reads_inside_offsets"].get(name),
-              "host_own_offset": host["host_offsets"].get(name), "inside_clock": inside,
-              "host_clock_before": before[name], "host_clock_after": host["host_after"][name],
-              "inside_minus_host_after": round(inside - host["host_after"][name], 3),
-              "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}
-        ok = (expected != 0 and in_window and host["host_offsets"].get(name) == 0
-              and host["inside_offsets"].get(name) == expected)
+        ev = {
+            "offset_expected": expected,
+            "offset_inside": host["inside_offsets"].get(name),
+            "offset_read_by_host": host["host_reads_inside_offsets"].get(name),
+            "host_own_offset": host["host_offsets"].get(name),
+            "inside_clock": inside,
+            "host_clock_before": before[name],
+            "host_clock_after": host["host_after"][name],
+            "inside_minus_host_after": round(inside - host["host_after"][name], 3),
+            "inside_inode": host["inside_inode"],
+            "host_inode": host["host_inode"],
+        }
+        ok = (
+            expected != 0
+            and in_window
+            and host["host_offsets"].get(name) == 0
+            and host["inside_offsets"].get(name) == expected
+        )
         reason = None if expected != 0 else "no offset applies inside: the clocks read the host's values"
         ctx.add(base.check(cid, ok, ev, reason=None if ok else reason))

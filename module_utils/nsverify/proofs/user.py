@@ -10,6 +10,7 @@
      file is our own /tmp/nsv-user-*/root-only (0600); without root an existing root-owned
      file that we cannot write is opened without O_TRUNC and closed unwritten.
 """
+
 from __future__ import annotations
 
 import errno
@@ -102,10 +103,21 @@ def _inside(rendezvous, workdir, probe_file):
     except OSError as exc:
         write_open = syscalls.errno_name(exc.errno)
     me = read_status_ids("self")
-    rendezvous({"inside_maps": maps, "become_root": became, "inside_uid": os.getuid(),
-                "inside_gid": os.getgid(), "inside_file_uid": inside_stat.st_uid, "file": created,
-                "cap_eff_inside": me.get("CapEff"), "probe_file": probe_file, "write_open": write_open,
-                "pid": os.getpid(), "inside_inode": os.stat("/proc/self/ns/user").st_ino})
+    rendezvous(
+        {
+            "inside_maps": maps,
+            "become_root": became,
+            "inside_uid": os.getuid(),
+            "inside_gid": os.getgid(),
+            "inside_file_uid": inside_stat.st_uid,
+            "file": created,
+            "cap_eff_inside": me.get("CapEff"),
+            "probe_file": probe_file,
+            "write_open": write_open,
+            "pid": os.getpid(),
+            "inside_inode": os.stat("/proc/self/ns/user").st_ino,
+        }
+    )
     return {}
 
 
@@ -128,13 +140,14 @@ def _probe_file(workdir, euid):
 def _explain_id_map(exc, want_uid, want_gid):
     """Name the requested outside ids that this engine's own user namespace does not map."""
     own = {"uid_map": read_id_map("self", "uid_map"), "gid_map": read_id_map("self", "gid_map")}
-    bad = {"uid_map": unmapped_outside(want_uid, own["uid_map"]),
-           "gid_map": unmapped_outside(want_gid, own["gid_map"])}
+    bad = {"uid_map": unmapped_outside(want_uid, own["uid_map"]), "gid_map": unmapped_outside(want_gid, own["gid_map"])}
     exc.evidence.update(engine_maps=own, requested_but_unmapped=bad)
     if bad["uid_map"] or bad["gid_map"]:
-        exc.reason += ("; the requested outside ids %s are not mapped in the engine's own user namespace "
-                       "(its uid_map: %s), so no child map may use them: pass uid_map/gid_map within it"
-                       % (bad["uid_map"] or bad["gid_map"], own["uid_map"]))
+        exc.reason += (
+            "; the requested outside ids %s are not mapped in the engine's own user namespace "
+            "(its uid_map: %s), so no child map may use them: pass uid_map/gid_map within it"
+            % (bad["uid_map"] or bad["gid_map"], own["uid_map"])
+        )
 
 
 def prove(ctx):
@@ -159,8 +172,7 @@ def prove(ctx):
             seen = dict(data)
             pid = data["pid"]
             seen["host_sees_ids"] = read_status_ids(pid)
-            seen["host_reads_maps"] = {"uid_map": read_id_map(pid, "uid_map"),
-                                       "gid_map": read_id_map(pid, "gid_map")}
+            seen["host_reads_maps"] = {"uid_map": read_id_map(pid, "uid_map"), "gid_map": read_id_map(pid, "gid_map")}
             seen["host_file_uid"] = os.stat(data["file"]).st_uid
             seen["host_inode"] = base.own_inode(TYPE)
             return seen
@@ -178,8 +190,7 @@ def prove(ctx):
                 _explain_id_map(exc, want_uid, want_gid)
             raise
         if host is None:
-            raise base.ProofSkip("unknown", "the user-namespace probe never reached its rendezvous",
-                                 {"probe": res})
+            raise base.ProofSkip("unknown", "the user-namespace probe never reached its rendezvous", {"probe": res})
     finally:
         for path in made:
             try:
@@ -189,29 +200,61 @@ def prove(ctx):
         os.rmdir(workdir)
 
     maps = host["host_reads_maps"]
-    ev1 = {"requested": {"uid_map": want_uid, "gid_map": want_gid}, "inside_reads": host["inside_maps"],
-           "host_reads": maps, "inside_inode": host["inside_inode"], "host_inode": host["host_inode"]}
+    ev1 = {
+        "requested": {"uid_map": want_uid, "gid_map": want_gid},
+        "inside_reads": host["inside_maps"],
+        "host_reads": maps,
+        "inside_inode": host["inside_inode"],
+        "host_inode": host["host_inode"],
+    }
     if want_uid or want_gid:
-        ok1 = ((not want_uid or (maps["uid_map"] == want_uid == host["inside_maps"]["uid_map"]))
-               and (not want_gid or (maps["gid_map"] == want_gid == host["inside_maps"]["gid_map"])))
+        ok1 = (not want_uid or (maps["uid_map"] == want_uid == host["inside_maps"]["uid_map"])) and (
+            not want_gid or (maps["gid_map"] == want_gid == host["inside_maps"]["gid_map"])
+        )
     else:
         ok1 = maps["uid_map"] != IDENTITY_MAP and maps["gid_map"] != IDENTITY_MAP
     ctx.add(base.check("NS-USER-001", ok1, ev1))
 
     outside_uid = host["host_sees_ids"].get("Uid", [None])[0]
-    ok2 = (host["become_root"] == "ok" and host["inside_uid"] == 0 and outside_uid not in (None, 0)
-           and host["inside_file_uid"] == 0 and host["host_file_uid"] == outside_uid
-           and outside_uid == map_id(maps["uid_map"], 0))
-    ctx.add(base.check("NS-USER-002", ok2, {
-        "become_root_inside": host["become_root"], "uid_inside": host["inside_uid"],
-        "uid_seen_by_host": host["host_sees_ids"].get("Uid"), "file": host["file"],
-        "file_owner_inside": host["inside_file_uid"], "file_owner_on_host": host["host_file_uid"],
-        "expected_outside_uid": map_id(maps["uid_map"], 0)}))
+    ok2 = (
+        host["become_root"] == "ok"
+        and host["inside_uid"] == 0
+        and outside_uid not in (None, 0)
+        and host["inside_file_uid"] == 0
+        and host["host_file_uid"] == outside_uid
+        and outside_uid == map_id(maps["uid_map"], 0)
+    )
+    ctx.add(
+        base.check(
+            "NS-USER-002",
+            ok2,
+            {
+                "become_root_inside": host["become_root"],
+                "uid_inside": host["inside_uid"],
+                "uid_seen_by_host": host["host_sees_ids"].get("Uid"),
+                "file": host["file"],
+                "file_owner_inside": host["inside_file_uid"],
+                "file_owner_on_host": host["host_file_uid"],
+                "expected_outside_uid": map_id(maps["uid_map"], 0),
+            },
+        )
+    )
 
     cap_eff = host["cap_eff_inside"] or "0"
     all_caps = (1 << (syscalls.cap_last_cap() + 1)) - 1
     full_caps = int(cap_eff, 16) & all_caps == all_caps
     ok3 = full_caps and host["write_open"] in (errno.errorcode[errno.EACCES], errno.errorcode[errno.EPERM])
-    ctx.add(base.check("NS-USER-003", ok3, {
-        "cap_eff_inside": cap_eff, "full_capabilities_inside": full_caps, "action": "open(O_WRONLY)",
-        "file": host["probe_file"], "result": host["write_open"], "expected": "EACCES"}))
+    ctx.add(
+        base.check(
+            "NS-USER-003",
+            ok3,
+            {
+                "cap_eff_inside": cap_eff,
+                "full_capabilities_inside": full_caps,
+                "action": "open(O_WRONLY)",
+                "file": host["probe_file"],
+                "result": host["write_open"],
+                "expected": "EACCES",
+            },
+        )
+    )

@@ -1,4 +1,5 @@
 """UTS proof: a hostname set inside is seen inside and not on the host (NS-UTS-001)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,7 @@ def _inside(rendezvous, new_name, restore):
     syscalls.sethostname(new_name)
     try:
         seen = os.uname().nodename
-        rendezvous({"inside_before": before, "inside_saw": seen,
-                    "inside_inode": os.stat("/proc/self/ns/uts").st_ino})
+        rendezvous({"inside_before": before, "inside_saw": seen, "inside_inode": os.stat("/proc/self/ns/uts").st_ino})
     finally:
         # a joined namespace outlives the proof: give it its name back
         if restore:
@@ -28,11 +28,20 @@ def prove(ctx):
     target = ctx.target
     if target.shares_engine(TYPE) and not target.sandboxed:
         # The behavioural check would write this host's hostname: never do that.
-        ctx.add(base.check("NS-UTS-001", False, {
-            "inside_inode": target.inode(TYPE), "host_inode": base.own_inode(TYPE),
-            "hostname_written": False, "host_hostname": os.uname().nodename},
-            reason="the target is this host's own UTS namespace (same inode); the hostname write "
-                   "was not attempted because it would rename the host"))
+        ctx.add(
+            base.check(
+                "NS-UTS-001",
+                False,
+                {
+                    "inside_inode": target.inode(TYPE),
+                    "host_inode": base.own_inode(TYPE),
+                    "hostname_written": False,
+                    "host_hostname": os.uname().nodename,
+                },
+                reason="the target is this host's own UTS namespace (same inode); the hostname write "
+                "was not attempted because it would rename the host",
+            )
+        )
         return
     new_name = "nsv-%s" % base.token()
     host_before = os.uname().nodename
