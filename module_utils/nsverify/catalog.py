@@ -6,6 +6,7 @@ namespaces(7), unshare(2), setns(2) and user_namespaces(7).
 
 from __future__ import annotations
 
+import errno as _errno
 from collections import OrderedDict, namedtuple
 
 # flag values from <linux/sched.h>
@@ -195,3 +196,53 @@ def flags_for(names):
 
 def version_string(version):
     return ".".join(str(p) for p in version)
+
+
+# ---------------------------------------------------------------- errno -> verdict: the one table
+# What an errno from creating (unshare/clone) or joining (setns) a namespace means, for the
+# audit, the proofs, named namespaces and the container alike (unshare(2), setns(2),
+# user_namespaces(7)). EUSERS is what kernels before 4.9 returned for the user-namespace
+# nesting limit; ENOSPC is a user.max_<type>_namespaces limit (or the nesting depth, 32).
+ERRNO_VERDICTS = (
+    (
+        _errno.EPERM,
+        "denied",
+        "not permitted: no CAP_SYS_ADMIN in the owning user namespace, an LSM or sysctl policy, or a seccomp filter",
+    ),
+    (_errno.EACCES, "denied", "refused by an LSM (SELinux refuses with EACCES)"),
+    (_errno.ENOSPC, "limit-zero", "a user.max_<type>_namespaces limit (or the nesting depth of 32) is reached"),
+    (_errno.EUSERS, "limit-zero", "the user-namespace nesting limit is reached (EUSERS, kernels before 4.9)"),
+    (_errno.EINVAL, "not-built", "the kernel was built without this namespace type"),
+)
+_ERRNO_VERDICT = {e: (v, why) for e, v, why in ERRNO_VERDICTS}
+# EINVAL only means "not built" where the call itself names the type; elsewhere (a write to a
+# /proc file, a mount) it is a bad argument.
+_NOT_BUILT_STAGES = (None, "unshare", "setns", "clone", "unshare-user")
+
+
+def verdict_for_errno(err, stage=None):
+    """The support verdict (VERDICTS) that an errno from unshare/setns/clone stands for."""
+    verdict, _ = _ERRNO_VERDICT.get(err, ("unknown", None))
+    if verdict == "not-built" and stage not in _NOT_BUILT_STAGES:
+        return "unknown"
+    return verdict
+
+
+def errno_meaning(err, type_name=None, limit=None):
+    """Words for people: what the errno of a refused namespace means and what to do."""
+    verdict = verdict_for_errno(err)
+    if verdict == "limit-zero" and type_name:
+        sysctl = get(type_name).limit_sysctl
+        if limit == 0:
+            return "%s is 0: raise it (sysctl -w %s=N)" % (sysctl, sysctl)
+        return (
+            "%s reads %s; the limit of an ancestor user namespace, this user's count or the nesting depth (32) "
+            "is exhausted" % (sysctl, "unreadable" if limit is None else limit)
+        )
+    if verdict == "not-built" and type_name:
+        return "the kernel is built without it (%s)" % (get(type_name).config_option or "no config option")
+    if verdict in ("denied", "limit-zero", "not-built"):
+        return _ERRNO_VERDICT[err][1]
+    if err == _errno.ENOSYS:
+        return "the syscall is not implemented: a seccomp filter or an emulated kernel"
+    return "see unshare(2) and setns(2)"

@@ -95,3 +95,27 @@ def audit_control(type_name):
         if c.source == "audit" and c.namespace == type_name and c.id != "NS-KRN-009":
             return c
     raise ValueError("no audit control for %r" % type_name)
+
+
+def record(control_id, status, evidence=None, reason=None, **extra):
+    """The one control record every source emits (audit, proofs, container checks) and the
+    report indexes by ID: {id, title, namespace, source, status, evidence[, reason]}.
+
+    status is one of pass, fail, skip (waived is the report's word, after waivers). An ID
+    that the catalogue does not know raises ValueError: a record is never made up.
+    """
+    if status not in STATUSES:
+        raise ValueError("control status %r must be one of %s" % (status, ", ".join(STATUSES)))
+    control = get(control_id)
+    rec = {
+        "id": control.id,
+        "title": control.title,
+        "namespace": control.namespace,
+        "source": control.source,
+        "status": status,
+        "evidence": evidence if evidence is not None else {},
+    }
+    if reason:
+        rec["reason"] = reason
+    rec.update(extra)
+    return rec

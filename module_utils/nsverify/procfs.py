@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible.module_utils.nsverify import catalog
+
 _OCTAL_RE = re.compile(r"\\([0-7]{3})")
 
 
@@ -91,3 +93,9 @@ def parse_stat(text):
     """
     rest = text[text.rindex(")") + 2 :].split()
     return {"state": rest[0], "ppid": int(rest[1]), "starttime": int(rest[19]) if len(rest) > 19 else None}
+
+
+def ns_path(pid, type_name, proc="/proc"):
+    """/proc/<pid>/ns/<entry> of a namespace type: the one place that spells these paths.
+    `pid` may be a number, "self" or "thread-self"."""
+    return os.path.join(proc, str(pid), "ns", catalog.get(type_name).proc_entry)
