@@ -80,6 +80,61 @@ def parse_size(value):
         raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
 
 
+# cgroup v1 controllers as they appear in the super options of a cgroup mount (cgroups(7));
+# "name=systemd" style named hierarchies are kept too.
+V1_CONTROLLERS = (
+    "blkio",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "debug",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "memory",
+    "misc",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "pids",
+    "rdma",
+)
+
+
+def layout(mounts):
+    """'v1', 'v2', 'hybrid' (both mounted) or 'none', from parsed mountinfo (procfs.parse_mountinfo)."""
+    v1 = any(m["fstype"] == "cgroup" for m in mounts)
+    v2 = any(m["fstype"] == "cgroup2" for m in mounts)
+    if v1 and v2:
+        return "hybrid"
+    if v2:
+        return "v2"
+    if v1:
+        return "v1"
+    return "none"
+
+
+def describe_mounts(mounts):
+    """The cgroup mounts of parsed mountinfo, for reports: [{mount_point, fstype, version
+    [, controllers]}] sorted by mount point; v1 controllers from the super options (mount
+    flags such as rw or xattr are left out, named hierarchies kept as name=...)."""
+    out = []
+    for m in mounts:
+        if m["fstype"] not in ("cgroup", "cgroup2"):
+            continue
+        entry = {
+            "mount_point": m["mount_point"],
+            "fstype": m["fstype"],
+            "version": 2 if m["fstype"] == "cgroup2" else 1,
+        }
+        if m["fstype"] == "cgroup":
+            entry["controllers"] = sorted(
+                o for o in m["super_options"].split(",") if o in V1_CONTROLLERS or o.startswith("name=")
+            )
+        out.append(entry)
+    return sorted(out, key=lambda e: e["mount_point"])
+
+
 def parse_mountinfo_cgroups(text):
     """mountinfo text -> [{'version': 1|2, 'mount_point', 'root', 'controllers': [...]}].
 
@@ -191,7 +246,7 @@ def _write(path, value):
         fh.write(value)
 
 
-def _enable_v2_controllers(root, ctrls):
+def enable_v2_controllers(root, ctrls):
     """Enable the missing controllers in root's cgroup.subtree_control in one write
     ("+memory +pids"); returns what was enabled."""
     path = os.path.join(root, "cgroup.subtree_control")
@@ -230,7 +285,7 @@ def create(name, memory=None, cpus=None, pids=None, layout=None):
             dirs.append(paths["v2"])
         v2_wanted = [c for c in CONTROLLERS if paths[c] and paths[c]["version"] == 2 and wanted[c] is not None]
         if v2_wanted:
-            _enable_v2_controllers(layout["v2"], v2_wanted)
+            enable_v2_controllers(layout["v2"], v2_wanted)
         for d in dirs:
             try:
                 os.mkdir(d, 0o755)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible.module_utils.nsverify import cgroups
+from ansible.module_utils.nsverify import cgroups, procfs
 
 V1_EL7 = """\
 25 20 0:21 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:8 - tmpfs tmpfs ro,mode=755
@@ -179,10 +179,10 @@ def test_enable_v2_controllers_writes_the_missing_ones_once(tmp_path):
     # simulated subtree_control file (a real one shows the enabled set when read back)
     ctl = tmp_path / "cgroup.subtree_control"
     ctl.write_text("cpu\n")
-    assert cgroups._enable_v2_controllers(str(tmp_path), ["cpu", "memory", "pids"]) == ["memory", "pids"]
+    assert cgroups.enable_v2_controllers(str(tmp_path), ["cpu", "memory", "pids"]) == ["memory", "pids"]
     assert ctl.read_text() == "+memory +pids"
     ctl.write_text("cpu memory pids\n")
-    assert cgroups._enable_v2_controllers(str(tmp_path), ["memory"]) == []
+    assert cgroups.enable_v2_controllers(str(tmp_path), ["memory"]) == []
     assert ctl.read_text() == "cpu memory pids\n"
 
 
@@ -261,3 +261,43 @@ def test_create_on_simulated_v2_without_a_controller_fails_and_cleans_up(tmp_pat
     with pytest.raises(cgroups.CgroupError, match="memory controller is not available"):
         cgroups.create("x", memory=64 << 20, layout=layout)
     assert not (tmp_path / "nsv-x").exists()
+
+
+# ---------------------------------------------------------------- layout and mounts for reports (audit uses them)
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+def _fixture_mounts(name):
+    with open(os.path.join(FIXTURES, name)) as fh:
+        return procfs.parse_mountinfo(fh.read())
+
+
+@pytest.mark.parametrize(
+    "fixture,kind",
+    [
+        ("mountinfo-hybrid-6.18.44-fc-v657.txt", "hybrid"),
+        ("mountinfo-v2-debian12.txt", "v2"),
+        ("mountinfo-v1-el7.txt", "v1"),
+    ],
+    ids=["hybrid-this-host", "v2-debian12", "v1-el7"],
+)
+def test_layout_from_captured_mountinfo(fixture, kind):
+    assert cgroups.layout(_fixture_mounts(fixture)) == kind
+
+
+def test_layout_without_cgroup_mounts_is_none():
+    assert cgroups.layout(procfs.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
+
+
+def test_describe_mounts_v1_controllers_without_mount_flags():
+    by_point = {m["mount_point"]: m for m in cgroups.describe_mounts(_fixture_mounts("mountinfo-v1-el7.txt"))}
+    assert by_point["/sys/fs/cgroup/cpu,cpuacct"]["controllers"] == ["cpu", "cpuacct"]
+    assert by_point["/sys/fs/cgroup/systemd"]["controllers"] == ["name=systemd"]
+    assert all(m["version"] == 1 for m in by_point.values()) and "/sys/fs/cgroup" not in by_point
+
+
+def test_describe_mounts_of_this_hosts_hybrid_layout_has_the_unified_v2_mount():
+    mounts = cgroups.describe_mounts(_fixture_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
+    assert {"mount_point": "/sys/fs/cgroup/unified", "fstype": "cgroup2", "version": 2} in mounts
+    assert ["memory"] in [m.get("controllers") for m in mounts]
+    assert [m["mount_point"] for m in mounts] == sorted(m["mount_point"] for m in mounts)
