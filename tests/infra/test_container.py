@@ -18,7 +18,10 @@ import pytest
 from ansible.module_utils.nsverify import catalog, container, container_checks, probe, rootfs
 
 NAME = os.environ.get("NSV_CONTAINER", "box")
-ROLE_DEFAULTS = dict(memory="64M", cpus=0.5, pids=64, veth=True)
+# NSV_CONTAINER_NETWORK: another /30 when a second container runs beside the playbook's box
+ROLE_DEFAULTS = dict(
+    memory="64M", cpus=0.5, pids=64, veth=True, network=os.environ.get("NSV_CONTAINER_NETWORK", "10.213.0.0/30")
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the container needs root")
 
