@@ -99,3 +99,114 @@ def ns_path(pid, type_name, proc="/proc"):
     """/proc/<pid>/ns/<entry> of a namespace type: the one place that spells these paths.
     `pid` may be a number, "self" or "thread-self"."""
     return os.path.join(proc, str(pid), "ns", catalog.get(type_name).proc_entry)
+
+
+# ---------------------------------------------------------------- namespace links
+_NS_LINK_RE = re.compile(r"^([a-z_]+):\[(\d+)\]$")
+
+
+def parse_ns_link(target):
+    """'net:[4026531833]' (readlink of /proc/<pid>/ns/<entry>) -> ('net', 4026531833); ValueError otherwise."""
+    m = _NS_LINK_RE.match(target or "")
+    if not m:
+        raise ValueError("not a namespace link target: %r" % (target,))
+    return m.group(1), int(m.group(2))
+
+
+def ns_link_inode(path):
+    """Inode named by a namespace link, or None when it cannot be read (a process gone, another
+    user's process, this machine's PID 1) or is no namespace link."""
+    try:
+        return parse_ns_link(os.readlink(path))[1]
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- plain files: text, numbers, sysctls
+def read_text(path):
+    """The text of a /proc or /sys file, or None when it cannot be read."""
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def read_int(path):
+    """A file holding one integer (a sysctl), or None when absent, unreadable or not a number."""
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+def sysctl_path(name, sys="/proc/sys"):
+    """'user.max_net_namespaces' -> /proc/sys/user/max_net_namespaces (sysctl(8) names)."""
+    return os.path.join(sys, *name.split("."))
+
+
+def read_sysctl(name, sys="/proc/sys"):
+    """An integer sysctl, or None when this kernel has no such file (user.max_*_namespaces: < 4.9)."""
+    return read_int(sysctl_path(name, sys))
+
+
+# ---------------------------------------------------------------- /proc/cmdline, /proc/<pid>/{status,cmdline}
+def parse_cmdline(text):
+    """Kernel command line (/proc/cmdline) -> {key: value} (value True for bare flags); after
+    '--' the words belong to init and are ignored."""
+    out = {}
+    for word in (text or "").split():
+        if word == "--":
+            break
+        key, sep, value = word.partition("=")
+        out[key] = value if sep else True
+    return out
+
+
+def parse_status_field(text, field):
+    """The words after `field:` in /proc/<pid>/status, or None when the line is absent."""
+    prefix = field + ":"
+    for line in (text or "").splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].split()
+    return None
+
+
+def parse_cap_eff(status_text):
+    """CapEff of /proc/<pid>/status as an int bit mask, or None."""
+    words = parse_status_field(status_text, "CapEff")
+    return int(words[0], 16) if words else None
+
+
+def parse_status_nspid(text):
+    """The NSpid line of /proc/<pid>/status as a list of ints (outermost first), or []."""
+    return [int(x) for x in parse_status_field(text, "NSpid") or []]
+
+
+def parse_argv(data):
+    """/proc/<pid>/cmdline bytes (NUL-separated) -> argv."""
+    return [a.decode(errors="replace") for a in data.split(b"\0") if a]
+
+
+def read_argv(pid, proc="/proc"):
+    """argv of a process; OSError when it is gone."""
+    with open(os.path.join(proc, str(pid), "cmdline"), "rb") as fh:
+        return parse_argv(fh.read())
+
+
+def read_stat(pid, proc="/proc"):
+    """parse_stat of /proc/<pid>/stat; OSError when the process is gone."""
+    with open(os.path.join(proc, str(pid), "stat")) as fh:
+        return parse_stat(fh.read())
+
+
+# The initial user namespace maps the whole 32-bit range onto itself (user_namespaces(7)).
+INITIAL_ID_MAP = [[0, 0, 4294967295]]
+
+
+def is_initial_id_map(entries):
+    """True for the map of the initial user namespace (parse_id_map's lists, or tuples)."""
+    return [list(e) for e in entries] == INITIAL_ID_MAP

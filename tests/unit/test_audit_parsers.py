@@ -1,16 +1,17 @@
-"""Parsers of the audit on text captured from real kernels (tests/unit/fixtures)."""
+"""Parsers the audit reads (procfs, audit.evidence) on text captured from real kernels (tests/unit/fixtures)."""
 
 from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.nsverify import audit
+from ansible.module_utils.nsverify import procfs
+from ansible.module_utils.nsverify.audit import evidence
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _mounts(name):
-    return audit.parse_mountinfo((FIXTURES / name).read_text())
+    return procfs.parse_mountinfo((FIXTURES / name).read_text())
 
 
 @pytest.mark.parametrize(
@@ -23,15 +24,15 @@ def _mounts(name):
     ids=["hybrid-this-host", "v2-debian12", "v1-el7"],
 )
 def test_cgroup_layout(fixture, layout):
-    assert audit.cgroup_layout(_mounts(fixture)) == layout
+    assert evidence.cgroup_layout(_mounts(fixture)) == layout
 
 
 def test_no_cgroup_mount_is_layout_none():
-    assert audit.cgroup_layout(audit.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
+    assert evidence.cgroup_layout(procfs.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
 
 
 def test_v1_controllers_from_super_options_without_mount_flags():
-    mounts = audit.cgroup_mounts(_mounts("mountinfo-v1-el7.txt"))
+    mounts = evidence.cgroup_mounts(_mounts("mountinfo-v1-el7.txt"))
     by_point = {m["mount_point"]: m for m in mounts}
     assert by_point["/sys/fs/cgroup/cpu,cpuacct"]["controllers"] == ["cpu", "cpuacct"]
     assert by_point["/sys/fs/cgroup/systemd"]["controllers"] == ["name=systemd"]
@@ -39,7 +40,7 @@ def test_v1_controllers_from_super_options_without_mount_flags():
 
 
 def test_this_hosts_hybrid_mounts_include_the_unified_v2_mount():
-    mounts = audit.cgroup_mounts(_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
+    mounts = evidence.cgroup_mounts(_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
     assert {"mount_point": "/sys/fs/cgroup/unified", "fstype": "cgroup2", "version": 2} in mounts
     assert ["memory"] in [m.get("controllers") for m in mounts]
 
@@ -54,9 +55,9 @@ def test_mountinfo_optional_fields_and_octal_escapes():
 
 
 def test_mountinfo_line_without_optional_fields():
-    (m,) = audit.parse_mountinfo("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue")
+    (m,) = procfs.parse_mountinfo("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue")
     assert m["optional"] == ["master:1"] and m["root"] == "/mnt1"
-    (m,) = audit.parse_mountinfo("36 35 98:0 / /mnt2 rw - ext3 /dev/root rw")
+    (m,) = procfs.parse_mountinfo("36 35 98:0 / /mnt2 rw - ext3 /dev/root rw")
     assert m["optional"] == [] and m["fstype"] == "ext3"
 
 
@@ -80,7 +81,7 @@ def test_mountinfo_line_without_optional_fields():
     ids=["el7", "init-args-after-dashdash", "empty"],
 )
 def test_parse_cmdline(text, expected):
-    assert audit.parse_cmdline(text) == expected
+    assert procfs.parse_cmdline(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_parse_cmdline(text, expected):
     ids=["initial", "unshare-Ur", "subuid-range"],
 )
 def test_initial_user_namespace_from_uid_map(text, initial):
-    assert audit.is_initial_uid_map(audit.parse_uid_map(text)) is initial
+    assert procfs.is_initial_id_map(procfs.parse_id_map(text)) is initial
 
 
 @pytest.mark.parametrize(
@@ -106,4 +107,4 @@ def test_initial_user_namespace_from_uid_map(text, initial):
     ids=["root", "nobody", "absent"],
 )
 def test_parse_cap_eff(status, cap):
-    assert audit.parse_cap_eff(status) == cap
+    assert procfs.parse_cap_eff(status) == cap

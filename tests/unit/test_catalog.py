@@ -1,8 +1,11 @@
 """The catalogue of the eight namespace types: facts from namespaces(7), unshare(2), <linux/sched.h>."""
 
+import errno
+
 import pytest
 
-from ansible.module_utils.nsverify import catalog, controls
+from ansible.module_utils.nsverify import audit, catalog, controls, kernel
+from ansible.module_utils.nsverify.proofs import base
 
 # (type, CLONE_NEW* value, /proc entry, first kernel, config option) -- from the man pages, not from the code
 EXPECTED = [
@@ -89,3 +92,38 @@ def test_every_type_has_its_audit_control(name, control):
 
 def test_version_string():
     assert catalog.version_string((2, 6, 29)) == "2.6.29"
+
+
+# ---------------------------------------------------------------- one errno -> verdict table
+def _audit_verdict(type_name, err, stage):
+    static = {
+        "gate": True,
+        "entry_present": True,
+        "entry_expected": True,
+        "config_value": "y",
+        "limit": 100,
+        "euid": 0,
+        "config_source": None,
+    }
+    result = {"ok": False, "stage": stage, "errno": err, "errname": errno.errorcode[err], "via_user_namespace": False}
+    return audit.decide(type_name, kernel.parse_release("6.1.0-13-amd64"), static, result)[0]
+
+
+def _proof_verdict(err, stage):
+    refused = {"ok": False, "stage": stage, "errno": err, "errname": errno.errorcode[err], "error": "x"}
+    try:
+        base.require_ok(refused, "probe")
+    except base.ProofSkip as exc:
+        return exc.verdict
+    except base.ProbeFailed:
+        return "unknown"
+    raise AssertionError("a refusal must not pass")
+
+
+@pytest.mark.parametrize("err", [e for e, _, _ in catalog.ERRNO_VERDICTS], ids=lambda e: errno.errorcode[e])
+@pytest.mark.parametrize("type_name", ["uts", "user"])
+def test_audit_proofs_and_catalogue_give_one_verdict_per_errno(err, type_name):
+    want = catalog.verdict_for_errno(err, "unshare")
+    assert _audit_verdict(type_name, err, "unshare") == want
+    assert _proof_verdict(err, "unshare") == want
+    assert catalog.verdict_for_errno(err, "setns") == _proof_verdict(err, "setns")

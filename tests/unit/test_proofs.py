@@ -184,7 +184,7 @@ def test_sysvipc_keys_from_captured_table():
 
 
 def test_ipc_keys_live_in_the_nsv_key_space_and_do_not_collide():
-    h, i = ipc_proof._refs("h", "bd7ece39"), ipc_proof._refs("i", "bd7ece39")
+    h, i = ipc_proof.refs("h", "bd7ece39"), ipc_proof.refs("i", "bd7ece39")
     keys = [h[k] for k in ("shm", "sem", "msg")] + [i[k] for k in ("shm", "sem", "msg")]
     assert len(set(keys)) == 6 and all(k >> 16 == 0x6E73 for k in keys)
     assert h["mq"] == "/nsv-h-bd7ece39" and i["mq"] == "/nsv-i-bd7ece39"
@@ -232,9 +232,12 @@ def test_summary_groups_types_by_status():
 
 def test_check_records_carry_control_id_and_catalogue_title():
     rec = base.check("NS-PID-003", True, {"a": 1})
+    assert rec == controls.record("NS-PID-003", "pass", {"a": 1})
     assert rec == {
         "id": "NS-PID-003",
         "title": controls.get("NS-PID-003").title,
+        "namespace": "pid",
+        "source": "proof",
         "status": "pass",
         "evidence": {"a": 1},
     }

@@ -1,7 +1,8 @@
 """Isolation proofs: one module per namespace type, a registry and a common runner.
 
 Each proof module has TYPE, CONTROL_IDS and prove(ctx), which appends check records
-(base.check/base.skip) to ctx. run() gates each type on the kernel, runs its proof,
+(base.check/base.skip, which are controls.record) to ctx. run() gates each type on the
+kernel (the audit's verdict where the cheap gate objects), runs its proof,
 and shapes the result that namespace_verify returns:
   {type: {status passed|failed|skipped, verdict, reason, checks: [{id, title, status, evidence}]}}
 """
@@ -13,7 +14,7 @@ import time as _time
 import traceback
 from collections import OrderedDict
 
-from ansible.module_utils.nsverify import catalog, probe, syscalls
+from ansible.module_utils.nsverify import audit, catalog, probe, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 from ansible.module_utils.nsverify.proofs import cgroup as _cgroup
 from ansible.module_utils.nsverify.proofs import ipc as _ipc
@@ -37,35 +38,54 @@ def _skipped(mod, verdict, reason, evidence=None):
     return base.shape_result(mod.TYPE, checks, verdict=verdict, reason=reason)
 
 
-def _gate(type_name, release=None, proc="/proc"):
+def gate_facts(types, release=None, proc="/proc"):
+    """The audit's facts for the types whose cheap kernel gate objects, or None when none does.
+
+    A cheap version and /proc-entry check first (base.kernel_gate); only where it objects is the
+    audit engine asked, once for all those types, so that its verdict logic names the verdict
+    and both always agree. The audit runs static (probe=false): it creates nothing.
+    """
+    objecting = [t for t in types if base.kernel_gate(t, release, proc) is not None]
+    if not objecting:
+        return None
+    try:
+        return audit.audit(types=objecting, release=release, probe=False, proc=proc)
+    except Exception:  # the audit's own trouble must not hide the gate's answer
+        return None
+
+
+def gate(type_name, release=None, proc="/proc", audit_facts=None):
     """(verdict, reason) when the type cannot be proven on this kernel, else None.
 
-    A cheap version and /proc-entry check first; when it objects and the audit engine
-    (audit.py) is there, its verdict logic names the verdict, so both always agree.
-    """
+    audit_facts: ansible_facts.nsverify of an audit of this host (gate_facts, or namespace_facts'
+    own); its verdict names why, where the cheap gate objects."""
     quick = base.kernel_gate(type_name, release, proc)
     if quick is None:
         return None
-    try:
-        from ansible.module_utils.nsverify import audit
-    except ImportError:
-        return quick
-    try:
-        facts = audit.audit(types=[type_name], release=release, probe=False, proc=proc)
-        found = facts["types"][type_name]
-        if found["verdict"] not in ("supported", "unknown"):
-            return found["verdict"], found["reason"]
-    except Exception:  # the audit's own trouble must not hide the gate's answer
-        pass
+    found = ((audit_facts or {}).get("types") or {}).get(type_name)
+    if found and found.get("verdict") not in (None, "supported", "unknown"):
+        return found["verdict"], found["reason"]
     return quick
 
 
-def run_one(type_name, target, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc"):
+def _finish_open_checks(ctx, mod, make):
+    done = set(c["id"] for c in ctx.checks)
+    for cid in mod.CONTROL_IDS:
+        if cid not in done:
+            ctx.add(make(cid))
+
+
+def run_one(
+    type_name, target, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc", audit_facts=None
+):
+    """The proof of one type: gated on the kernel (audit_facts: see gate), never a traceback."""
     mod = REGISTRY[type_name]
     started = _time.monotonic()
-    gate = _gate(type_name, release, proc)
-    if gate:
-        return _skipped(mod, gate[0], gate[1], {"release": release or os.uname().release})
+    if audit_facts is None:
+        audit_facts = gate_facts([type_name], release, proc)
+    refused = gate(type_name, release, proc, audit_facts)
+    if refused:
+        return _skipped(mod, refused[0], refused[1], {"release": release or os.uname().release})
     if not target.fresh and not target.path(type_name):
         return _skipped(mod, "unknown", "the %s target has no %s namespace file" % (target.label, type_name))
     ctx = base.Context(target, options, timeout)
@@ -73,20 +93,14 @@ def run_one(type_name, target, options=None, timeout=probe.DEFAULT_TIMEOUT, rele
     try:
         mod.prove(ctx)
     except base.ProofSkip as exc:
-        verdict, reason = exc.verdict, exc.reason
-        done = set(c["id"] for c in ctx.checks)
-        for cid in mod.CONTROL_IDS:
-            if cid not in done:
-                ctx.add(base.skip(cid, exc.reason, exc.evidence))
+        verdict, reason, evidence = exc.verdict, exc.reason, exc.evidence
+        _finish_open_checks(ctx, mod, lambda cid: base.skip(cid, reason, evidence))
     except Exception as exc:  # a proof that errors must not pass: its open checks fail
         reason = "%s proof error: %s" % (type_name, exc)
         evidence = {"error": str(exc), "traceback": traceback.format_exc()[-2000:]}
         if isinstance(exc, base.ProbeFailed):
             evidence["probe"] = exc.result
-        done = set(c["id"] for c in ctx.checks)
-        for cid in mod.CONTROL_IDS:
-            if cid not in done:
-                ctx.add(base.check(cid, False, evidence, reason=reason))
+        _finish_open_checks(ctx, mod, lambda cid: base.check(cid, False, evidence, reason=reason))
     order = {cid: i for i, cid in enumerate(mod.CONTROL_IDS)}
     checks = sorted(ctx.checks, key=lambda c: order.get(c["id"], 99))
     res = base.shape_result(type_name, checks, verdict=verdict, reason=reason)
@@ -192,13 +206,20 @@ def table(results):
     return rows
 
 
-def run(types=None, target=None, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc"):
-    """Run the proofs of `types` (default all eight) against `target` (default fresh)."""
+def run(
+    types=None, target=None, options=None, timeout=probe.DEFAULT_TIMEOUT, release=None, proc="/proc", audit_facts=None
+):
+    """Run the proofs of `types` (default all eight) against `target` (default fresh).
+
+    audit_facts: an audit of this host to gate the types on (see gate); by default the audit is
+    asked once, for the types the cheap kernel gate objects to."""
     types = catalog.validate_names(types or catalog.TYPE_NAMES)
     target = target or base.Target("fresh")
+    if audit_facts is None:
+        audit_facts = gate_facts(types, release, proc)
     results = OrderedDict()
     for t in types:
-        results[t] = run_one(t, target, options, timeout, release, proc)
+        results[t] = run_one(t, target, options, timeout, release, proc, audit_facts or {})
     return {
         "results": results,
         "summary": base.summarize(results),
@@ -221,9 +242,7 @@ def _private_root():
 
 
 def _twin(types, options, timeout):
-    target = base.make_target(
-        "paths", paths=dict((t, "/proc/self/ns/%s" % catalog.get(t).proc_entry) for t in types), sandboxed=True
-    )
+    target = base.make_target("paths", paths=dict((t, procfs.ns_path("self", t)) for t in types), sandboxed=True)
     return run(types, target, options, timeout)
 
 

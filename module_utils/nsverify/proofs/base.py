@@ -45,25 +45,13 @@ def token(nbytes=4):
 
 # ---------------------------------------------------------------- check records
 def check(control_id, passed, evidence, reason=None):
-    rec = {
-        "id": control_id,
-        "title": controls.get(control_id).title,
-        "status": "pass" if passed else "fail",
-        "evidence": evidence,
-    }
-    if reason:
-        rec["reason"] = reason
-    return rec
+    """A proof's control record (controls.record): pass or fail, with its evidence."""
+    return controls.record(control_id, "pass" if passed else "fail", evidence, reason)
 
 
 def skip(control_id, reason, evidence=None):
-    return {
-        "id": control_id,
-        "title": controls.get(control_id).title,
-        "status": "skip",
-        "evidence": evidence or {},
-        "reason": reason,
-    }
+    """A control the proof could not run, with the reason."""
+    return controls.record(control_id, "skip", evidence or {}, reason)
 
 
 def shape_result(type_name, checks, verdict="supported", reason=None):
@@ -91,15 +79,8 @@ def summarize(results):
 
 
 # ---------------------------------------------------------------- verdicts
-def verdict_for_errno(err, stage=None):
-    """The support verdict (catalog.VERDICTS) an errno from unshare/setns/id_map stands for."""
-    if err in (errno.EPERM, errno.EACCES):
-        return "denied"
-    if err == errno.ENOSPC:
-        return "limit-zero"
-    if err == errno.EINVAL and stage in ("unshare", "setns"):
-        return "not-built"
-    return "unknown"
+# The errno -> verdict table is the catalogue's, shared with the audit and the container.
+verdict_for_errno = catalog.verdict_for_errno
 
 
 def kernel_gate(type_name, release=None, proc="/proc"):

@@ -140,7 +140,7 @@ def remove_all(made):
     return errors
 
 
-def _refs(tag, tok):
+def refs(tag, tok):
     base_key = 0x6E730000 | (int(tok[:4], 16) & 0xFFF0)  # "ns" + random: fixed nsv key space
     if tag == "i":
         base_key += 8
@@ -168,7 +168,7 @@ def _inside(rendezvous, host_refs, inside_refs):
 
 def prove(ctx):
     tok = base.token()
-    host_refs, inside_refs = _refs("h", tok), _refs("i", tok)
+    host_refs, inside_refs = refs("h", tok), refs("i", tok)
     host_made = {}
     try:
         host_made = make_all(host_refs)
