@@ -156,11 +156,11 @@ generated:
 import datetime
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import report
+from ansible.module_utils.nsverify.report import files
 
 try:
     import yaml
@@ -218,19 +218,6 @@ def read_existing(path):
         return None
 
 
-def write_atomic(path, text, mode):
-    fd, tmp = tempfile.mkstemp(prefix=".nsv-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def host_summaries(rep):
     out = {}
     for name, r in rep["hosts"].items():
@@ -255,9 +242,9 @@ def main():
     module = build_module()
     p = module.params
     try:
-        mode = int(p["mode"], 8) if isinstance(p["mode"], str) else int(p["mode"])
-    except ValueError:
-        module.fail_json(msg="mode must be an octal string such as '0644', got %r" % p["mode"])
+        mode = files.parse_mode(p["mode"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     try:
         today = report.parse_date(p["today"]) if p["today"] else datetime.date.today()
     except ValueError as exc:
@@ -312,9 +299,9 @@ def main():
         try:
             if not os.path.isdir(p["dest"]):
                 os.makedirs(p["dest"], 0o755)
-            write_atomic(paths["json"], report.render_json(rep), mode)
+            files.write_atomic(paths["json"], report.render_json(rep), mode)
             for fmt in p["formats"]:
-                write_atomic(paths[fmt], report.RENDERERS[fmt](rep), mode)
+                files.write_atomic(paths[fmt], report.RENDERERS[fmt](rep), mode)
         except OSError as exc:
             module.fail_json(
                 msg="cannot write the report into %s: %s; choose a writable dest" % (p["dest"], exc.strerror or exc),

@@ -104,9 +104,19 @@ def record(control_id, status, evidence=None, reason=None, **extra):
     status is one of pass, fail, skip (waived is the report's word, after waivers). An ID
     that the catalogue does not know raises ValueError: a record is never made up.
     """
+    return _build(get(control_id), status, evidence, reason, extra)
+
+
+def uncatalogued_record(control, status, evidence=None, reason=None, **extra):
+    """The same record for a check the catalogue does not know (a prover newer than this
+    catalogue): `control` is a Control naming its id, source, namespace and title as the check
+    gave them. The report keeps such a check instead of dropping its evidence."""
+    return _build(control, status, evidence, reason, extra)
+
+
+def _build(control, status, evidence, reason, extra):
     if status not in STATUSES:
         raise ValueError("control status %r must be one of %s" % (status, ", ".join(STATUSES)))
-    control = get(control_id)
     rec = {
         "id": control.id,
         "title": control.title,

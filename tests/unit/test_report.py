@@ -74,6 +74,25 @@ def test_audit_mode_without_probes_is_said_next_to_the_verdict(mode, note):
     assert ("no namespace was created" in entry["reason"]) == note
 
 
+def test_audit_records_take_the_control_id_the_audit_gave(monkeypatch):
+    """The audit names each fact's control; the report keeps that ID instead of looking it up again."""
+
+    def no_lookup(name):
+        raise AssertionError("looked up the control of %s again" % name)
+
+    facts = sample_facts()
+    monkeypatch.setattr(controls, "audit_control", no_lookup)
+    entries = by_id(report.evaluate_audit(facts))
+    assert [e["id"] for e in entries.values()][:8] == ["NS-KRN-00%d" % i for i in range(1, 9)]
+    assert all("control_id" not in e["evidence"] for e in entries.values())
+
+
+def test_every_entry_is_the_one_control_record():
+    rep = report.evaluate_host("h", sample_facts(), sample_proofs(), [{"id": "NS-CTR-001", "status": "pass"}])
+    for e in rep["controls"]:
+        assert e == controls.record(e["id"], e["status"], e["evidence"], e["reason"]), e["id"]
+
+
 def test_whole_ansible_facts_are_unwrapped():
     wrapped = {"nsverify": sample_facts(time=sample_type("time", "denied"))}
     assert by_id(report.evaluate_audit(wrapped))["NS-KRN-008"]["status"] == "fail"
@@ -248,7 +267,7 @@ def test_container_controls_only_when_given(container, count):
     if count:
         assert {e["source"] for e in entries} == {"container"}
         statuses = {e["id"]: e["status"] for e in entries}
-        given = report._container_checks(container)[0]
+        given = report.container_checks(container)[0]
         assert statuses[given["id"]] == given["status"]
         assert sum(s == "skip" for s in statuses.values()) == 10
 
