@@ -1,5 +1,5 @@
 """The default seccomp profile as a program: decoded and run by a small classic-BPF interpreter, per architecture,
-without installing anything. The real filter in a forked child: tests/integration/test_seccomp.py."""
+without installing anything. The real filter in a forked child: tests/integration/test_seccomp_installed.py."""
 
 import errno
 import re
