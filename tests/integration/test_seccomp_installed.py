@@ -126,7 +126,8 @@ def test_host_key_is_out_of_reach_of_a_confined_process():
     with keyrings.host_key("nsv-host-secret") as (description, _):
         assert in_child(find_key, "unconfined", description) == "nsv-host-secret"  # escape 2 without the filter
         assert in_child(find_key, "default", description) == "EPERM"
-    assert find_key(description) == "ENOKEY"  # removed again, here on the host
+    # removed again, here on the host (an invalidated key may answer EKEYREVOKED until the garbage collector ran)
+    assert find_key(description) in ("ENOKEY", "EKEYREVOKED")
     assert description not in keyrings.keys_named()
 
 
