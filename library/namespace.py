@@ -39,7 +39,8 @@ options:
   name:
     description:
       - Name of the named namespace; the directory under C(/run/nsverify/ns).
-      - 1 to 64 characters from C([A-Za-z0-9_.-]); not C(.) or C(..); no C(/).
+      - 1 to 64 characters from C([A-Za-z0-9_.-]), starting with a letter or digit (so never C(.),
+        C(..) or an option-like C(-x)); no C(/). The same rule as every nsverify name.
     type: str
     required: true
   state:
@@ -59,6 +60,8 @@ options:
     description:
       - Hostname set inside the new UTS namespace (needs C(uts) in I(types)). The host's hostname
         is never changed.
+      - An RFC 1123 host name of at most 64 characters (HOST_NAME_MAX) - letters, digits and C(-) in
+        dot-separated labels, no label starting or ending with C(-).
     type: str
   uid_map:
     description:

@@ -61,15 +61,19 @@ options:
     type: dict
   uid_map:
     description:
-      - For the user proof with a fresh target, the uid map to request, as a list of C([inside, outside, count]).
-      - Default C([[0, 100000, 65536]]) as root and C([[0, <euid>, 1]]) without root. With a joined target the
-        namespace's map is compared with it when given.
+      - For the user proof with a fresh target, the uid map to request, as a list of C({inside, outside, count})
+        mappings, the same shape as the M(namespace) module's O(uid_map).
+      - The older list form C([[inside, outside, count]]) is still accepted, with a deprecation warning.
+      - Default C([{inside: 0, outside: 100000, count: 65536}]) as root and C([{inside: 0, outside: <euid>,
+        count: 1}]) without root. With a joined target the namespace's map is compared with it when given.
+      - Refused when ranges overlap inside or outside, a count is below 1, an id passes 4294967294, or there
+        are more than 340 lines (5 before kernel 4.15).
     type: list
-    elements: list
+    elements: raw
   gid_map:
     description: As O(uid_map), for group ids.
     type: list
-    elements: list
+    elements: raw
   expected_interfaces:
     description:
       - For the net proof (NS-NET-001) of a joined target (C(named), C(pid), C(paths)), the network interfaces
@@ -80,7 +84,9 @@ options:
     elements: str
     default: []
   time_offsets:
-    description: Offsets in seconds for the time proof's fresh namespace, keys C(monotonic) and C(boottime).
+    description:
+      - Offsets in seconds for the time proof's fresh namespace, keys C(monotonic) and C(boottime).
+      - Each must keep its clock between 0 and the kernel's bound (time_namespaces(7)).
     type: dict
     default: {monotonic: 259200, boottime: 604800}
   fail_on_failed:
@@ -220,7 +226,7 @@ privilege:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import catalog, proofs
+from ansible.module_utils.nsverify import catalog, proofs, validate
 from ansible.module_utils.nsverify.proofs import base
 
 
@@ -232,8 +238,8 @@ def build_module():
             name=dict(type="str"),
             pid=dict(type="int"),
             paths=dict(type="dict"),
-            uid_map=dict(type="list", elements="list"),
-            gid_map=dict(type="list", elements="list"),
+            uid_map=dict(type="list", elements="raw"),
+            gid_map=dict(type="list", elements="raw"),
             expected_interfaces=dict(type="list", elements="str", default=[]),
             time_offsets=dict(type="dict", default={"monotonic": 259200, "boottime": 604800}),
             fail_on_failed=dict(type="bool", default=True),
@@ -244,20 +250,12 @@ def build_module():
     )
 
 
-def check_id_map(value, option):
-    """[[inside, outside, count], ...] of non-negative ints with count > 0, or ValueError."""
+def check_id_map(value, option, warnings=None):
+    """The map in the one shape of every module (validate.id_map: {inside, outside, count}, the old
+    [inside, outside, count] lists noted in `warnings`), as the kernel's lines for the proofs; None stays None."""
     if value is None:
         return None
-    out = []
-    for entry in value:
-        try:
-            inside, outside, count = (int(x) for x in entry)
-        except (TypeError, ValueError):
-            raise ValueError("%s entries must be [inside, outside, count] integers, got %r" % (option, entry))
-        if inside < 0 or outside < 0 or count <= 0:
-            raise ValueError("%s entry %r: ids must be >= 0 and count > 0" % (option, entry))
-        out.append([inside, outside, count])
-    return out
+    return [list(line) for line in validate.id_map_lines(validate.id_map(value, option, warnings=warnings))]
 
 
 def check_interfaces(value):
@@ -279,15 +277,8 @@ def check_interfaces(value):
 
 
 def check_offsets(value):
-    out = {}
-    for key, secs in (value or {}).items():
-        if key not in ("monotonic", "boottime"):
-            raise ValueError("time_offsets keys are monotonic and boottime, not %r" % key)
-        try:
-            out[key] = int(secs)
-        except (TypeError, ValueError):
-            raise ValueError("time_offsets.%s must be whole seconds, got %r" % (key, secs))
-    return out
+    """{monotonic, boottime: seconds} within the kernel's bounds (validate.time_offsets); {} when none."""
+    return validate.time_offsets(value) or {}
 
 
 def summary_line(summary):
@@ -303,11 +294,12 @@ def summary_line(summary):
 def main():
     module = build_module()
     p = module.params
+    deprecations = []
     try:
         target = base.make_target(p["target"], name=p["name"], pid=p["pid"], paths=p["paths"], types=p["types"])
         options = {
-            "uid_map": check_id_map(p["uid_map"], "uid_map"),
-            "gid_map": check_id_map(p["gid_map"], "gid_map"),
+            "uid_map": check_id_map(p["uid_map"], "uid_map", deprecations),
+            "gid_map": check_id_map(p["gid_map"], "gid_map", deprecations),
             "time_offsets": check_offsets(p["time_offsets"]),
             "expected_interfaces": check_interfaces(p["expected_interfaces"]),
         }
@@ -315,6 +307,8 @@ def main():
             raise ValueError("timeout must be a positive number of seconds")
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    for message in deprecations:
+        module.deprecate(message, version="2.0.0")
 
     # Read-only: the proofs undo all they do, so they run in check mode as well.
     out = proofs.run(p["types"], target, options, p["timeout"])

@@ -39,25 +39,20 @@ import errno as _errno
 import fcntl
 import json
 import os
-import re
 import select
 import shutil
 import signal
 import sys
 import time
 
-from ansible.module_utils.nsverify import catalog, kernel, probe, procfs, syscalls
+from ansible.module_utils.nsverify import catalog, kernel, probe, procfs, syscalls, validate
 
 NAMESPACES_DIR = "/run/nsverify/ns"
 STATE_FILE = "state.json"
 STATE_VERSION = 1
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-NAME_MAX = 64
-HOSTNAME_MAX = 64  # HOST_NAME_MAX
+NAME_MAX = validate.NAME_MAX
 
-# user_namespaces(7): ids are 32-bit and 4294967295 ((uid_t) -1) is never valid.
-MAX_ID = 4294967294
 # Default map: root inside is uid/gid 100000 outside, 65536 ids, the range useradd(8)
 # hands out first in /etc/subuid; above every id a Debian/RHEL account gets (< 65534,
 # nobody = 65534), so no real user owns a file the namespace's root creates.
@@ -69,9 +64,6 @@ HOLDER_ARGV0 = "nsv-holder"
 
 PROPAGATIONS = {"private": syscalls.MS_PRIVATE, "slave": syscalls.MS_SLAVE}
 DEFAULT_PROPAGATION = "private"  # as unshare(1) --mount does by default
-
-# kernel/time/namespace.c: an offset may not move a clock below 0 or above KTIME_SEC_MAX / 2.
-KTIME_SEC_MAX = 9223372036854775807 // 1000000000
 
 SPAWN_TIMEOUT = 20.0
 
@@ -119,91 +111,8 @@ class ConfigConflict(NamespaceError):
 
 
 def validate_name(name):
-    """Return `name` or raise ValueError saying what a valid name looks like."""
-    if not isinstance(name, str) or not name:
-        raise ValueError("name must be a non-empty string of [A-Za-z0-9_.-]")
-    if name in (".", ".."):
-        raise ValueError("name %r is not allowed: '.' and '..' are path components" % name)
-    if len(name) > NAME_MAX:
-        raise ValueError("name is %d characters long; at most %d are allowed" % (len(name), NAME_MAX))
-    if not NAME_RE.match(name):
-        bad = sorted(set(c for c in name if not re.match(r"[A-Za-z0-9_.-]", c)))
-        raise ValueError(
-            "name %r contains %s; use only letters, digits, '_', '.' and '-' (no '/')"
-            % (name, ", ".join(repr(c) for c in bad))
-        )
-    return name
-
-
-def id_map_line_limit(release=None):
-    """Lines a uid_map/gid_map may hold: 340 from 4.15, 5 before (user_namespaces(7))."""
-    release = release or kernel.running_release()
-    return 340 if kernel.at_least(release, (4, 15, 0)) else 5
-
-
-def normalize_id_map(entries, what="uid_map", release=None):
-    """Validate a map given as [{inside, outside, count}] (or 3-tuples); return it sorted by
-    `inside` as a list of dicts. Raise ValueError naming the offending line and the rule."""
-    if not entries:
-        raise ValueError("%s is empty: give at least one {inside, outside, count}" % what)
-    limit = id_map_line_limit(release)
-    if len(entries) > limit:
-        raise ValueError(
-            "%s has %d lines; this kernel (%s) accepts at most %d"
-            % (what, len(entries), release or kernel.running_release(), limit)
-        )
-    out = []
-    for i, e in enumerate(entries):
-        if isinstance(e, dict):
-            missing = [k for k in ("inside", "outside", "count") if k not in e]
-            if missing:
-                raise ValueError("%s line %d lacks %s" % (what, i + 1, ", ".join(missing)))
-            raw = (e["inside"], e["outside"], e["count"])
-        else:
-            raw = tuple(e)
-            if len(raw) != 3:
-                raise ValueError("%s line %d must be inside, outside, count" % (what, i + 1))
-        try:
-            inside, outside, count = (int(x) for x in raw)
-        except (TypeError, ValueError):
-            raise ValueError("%s line %d: inside, outside and count must be integers, got %r" % (what, i + 1, raw))
-        if count <= 0:
-            raise ValueError("%s line %d: count must be at least 1, got %d" % (what, i + 1, count))
-        for label, start in (("inside", inside), ("outside", outside)):
-            if start < 0 or start + count - 1 > MAX_ID:
-                raise ValueError(
-                    "%s line %d: %s range %d..%d is out of range; ids go from 0 to %d"
-                    % (what, i + 1, label, start, start + count - 1, MAX_ID)
-                )
-        out.append({"inside": inside, "outside": outside, "count": count})
-    for label in ("inside", "outside"):
-        ranges = sorted((e[label], e[label] + e["count"] - 1) for e in out)
-        for (a_lo, a_hi), (b_lo, b_hi) in zip(ranges, ranges[1:]):
-            if b_lo <= a_hi:
-                raise ValueError(
-                    "%s: %s ranges %d..%d and %d..%d overlap; the kernel refuses "
-                    "overlapping lines" % (what, label, a_lo, a_hi, b_lo, b_hi)
-                )
-    return sorted(out, key=lambda e: e["inside"])
-
-
-def read_clocks():
-    return {"monotonic": time.clock_gettime(time.CLOCK_MONOTONIC), "boottime": time.clock_gettime(time.CLOCK_BOOTTIME)}
-
-
-def validate_offset(value, clock, now):
-    """An offset in whole seconds that keeps the clock within 0..KTIME_SEC_MAX/2."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("%s_offset must be an integer number of seconds, got %r" % (clock, value))
-    result = now + value
-    if result < 0:
-        raise ValueError(
-            "%s_offset %d would put the %s clock before zero (it reads %d s now); "
-            "use at least %d" % (clock, value, clock, int(now), -int(now))
-        )
-    if result > KTIME_SEC_MAX // 2:
-        raise ValueError("%s_offset %d is too large: the clock may not pass %d s" % (clock, value, KTIME_SEC_MAX // 2))
-    return value
+    """Return `name` or raise ValueError (validate.InvalidInput) saying what a valid name looks like."""
+    return validate.name(name, "name", NAME_MAX)
 
 
 def build_config(
@@ -235,17 +144,14 @@ def build_config(
         raise ValueError("; ".join(problems) + " (types: %s)" % ", ".join(types))
     config = {"types": types}
     if "uts" in types:
-        if hostname is not None:
-            if not hostname or len(hostname.encode()) > HOSTNAME_MAX:
-                raise ValueError("hostname must be 1 to %d bytes long" % HOSTNAME_MAX)
-        config["hostname"] = hostname
+        config["hostname"] = None if hostname is None else validate.hostname(hostname)
     if "user" in types:
-        config["uid_map"] = normalize_id_map(uid_map or list(DEFAULT_ID_MAP), "uid_map", release)
-        config["gid_map"] = normalize_id_map(gid_map or uid_map or list(DEFAULT_ID_MAP), "gid_map", release)
+        config["uid_map"] = validate.id_map(uid_map or list(DEFAULT_ID_MAP), "uid_map", release)
+        config["gid_map"] = validate.id_map(gid_map or uid_map or list(DEFAULT_ID_MAP), "gid_map", release)
     if "time" in types:
-        clocks = clocks or read_clocks()
-        config["monotonic_offset"] = validate_offset(monotonic_offset or 0, "monotonic", clocks["monotonic"])
-        config["boottime_offset"] = validate_offset(boottime_offset or 0, "boottime", clocks["boottime"])
+        clocks = clocks or validate.read_clocks()
+        config["monotonic_offset"] = validate.time_offset(monotonic_offset or 0, "monotonic", clocks["monotonic"])
+        config["boottime_offset"] = validate.time_offset(boottime_offset or 0, "boottime", clocks["boottime"])
     if "mnt" in types:
         propagation = propagation or DEFAULT_PROPAGATION
         if propagation not in PROPAGATIONS:
@@ -317,17 +223,20 @@ def load_state(name, ns_dir=NAMESPACES_DIR):
     return state if isinstance(state, dict) else None
 
 
+def _valid_name(name):
+    try:
+        return bool(validate_name(name))
+    except ValueError:
+        return False
+
+
 def list_named(ns_dir=NAMESPACES_DIR):
     """Sorted names of the named namespaces that have a state file."""
     try:
         entries = os.listdir(ns_dir)
     except OSError:
         return []
-    return sorted(
-        n
-        for n in entries
-        if NAME_RE.match(n) and n not in (".", "..") and os.path.isfile(os.path.join(ns_dir, n, STATE_FILE))
-    )
+    return sorted(n for n in entries if _valid_name(n) and os.path.isfile(os.path.join(ns_dir, n, STATE_FILE)))
 
 
 def _write_state(name, state, ns_dir):
@@ -659,7 +568,7 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
             stage = "timens_offsets"
             with open("/proc/self/timens_offsets", "w") as fh:
                 fh.write("monotonic %d 0\nboottime %d 0\n" % (config["monotonic_offset"], config["boottime_offset"]))
-        if "user" in types and any(e["inside"] <= 0 < e["inside"] + e["count"] for e in config["uid_map"]):
+        if "user" in types and validate.maps_root(config["uid_map"]):
             # Last: changing ids clears the dumpable flag, after which /proc/self files (such as
             # timens_offsets) belong to an id unmapped here and cannot be opened.
             stage = "setresuid"
@@ -667,7 +576,7 @@ def _creator(config, name, ns_dir, ctl_w, go_r, exec_w, python):
                 os.setgroups([])
             except OSError:
                 pass
-            if any(e["inside"] <= 0 < e["inside"] + e["count"] for e in config["gid_map"]):
+            if validate.maps_root(config["gid_map"]):
                 os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)  # the holder is root of the namespace, like unshare -r
         if needs_holder(types):
@@ -807,7 +716,12 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
                 )
             if "maps" in msg:
                 try:
-                    probe.write_id_maps(pid, _tuples(config["uid_map"]), _tuples(config["gid_map"]), proc=proc)
+                    probe.write_id_maps(
+                        pid,
+                        validate.id_map_lines(config["uid_map"]),
+                        validate.id_map_lines(config["gid_map"]),
+                        proc=proc,
+                    )
                 except OSError as exc:
                     os.write(go_w, b"x")
                     raise NamespaceError(
@@ -867,10 +781,6 @@ def _kill_quietly(pid):
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _tuples(id_map):
-    return [(e["inside"], e["outside"], e["count"]) for e in id_map]
 
 
 def repair(name, ns_dir=NAMESPACES_DIR, proc="/proc"):

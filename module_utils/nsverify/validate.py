@@ -179,9 +179,14 @@ def id_map(entries, what="uid_map", release=None, warnings=None):
             listed = True
             raw = list(e)
         else:
-            raise InvalidInput("%s must be {inside, outside, count}, got %r" % (line, e))
+            raise InvalidInput(
+                "%s must be {inside, outside, count} (or the deprecated [inside, outside, count] list), got %r"
+                % (line, e)
+            )
         inside, outside = (integer(v, "%s %s" % (line, k), minimum=0) for k, v in zip(ID_MAP_KEYS[:2], raw[:2]))
-        count = integer(raw[2], "%s count" % line, minimum=1)
+        count = integer(raw[2], "%s count" % line)
+        if count < 1:
+            raise InvalidInput("%s count %d is below the minimum 1: count must be at least 1" % (line, count))
         for label, start in (("inside", inside), ("outside", outside)):
             if start + count - 1 > MAX_ID:
                 raise InvalidInput(
@@ -225,7 +230,10 @@ def time_offset(value, clock, now=None):
     """An offset in whole seconds that keeps `clock` within 0..KTIME_SEC_MAX/2, the kernel's bounds
     for /proc/<pid>/timens_offsets (time_namespaces(7)): outside them the write fails with ERANGE."""
     if clock not in CLOCKS:
-        raise InvalidInput("time offset clock %r must be one of %s" % (clock, ", ".join(CLOCKS)))
+        raise InvalidInput(
+            "time offset clock %r must be one of %s (only monotonic and boottime have offsets, "
+            "time_namespaces(7))" % (clock, ", ".join(CLOCKS))
+        )
     value = integer(value, "%s offset" % clock)
     now = read_clocks()[clock] if now is None else now
     if now + value < 0:

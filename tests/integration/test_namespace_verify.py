@@ -410,8 +410,21 @@ def test_module_requests_the_user_maps_and_time_offsets_it_is_given():
     user_ev = dict((c["id"], c["evidence"]) for c in res["proofs"]["user"]["checks"])
     assert user_ev["NS-USER-001"]["host_reads"]["uid_map"] == [[0, 400000, 1000]]
     assert user_ev["NS-USER-002"]["file_owner_on_host"] == 400000
+
     time_ev = [c["evidence"] for c in res["proofs"]["time"]["checks"]]
     assert [e["offset_read_by_host"] for e in time_ev] == [1000, 2000]
+
+
+def test_module_takes_id_maps_in_the_one_shape_and_deprecates_the_old_lists():
+    """{inside, outside, count} as in the namespace module; [[i, o, c]] still works, with a deprecation."""
+    new = run_module({"types": ["user"], "uid_map": [{"inside": 0, "outside": 400000, "count": 1000}]})
+    assert not new.get("failed") and new["summary"]["passed"] == ["user"], new["msg"]
+    user_ev = dict((c["id"], c["evidence"]) for c in new["proofs"]["user"]["checks"])
+    assert user_ev["NS-USER-001"]["host_reads"]["uid_map"] == [[0, 400000, 1000]]
+    old = run_module({"types": ["user"], "uid_map": [[0, 400000, 1000]]})
+    assert not old.get("failed") and old["summary"]["passed"] == ["user"], old["msg"]
+    # ansible-core 2.19 nests the message ({"event": {"msg": ...}}); older cores put it at the top
+    assert "[inside, outside, count] lists is deprecated" in json.dumps(old.get("deprecations")), old
 
 
 # ---------------------------------------------------------------- namespace limits at 0, for real

@@ -1,11 +1,10 @@
-"""Parsers the audit reads (procfs, audit.evidence) on text captured from real kernels (tests/unit/fixtures)."""
+"""Parsers the audit reads (procfs, cgroups) on text captured from real kernels (tests/unit/fixtures)."""
 
 from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.nsverify import procfs
-from ansible.module_utils.nsverify.audit import evidence
+from ansible.module_utils.nsverify import cgroups, procfs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -24,15 +23,15 @@ def _mounts(name):
     ids=["hybrid-this-host", "v2-debian12", "v1-el7"],
 )
 def test_cgroup_layout(fixture, layout):
-    assert evidence.cgroup_layout(_mounts(fixture)) == layout
+    assert cgroups.layout(_mounts(fixture)) == layout
 
 
 def test_no_cgroup_mount_is_layout_none():
-    assert evidence.cgroup_layout(procfs.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
+    assert cgroups.layout(procfs.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
 
 
 def test_v1_controllers_from_super_options_without_mount_flags():
-    mounts = evidence.cgroup_mounts(_mounts("mountinfo-v1-el7.txt"))
+    mounts = cgroups.describe_mounts(_mounts("mountinfo-v1-el7.txt"))
     by_point = {m["mount_point"]: m for m in mounts}
     assert by_point["/sys/fs/cgroup/cpu,cpuacct"]["controllers"] == ["cpu", "cpuacct"]
     assert by_point["/sys/fs/cgroup/systemd"]["controllers"] == ["name=systemd"]
@@ -40,7 +39,7 @@ def test_v1_controllers_from_super_options_without_mount_flags():
 
 
 def test_this_hosts_hybrid_mounts_include_the_unified_v2_mount():
-    mounts = evidence.cgroup_mounts(_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
+    mounts = cgroups.describe_mounts(_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
     assert {"mount_point": "/sys/fs/cgroup/unified", "fstype": "cgroup2", "version": 2} in mounts
     assert ["memory"] in [m.get("controllers") for m in mounts]
 

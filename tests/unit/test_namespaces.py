@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible.module_utils.nsverify import namespaces
+from ansible.module_utils.nsverify import namespaces, validate
 
 ALL = ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"]
 CLOCKS = {"monotonic": 1000.5, "boottime": 1200.25}
@@ -16,12 +16,12 @@ NEW_KERNEL = "6.18.44-fc-v657"
 OLD_KERNEL = "4.14.0-1-amd64"  # simulated: this host runs 6.18
 
 
-# ------------------------------------------------------------------ names
+# ------------------------------------------------------------------ names (validate.name: one grammar everywhere)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["nsv", "a.b_c-1", "x" * 64, "..a", "NSV.9"],
+    ["nsv", "a.b_c-1", "x" * 64, "a..b", "NSV.9"],
     ids=["plain", "punctuation", "64-chars", "dots-inside", "upper"],
 )
 def test_valid_names_pass(name):
@@ -32,15 +32,28 @@ def test_valid_names_pass(name):
     "name, fragment",
     [
         ("", "non-empty"),
-        (".", "not allowed"),
-        ("..", "not allowed"),
+        (".", "starting with a letter or digit"),
+        ("..", "no '..'"),
+        ("..a", "starts with '.'"),
+        ("-x", "starts with '-'"),
         ("a/b", "'/'"),
         ("../etc", "'/'"),
         ("x" * 65, "65 characters"),
         ("a b", "' '"),
         ("nsv\u00e9", "letters, digits"),
     ],
-    ids=["empty", "dot", "dotdot", "slash", "traversal", "65-chars", "space", "non-ascii"],
+    ids=[
+        "empty",
+        "dot",
+        "dotdot",
+        "leading-dot",
+        "leading-dash",
+        "slash",
+        "traversal",
+        "65-chars",
+        "space",
+        "non-ascii",
+    ],
 )
 def test_invalid_names_say_why(name, fragment):
     with pytest.raises(ValueError) as err:
@@ -48,7 +61,11 @@ def test_invalid_names_say_why(name, fragment):
     assert fragment in str(err.value)
 
 
-# ------------------------------------------------------------------ id maps
+# ------------------------------------------------------------------ id maps (validate.id_map, through build_config)
+
+
+def _uid_map(entries, release=NEW_KERNEL):
+    return namespaces.build_config(["user"], uid_map=entries, release=release)["uid_map"]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +79,7 @@ def test_invalid_names_say_why(name, fragment):
     ids=["default-like", "sorted-by-inside", "highest-valid-id", "340-lines"],
 )
 def test_valid_maps_normalize(entries, expected):
-    got = namespaces.normalize_id_map(entries, "uid_map", NEW_KERNEL)
+    got = _uid_map(entries)
     assert [(e["inside"], e["outside"], e["count"]) for e in got] == expected
 
 
@@ -75,12 +92,11 @@ def test_valid_maps_normalize(entries, expected):
         ([(0, 100000, -5)], NEW_KERNEL, "count must be at least 1"),
         ([(0, 4294967295, 1)], NEW_KERNEL, "out of range"),
         ([(4294967290, 0, 10)], NEW_KERNEL, "inside range 4294967290..4294967299"),
-        ([(-1, 0, 1)], NEW_KERNEL, "out of range"),
+        ([(-1, 0, 1)], NEW_KERNEL, "below the minimum 0"),
         ([(i * 10, i * 10, 10) for i in range(341)], NEW_KERNEL, "at most 340"),
         ([(i * 10, i * 10, 10) for i in range(6)], OLD_KERNEL, "at most 5"),
-        ([{"inside": 0, "count": 1}], NEW_KERNEL, "lacks outside"),
-        ([("a", 0, 1)], NEW_KERNEL, "must be integers"),
-        ([], NEW_KERNEL, "is empty"),
+        ([{"inside": 0, "count": 1}], NEW_KERNEL, "missing outside"),
+        ([("a", 0, 1)], NEW_KERNEL, "must be an integer"),
     ],
     ids=[
         "overlap-inside",
@@ -94,17 +110,16 @@ def test_valid_maps_normalize(entries, expected):
         "6-lines-simulated-kernel-4.14",
         "missing-key",
         "not-int",
-        "empty",
     ],
 )
 def test_bad_maps_are_refused_with_the_rule(entries, release, fragment):
     with pytest.raises(ValueError) as err:
-        namespaces.normalize_id_map(entries, "uid_map", release)
+        _uid_map(entries, release)
     assert fragment in str(err.value)
 
 
 def test_five_lines_pass_on_simulated_kernel_4_14():
-    assert len(namespaces.normalize_id_map([(i * 10, i * 10, 10) for i in range(5)], "gid_map", OLD_KERNEL)) == 5
+    assert len(_uid_map([(i * 10, i * 10, 10) for i in range(5)], OLD_KERNEL)) == 5
 
 
 # ------------------------------------------------------------------ offsets and config
@@ -118,17 +133,20 @@ def test_five_lines_pass_on_simulated_kernel_4_14():
         (-1000, True),
         (-1001, False),
         (True, False),
-        ("5", False),
-        (namespaces.KTIME_SEC_MAX // 2, False),
+        ("soon", False),
+        (validate.KTIME_SEC_MAX // 2, False),
     ],
-    ids=["zero", "one-day", "down-to-zero", "below-zero", "bool", "string", "too-large"],
+    ids=["zero", "one-day", "down-to-zero", "below-zero", "bool", "word", "too-large"],
 )
 def test_monotonic_offset_range_follows_the_kernel(value, ok):
+    def config():
+        return namespaces.build_config(["time"], monotonic_offset=value, clocks=CLOCKS)
+
     if ok:
-        assert namespaces.validate_offset(value, "monotonic", CLOCKS["monotonic"]) == value
+        assert config()["monotonic_offset"] == value
     else:
         with pytest.raises(ValueError):
-            namespaces.validate_offset(value, "monotonic", CLOCKS["monotonic"])
+            config()
 
 
 def test_config_of_all_types_has_defaults():
@@ -163,7 +181,9 @@ def test_net_only_config_carries_no_other_options():
         (dict(types=["net"], uid_map=[(0, 1, 1)]), "need 'user' in types"),
         (dict(types=["net"], hostname="x"), "hostname needs 'uts'"),
         (dict(types=["net"], propagation="slave"), "mount_propagation needs 'mnt'"),
-        (dict(types=["uts"], hostname="h" * 65), "1 to 64 bytes"),
+        (dict(types=["uts"], hostname="h" * 65), "1 to 64 characters"),
+        (dict(types=["uts"], hostname="nsv_web"), "not a valid host name"),
+        (dict(types=["uts"], hostname="-nsv"), "not a valid host name"),
         (dict(types=["time"], boottime_offset=-5000), "before zero"),
         (dict(types=["user"], uid_map=[(0, 1000, 10), (5, 2000, 10)]), "overlap"),
     ],
@@ -176,6 +196,8 @@ def test_net_only_config_carries_no_other_options():
         "hostname-without-uts",
         "propagation-without-mnt",
         "hostname-too-long",
+        "hostname-underscore",
+        "hostname-leading-dash",
         "offset-below-zero",
         "overlapping-map",
     ],

@@ -5,23 +5,33 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "value,expected",
-    [(None, None), ([[0, 100000, 65536]], [[0, 100000, 65536]]), ([["0", "1000", "1"]], [[0, 1000, 1]])],
-    ids=["absent", "one-range", "strings-from-yaml"],
+    "value,expected,deprecated",
+    [
+        (None, None, False),
+        ([{"inside": 0, "outside": 100000, "count": 65536}], [[0, 100000, 65536]], False),
+        ([{"inside": "0", "outside": "1000", "count": "1"}], [[0, 1000, 1]], False),
+        ([[0, 100000, 65536]], [[0, 100000, 65536]], True),
+        ([["0", "1000", "1"]], [[0, 1000, 1]], True),
+    ],
+    ids=["absent", "one-range", "strings-from-yaml", "old-list-form", "old-list-strings"],
 )
-def test_id_map_accepted(value, expected):
-    assert namespace_verify.check_id_map(value, "uid_map") == expected
+def test_id_map_accepted(value, expected, deprecated):
+    warnings = []
+    assert namespace_verify.check_id_map(value, "uid_map", warnings) == expected
+    assert bool(warnings) is deprecated and all("deprecated" in w for w in warnings)
 
 
 @pytest.mark.parametrize(
     "value,message",
     [
         ([[0, 1]], "[inside, outside, count]"),
-        ([[0, -1, 5]], ">= 0"),
-        ([[0, 1000, 0]], "count > 0"),
-        ([["a", 1, 1]], "integers"),
+        ([[0, -1, 5]], "below the minimum 0"),
+        ([[0, 1000, 0]], "count must be at least 1"),
+        ([["a", 1, 1]], "must be an integer"),
+        ([{"inside": 0, "outside": 1}], "missing count"),
+        ([[0, 1000, 10], [5, 2000, 10]], "overlap"),
     ],
-    ids=["two-fields", "negative", "zero-count", "not-a-number"],
+    ids=["two-fields", "negative", "zero-count", "not-a-number", "missing-key", "overlap"],
 )
 def test_id_map_rejected_with_the_rule(value, message):
     with pytest.raises(ValueError) as info:
@@ -33,10 +43,12 @@ def test_id_map_rejected_with_the_rule(value, message):
     "value,ok",
     [
         ({"monotonic": 10, "boottime": "20"}, {"monotonic": 10, "boottime": 20}),
+        ({}, {}),
         ({"realtime": 1}, None),
         ({"monotonic": "soon"}, None),
+        ({"monotonic": -(10**12)}, None),
     ],
-    ids=["valid", "realtime-has-no-offset", "not-seconds"],
+    ids=["valid", "none", "realtime-has-no-offset", "not-seconds", "before-zero"],
 )
 def test_time_offsets(value, ok):
     if ok is None:

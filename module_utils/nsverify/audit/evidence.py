@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 
-from ansible.module_utils.nsverify import catalog, kernel, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, kernel, procfs
 
 # /proc/<pid>/ns/<entry> appeared later than some types themselves (namespaces(7)):
 # net/ipc/uts 3.0; mnt/pid/user 3.8; cgroup 4.6; time 5.6. A missing entry on a kernel
@@ -27,26 +27,6 @@ PROC_ENTRY_SINCE = {
     "time": (5, 6, 0),
 }
 
-# cgroup v1 controllers as they appear in the super options of a cgroup mount (cgroups(7));
-# "name=systemd" style named hierarchies are kept too.
-V1_CONTROLLERS = (
-    "blkio",
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "debug",
-    "devices",
-    "freezer",
-    "hugetlb",
-    "memory",
-    "misc",
-    "net_cls",
-    "net_prio",
-    "perf_event",
-    "pids",
-    "rdma",
-)
-
 INIT_USER_NS_INODE = 0xEFFFFFFD  # PROC_USER_INIT_INO, <linux/proc_ns.h>
 CAP_SYS_ADMIN = 21
 
@@ -56,40 +36,9 @@ def version(v):
 
 
 # --------------------------------------------------------------------------- cgroup layout
-def cgroup_layout(mounts):
-    """'v1', 'v2', 'hybrid' (both mounted) or 'none', from parsed mountinfo."""
-    v1 = any(m["fstype"] == "cgroup" for m in mounts)
-    v2 = any(m["fstype"] == "cgroup2" for m in mounts)
-    if v1 and v2:
-        return "hybrid"
-    if v2:
-        return "v2"
-    if v1:
-        return "v1"
-    return "none"
-
-
-def cgroup_mounts(mounts):
-    out = []
-    for m in mounts:
-        if m["fstype"] not in ("cgroup", "cgroup2"):
-            continue
-        entry = {
-            "mount_point": m["mount_point"],
-            "fstype": m["fstype"],
-            "version": 2 if m["fstype"] == "cgroup2" else 1,
-        }
-        if m["fstype"] == "cgroup":
-            entry["controllers"] = sorted(
-                o for o in m["super_options"].split(",") if o in V1_CONTROLLERS or o.startswith("name=")
-            )
-        out.append(entry)
-    return sorted(out, key=lambda e: e["mount_point"])
-
-
 def read_cgroup(proc="/proc"):
     mounts = procfs.parse_mountinfo(procfs.read_text(os.path.join(proc, "self", "mountinfo")) or "")
-    return {"layout": cgroup_layout(mounts), "mounts": cgroup_mounts(mounts)}
+    return {"layout": cgroups.layout(mounts), "mounts": cgroups.describe_mounts(mounts)}
 
 
 # --------------------------------------------------------------------------- limits, config, privilege

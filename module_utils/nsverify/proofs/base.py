@@ -13,17 +13,14 @@ import errno
 import fcntl
 import json
 import os
-import re
 import select
 import threading
 import time
 
-from ansible.module_utils.nsverify import catalog, controls, kernel, probe, procfs, syscalls
+from ansible.module_utils.nsverify import catalog, controls, kernel, probe, procfs, syscalls, validate
 
 NAMED_ROOT = "/run/nsverify/ns"
 TARGET_KINDS = ("fresh", "named", "pid", "paths")
-# A name of a named namespace: one path component, no traversal.
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NS_GET_NSTYPE = 0xB703  # ioctl_ns(2), Linux 4.11
 NS_GET_USERNS = 0xB701  # ioctl_ns(2), Linux 4.9: an fd of the owning user namespace
 
@@ -410,10 +407,7 @@ def make_target(
     if kind == "named":
         if not name:
             raise ValueError("target=named needs name=<a namespace made by the namespace module>")
-        if not _NAME_RE.match(name) or ".." in name:
-            raise ValueError(
-                "invalid namespace name %r: use letters, digits, '.', '_' or '-', no '/' and no '..'" % name
-            )
+        validate.name(name, "namespace name")  # one path component, no traversal
         base = os.path.join(named_root, name)
         if not os.path.isdir(base):
             raise ValueError(
