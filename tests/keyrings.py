@@ -1,6 +1,6 @@
 """Test-side keyring calls (escape 2 of issue 10): add a key to the host's user keyring, look for it from
-inside, always remove it. ctypes for Python callers, and a static C helper for inside a BusyBox container,
-which has no Python and no keyctl applet.
+inside, always remove it. ctypes for Python callers; inside a BusyBox container (no Python, no keyctl applet)
+tests use the static prober of static_helpers.py.
 
 Keys are not namespaced by mnt/pid/uts/ipc/net/cgroup: a process with the same uid in the same user namespace
 finds the key in the same user keyring (keyrings(7)). Every key made here is named nsv-<pid>-<random>.
@@ -10,8 +10,6 @@ import contextlib
 import ctypes
 import os
 import platform
-import shutil
-import subprocess
 import uuid
 
 from ansible.module_utils.nsverify import seccomp
@@ -95,48 +93,3 @@ def keys_named(prefix="nsv-"):
             if len(fields) == 9 and fields[8].startswith(prefix) and not set(fields[1]) & set("iRD"):
                 out.append(fields[8].split(":")[0])
     return out
-
-
-# A static helper for inside the container: `keyprobe search DESC` prints the payload of the user key DESC or
-# "errno N"; `keyprobe add DESC PAYLOAD` adds one and prints its serial. Exit 0 when the call worked.
-KEYPROBE_C = r"""
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <sys/syscall.h>
-int main(int argc, char **argv) {
-    char buf[4096];
-    long serial, n;
-    if (argc == 3 && strcmp(argv[1], "search") == 0) {
-        serial = syscall(SYS_keyctl, 10L, -4L, "user", argv[2], 0L);
-        if (serial < 0) { printf("errno %d\n", errno); return 1; }
-        n = syscall(SYS_keyctl, 11L, serial, buf, (long)sizeof(buf) - 1);
-        if (n < 0) { printf("errno %d\n", errno); return 1; }
-        buf[n < (long)sizeof(buf) ? n : (long)sizeof(buf) - 1] = 0;
-        printf("found %s\n", buf);
-        return 0;
-    }
-    if (argc == 4 && strcmp(argv[1], "add") == 0) {
-        serial = syscall(SYS_add_key, "user", argv[2], argv[3], strlen(argv[3]), -4L);
-        if (serial < 0) { printf("errno %d\n", errno); return 1; }
-        printf("added %ld\n", serial);
-        return 0;
-    }
-    fprintf(stderr, "usage: keyprobe search DESC | add DESC PAYLOAD\n");
-    return 2;
-}
-"""
-
-
-def build_keyprobe(dest_dir):
-    """Compile the static helper into dest_dir; None when no C compiler or static libc is at hand."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        return None
-    src = os.path.join(dest_dir, "keyprobe.c")
-    out = os.path.join(dest_dir, "keyprobe")
-    with open(src, "w") as fh:
-        fh.write(KEYPROBE_C)
-    res = subprocess.run([cc, "-static", "-O1", "-o", out, src], capture_output=True, text=True)
-    return out if res.returncode == 0 else None
