@@ -406,3 +406,19 @@ def parse_status(text):
             return None
 
     return {"mode": num("Seccomp"), "filters": num("Seccomp_filters"), "no_new_privs": num("NoNewPrivs")}
+
+
+def profile_of(config):
+    """The profile a container config asks for: config['seccomp'], stored only when it is not the default (so
+    that the config hash of containers started before the option stays the same)."""
+    return (config or {}).get("seccomp") or DEFAULT_PROFILE
+
+
+def install_for(config):
+    """Install the container config's profile for its kept capabilities, in the process about to exec."""
+    return install(profile_of(config), capabilities=(config or {}).get("capabilities") or ())
+
+
+def expected_mode(profile):
+    """The Seccomp field of /proc/<pid>/status a process under `profile` shows: 2 (filter) or 0."""
+    return 0 if profile == "unconfined" else SECCOMP_MODE_FILTER

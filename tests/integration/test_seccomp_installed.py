@@ -166,3 +166,21 @@ def test_i386_entry_kills_the_process():
     except OSError:
         pytest.skip("no writable+executable mapping allowed here")
     assert killed_by(int80_getpid) == signal.SIGSYS
+
+
+def mode_after_install_for(config):
+    seccomp.install_for(config)
+    return [seccomp.read_status()["mode"], raw_syscall(NR["mount"], 0, 0, 0, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    "config,expected",
+    [
+        ({"capabilities": ["CHOWN"]}, [2, "EPERM"]),
+        ({"capabilities": ["SYS_ADMIN"]}, [2, "EFAULT"]),  # the kept capability lifts the mount rule, as in moby
+        ({"seccomp": "unconfined", "capabilities": []}, [0, "EFAULT"]),
+    ],
+    ids=["default", "sys-admin", "unconfined"],
+)
+def test_install_for_a_container_config(config, expected):
+    assert probe.run_checked(mode_after_install_for, config) == expected

@@ -235,3 +235,10 @@ def test_parse_status():
     text = "Name:\tsh\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n"
     assert seccomp.parse_status(text) == {"mode": 2, "filters": 1, "no_new_privs": 1}
     assert seccomp.parse_status("Name:\tsh\nSeccomp:\t0\n") == {"mode": 0, "filters": None, "no_new_privs": None}
+
+
+def test_profile_of_a_container_config():
+    assert seccomp.profile_of({"name": "x"}) == "default"  # containers started before the option
+    assert seccomp.profile_of({"seccomp": "unconfined"}) == "unconfined"
+    assert seccomp.profile_of(None) == "default"
+    assert seccomp.expected_mode("default") == 2 and seccomp.expected_mode("unconfined") == 0
