@@ -17,7 +17,7 @@ import namespace as namespace_module
 import pytest
 from conftest import run_module_main
 
-from ansible.module_utils.nsverify import catalog, inspect, namespaces
+from ansible.module_utils.nsverify import catalog, inspect, namespaces, procfs
 
 ROOT = Path(__file__).resolve().parents[2]
 NS_DIR = namespaces.NAMESPACES_DIR
@@ -43,14 +43,14 @@ def holder_gone(pid):
     """True once the process is gone or a zombie (the host's init reaps orphans late)."""
     try:
         with open("/proc/%d/stat" % pid) as fh:
-            return namespaces.parse_stat_state(fh.read()) in ("Z", "X")
+            return procfs.parse_stat(fh.read())["state"] in ("Z", "X")
     except FileNotFoundError:
         return True
 
 
 def snapshot():
     """The host state a named namespace may touch: mounts, /run/nsverify, nsv-holder processes."""
-    mounts = sorted((m["mount_point"], m["fstype"]) for m in namespaces.read_mountinfo())
+    mounts = sorted((m["mount_point"], m["fstype"]) for m in procfs.read_mountinfo())
     tree = []
     if os.path.isdir("/run/nsverify"):
         for dirpath, dirnames, filenames in os.walk("/run/nsverify"):
@@ -188,7 +188,7 @@ def test_all_eight_created_with_bind_mounts_and_state(all_eight):
     name, _, result = all_eight
     assert result["changed"] and result["action"] == "create"
     assert sorted(result["namespaces"]) == sorted(ALL)
-    mounts = {m["mount_point"]: m for m in namespaces.read_mountinfo()}
+    mounts = {m["mount_point"]: m for m in procfs.read_mountinfo()}
     for t, entry in result["namespaces"].items():
         assert entry["path"] == os.path.join(NS_DIR, name, t)
         assert mounts[entry["path"]]["fstype"] == "nsfs"
@@ -302,9 +302,9 @@ def test_mount_namespace_holds_no_copy_of_the_named_namespaces_dir(all_eight):
         text=True,
         check=True,
     ).stdout
-    inside = [m["mount_point"] for m in namespaces.parse_mountinfo(out)]
+    inside = [m["mount_point"] for m in procfs.parse_mountinfo(out)]
     assert inside and not [p for p in inside if p.startswith(NS_DIR)]
-    assert [m for m in namespaces.read_mountinfo() if m["mount_point"].startswith(NS_DIR)]
+    assert [m for m in procfs.read_mountinfo() if m["mount_point"].startswith(NS_DIR)]
 
 
 def test_second_run_is_not_changed_and_check_mode_agrees(all_eight):
@@ -352,7 +352,7 @@ def test_crash_recovery_holder_killed_and_mount_removed_by_hand(name):
 
     check = run_module(args, check=True)
     assert check["changed"] and check["action"] == "recreate"
-    assert not any(m["mount_point"] == net for m in namespaces.read_mountinfo())  # check mode did nothing
+    assert not any(m["mount_point"] == net for m in procfs.read_mountinfo())  # check mode did nothing
 
     repaired = run_module(args)
     assert repaired["changed"] and repaired["action"] == "recreate"
@@ -370,10 +370,13 @@ def test_crash_recovery_holder_killed_and_mount_removed_by_hand(name):
     # crash again, then absent must still clean up everything
     os.kill(repaired["holder_pid"], signal.SIGKILL)
     subprocess.run(["umount", repaired["namespaces"]["uts"]["path"]], check=True)
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously: on a busy host it takes a moment
+    while not holder_gone(repaired["holder_pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     removed = run_module(dict(name=name, state="absent"))
     assert removed["changed"] and removed["removed"]["holder_killed"] is None
     assert not os.path.lexists(os.path.join(NS_DIR, name))
-    assert not [m for m in namespaces.read_mountinfo() if m["mount_point"].startswith(os.path.join(NS_DIR, name))]
+    assert not [m for m in procfs.read_mountinfo() if m["mount_point"].startswith(os.path.join(NS_DIR, name))]
 
 
 def test_mount_removed_by_hand_is_repaired_from_the_living_holder(name):
@@ -487,7 +490,7 @@ def test_mount_propagation_option(name, shared_dir, propagation, seen_inside):
         text=True,
         check=True,
     ).stdout
-    inside = [m["mount_point"] for m in namespaces.parse_mountinfo(out) if m["source"] == "nsvprop"]
+    inside = [m["mount_point"] for m in procfs.parse_mountinfo(out) if m["source"] == "nsvprop"]
     assert bool(inside) is seen_inside
     # and nothing made inside ever reaches the host
     subprocess.run(
@@ -502,7 +505,7 @@ def test_mount_propagation_option(name, shared_dir, propagation, seen_inside):
         ],
         check=True,
     )
-    assert not [m for m in namespaces.read_mountinfo() if m["source"] == "nsvinside"]
+    assert not [m for m in procfs.read_mountinfo() if m["source"] == "nsvinside"]
 
 
 def test_map_without_root_inside_and_time_without_pid(name):

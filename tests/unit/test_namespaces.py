@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible.module_utils.nsverify import namespaces, validate
+from ansible.module_utils.nsverify import namespaces, procfs, validate
 
 ALL = ["mnt", "uts", "ipc", "pid", "net", "user", "cgroup", "time"]
 CLOCKS = {"monotonic": 1000.5, "boottime": 1200.25}
@@ -241,7 +241,7 @@ MOUNTINFO = "\n".join(
 
 
 def test_mountinfo_parser_follows_the_grammar():
-    got = namespaces.parse_mountinfo(MOUNTINFO)
+    got = procfs.parse_mountinfo(MOUNTINFO)
     assert [(m["mount_point"], m["fstype"], m["propagation"]) for m in got] == [
         ("/", "ext4", "private"),
         ("/run/nsverify/ns", "ext4", "private"),
@@ -263,8 +263,8 @@ def test_mountinfo_parser_follows_the_grammar():
     ids=["captured-cat", "comm-with-parens-and-spaces"],
 )
 def test_stat_parser_counts_from_the_last_paren(text, start, state):
-    assert namespaces.parse_stat_starttime(text) == start
-    assert namespaces.parse_stat_state(text) == state
+    stat = procfs.parse_stat(text)
+    assert (stat["starttime"], stat["state"]) == (start, state)
 
 
 # ------------------------------------------------------------------ holder identity (captured /proc tree)
