@@ -28,7 +28,8 @@ version_added: "1.0.0"
 author: nsverify
 options:
   name:
-    description: Container name; C([a-z0-9][a-z0-9_-]{0,31}).
+    description: Container name; 1 to 32 characters of C(a-z), C(0-9), C(_), C(.), C(-), starting with a letter or
+      digit (it names files, cgroups and the veth).
     type: str
     required: true
   state:
@@ -92,14 +93,16 @@ options:
     type: bool
     default: false
   uid_map:
-    description: With O(user_namespace), the uid map as C([inside, outside, count]) lines; must map 0 inside.
-      Default C([[0, 100000, 65536]]).
+    description:
+      - With O(user_namespace), the uid map as a list of C({inside, outside, count}) mappings (the shape every
+        nsverify module takes); must map 0 inside. Default C([{inside: 0, outside: 100000, count: 65536}]).
+      - The older C([inside, outside, count]) lists are still accepted, with a deprecation warning.
     type: list
-    elements: list
+    elements: raw
   gid_map:
     description: As O(uid_map) for group ids.
     type: list
-    elements: list
+    elements: raw
   namespaces:
     description:
       - The namespace types PID 1 gets new ones of, besides the user and time namespaces that
@@ -110,8 +113,8 @@ options:
         look at.
     type: list
     elements: str
-    choices: [mnt, uts, ipc, net, pid, cgroup]
-    default: [mnt, uts, ipc, net, pid, cgroup]
+    choices: [mnt, uts, ipc, pid, net, cgroup]
+    default: [mnt, uts, ipc, pid, net, cgroup]
   stop_timeout:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
@@ -140,7 +143,7 @@ EXAMPLES = r"""
   busybox_container:
     name: nocgns
     rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
-    namespaces: [mnt, uts, ipc, net, pid]
+    namespaces: [mnt, uts, ipc, pid, net]
 
 - name: Stop it (the upper layer is kept)
   busybox_container:
@@ -205,7 +208,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container
+from ansible.module_utils.nsverify import container, validate
 
 
 def build_module():
@@ -214,7 +217,7 @@ def build_module():
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["started", "stopped", "absent"], default="started"),
             rootfs=dict(type="path"),
-            hostname=dict(type="str", default="isolated-box"),
+            hostname=dict(type="str", default=container.DEFAULT_HOSTNAME),
             memory=dict(type="str"),
             cpus=dict(type="float"),
             pids=dict(type="int"),
@@ -226,8 +229,8 @@ def build_module():
             capabilities=dict(type="list", elements="str"),
             time_offsets=dict(type="dict"),
             user_namespace=dict(type="bool", default=False),
-            uid_map=dict(type="list", elements="list"),
-            gid_map=dict(type="list", elements="list"),
+            uid_map=dict(type="list", elements="raw"),
+            gid_map=dict(type="list", elements="raw"),
             namespaces=dict(
                 type="list", elements="str", choices=list(container.BASE_TYPES), default=list(container.BASE_TYPES)
             ),
@@ -238,103 +241,70 @@ def build_module():
     )
 
 
-def _state_word(st):
-    if st["running"]:
-        return "running"
-    return "stopped" if st["exists"] else "absent"
+def requested_config(module):
+    """The canonical config of a start request (None for stopped/absent); deprecations warned."""
+    p = module.params
+    if p["state"] != "started":
+        validate.container_name(p["name"])
+        return None
+    warnings = []
+    config = container.normalize(
+        p["name"],
+        p["rootfs"],
+        hostname=p["hostname"],
+        memory=p["memory"],
+        cpus=p["cpus"],
+        pids=p["pids"],
+        veth=p["veth"],
+        veth_host=p["veth_host_name"],
+        veth_container=p["veth_container_name"],
+        network=p["network"],
+        command=p["command"],
+        capabilities=p["capabilities"],
+        time_offsets=p["time_offsets"],
+        require_rootfs=not module.check_mode,
+        user_namespace=p["user_namespace"],
+        uid_map=p["uid_map"],
+        gid_map=p["gid_map"],
+        namespaces=p["namespaces"],
+        warnings=warnings,
+    )
+    for msg in warnings:
+        module.deprecate(msg, version="2.0.0")
+    if module.check_mode and not os.path.isdir(config["rootfs"]):
+        module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
+    return config
+
+
+def _diff(plan, config, exam):
+    running = exam["status"]["state"] or {}
+    return dict(
+        before="state: %s\nconfig_hash: %s\n" % (plan["before"], running.get("config_hash")),
+        after="state: %s\nconfig_hash: %s\n" % (plan["after"], container.config_hash(config) if config else None),
+    )
 
 
 def main():
     module = build_module()
     p = module.params
-    name = p["name"]
     try:
-        config = None
-        if p["state"] == "started":
-            config = container.normalize(
-                name,
-                p["rootfs"],
-                hostname=p["hostname"],
-                memory=p["memory"],
-                cpus=p["cpus"],
-                pids=p["pids"],
-                veth=p["veth"],
-                veth_host=p["veth_host_name"],
-                veth_container=p["veth_container_name"],
-                network=p["network"],
-                command=p["command"],
-                capabilities=p["capabilities"],
-                time_offsets=p["time_offsets"],
-                require_rootfs=not module.check_mode,
-                user_namespace=p["user_namespace"],
-                uid_map=p["uid_map"],
-                gid_map=p["gid_map"],
-                namespaces=p["namespaces"],
-            )
-            if module.check_mode and not os.path.isdir(config["rootfs"]):
-                module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
-        elif not container._NAME_RE.match(name):
-            module.fail_json(msg="container name %r is not valid: 1-32 characters of a-z, 0-9, '_', '-'" % name)
-        st = container.status(name)
-        before = _state_word(st)
-        result = dict(changed=False, container={}, state=before)
-
-        # decide
-        if p["state"] == "started":
-            want_hash = container.config_hash(config)
-            if st["running"]:
-                if st["state"].get("config_hash") != want_hash:
-                    module.fail_json(
-                        msg="container %s is already running with another config (hash %s, requested "
-                        "%s): stop it first (state=stopped or absent) or choose another name"
-                        % (name, st["state"].get("config_hash"), want_hash),
-                        running_config=st["state"].get("config"),
-                        requested_config=config,
-                    )
-                changed = False
-            else:
-                changed = True
-            after = "running"
-        else:
-            leftovers = container.leftovers(name)
-            changed = st["running"] or bool(
-                leftovers.get("cgroups") or leftovers.get("veth") or leftovers.get("run_dir")
-            )
-            if p["state"] == "absent":
-                changed = changed or bool(leftovers.get("data_dir"))
-                after = "absent"
-            else:
-                after = "stopped" if st["exists"] else "absent"
-        result["changed"] = changed
-        if module._diff:
-            result["diff"] = dict(
-                before="state: %s\nconfig_hash: %s\n" % (before, (st["state"] or {}).get("config_hash")),
-                after="state: %s\nconfig_hash: %s\n" % (after, container.config_hash(config) if config else None),
-            )
-
-        # act
-        if not module.check_mode:
-            if p["state"] == "started":
-                if changed:
-                    if st["exists"]:
-                        container.stop(name, timeout=p["stop_timeout"])  # clear a dead run's remnants
-                    container.start(config)
-                st = container.status(name)
-                result["container"] = st["state"]
-                result["summary"] = container.describe(st["state"])
-                result["summary_lines"] = container.summary_lines(st["state"])
-            elif changed:
-                if p["state"] == "absent":
-                    result["removed"] = container.remove(name, timeout=p["stop_timeout"])
-                else:
-                    result["removed"] = container.stop(name, timeout=p["stop_timeout"])
-            result["state"] = _state_word(container.status(name))
-        elif p["state"] == "started" and st["running"]:
-            result["container"] = st["state"]
-            result["summary"] = container.describe(st["state"])
-            result["summary_lines"] = container.summary_lines(st["state"])
+        config = requested_config(module)
+        exam = container.examine(p["name"])
+        plan = container.decide(p["state"], config, exam)
+    except validate.InvalidInput as exc:
+        module.fail_json(msg=str(exc))
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc), **exc.evidence)
+    result = dict(changed=plan["changed"], container={}, state=plan["before"])
+    if module._diff:
+        result["diff"] = _diff(plan, config, exam)
+    if not module.check_mode:
+        try:
+            result.update(container.act(plan, p["name"], stop_timeout=p["stop_timeout"]))
+        except container.ContainerError as exc:
+            module.fail_json(msg=str(exc), **exc.evidence)
+    elif exam["status"]["running"] and p["state"] == "started":
+        result.update(container.report(exam["status"]["state"]))
     module.exit_json(**result)
 
 

@@ -90,7 +90,7 @@ init_pid:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container
+from ansible.module_utils.nsverify import container, validate
 
 
 def build_module():
@@ -111,6 +111,10 @@ def main():
     module = build_module()
     p = module.params
     argv = p["argv"] or ["/bin/sh", "-c", p["cmd"]]
+    try:
+        validate.container_name(p["name"])
+    except validate.InvalidInput as exc:
+        module.fail_json(msg=str(exc))
     st = container.status(p["name"])
     if not st["running"]:
         module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])

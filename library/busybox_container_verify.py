@@ -64,8 +64,8 @@ checks:
   returned: always
   type: list
   elements: dict
-  sample: [{id: NS-CTR-002, title: "Hostname inside is the container's, the host's is unchanged", status: pass,
-            evidence: {inside: isolated-box, host: myhost, expected: isolated-box}}]
+  sample: [{id: NS-CTR-002, title: "Hostname inside is the container's, the host's is unchanged", namespace: uts,
+            source: container, status: pass, evidence: {inside: isolated-box, host: myhost, expected: isolated-box}}]
 summary:
   description: Control IDs by outcome.
   returned: always
@@ -75,7 +75,8 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container, container_checks
+from ansible.module_utils.nsverify import container, validate
+from ansible.module_utils.nsverify.container import checks as container_checks
 
 
 def build_module():
@@ -97,6 +98,10 @@ def main():
         module.fail_json(
             msg="unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(container_checks.CHECK_IDS))
         )
+    try:
+        validate.container_name(p["name"])
+    except validate.InvalidInput as exc:
+        module.fail_json(msg=str(exc))
     st = container.status(p["name"])
     if not st["running"]:
         module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])

@@ -44,40 +44,9 @@ def min_memory(layout):
 
 MIN_PIDS = 4
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kb": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mb": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gb": 1024**3,
-    "gib": 1024**3,
-}
-
 
 class CgroupError(Exception):
     pass
-
-
-def parse_size(value):
-    """'64M', '64MiB', '1g', 67108864 -> bytes; None/'' -> None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    num = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = text[len(num) :].strip()
-    if unit not in _UNITS or not num:
-        raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
-    try:
-        return int(float(num) * _UNITS[unit])
-    except ValueError:
-        raise ValueError("cannot read %r as a size: use bytes or a number with K, M or G" % value)
 
 
 # cgroup v1 controllers as they appear in the super options of a cgroup mount (cgroups(7));

@@ -28,18 +28,15 @@ recv(); every other message reaches the caller. A step that fails sends the "err
 naming its stage and the child exits. The child is always reaped: the handle is a context
 manager whose exit closes the pipes, waits a moment and kills what did not end.
 
-Example, a held probe (the inside keeps its state while the host looks):
+A held probe (the inside keeps its state while the host looks):
 
-    def inside(chan, name):
+    def inside(chan, name):                # in the child
         syscalls.sethostname(name)
-        chan.ready({"pid": os.getpid()})   # -> the parent's recv()
+        chan.ready(os.getpid())            # -> the parent's recv(): {"ready": pid}
         chan.recv()                        # until the parent says go
         return os.uname().nodename         # -> {"result": ...}
-
     with probe.spawn(inside, args=("nsv-x",), unshare=catalog.CLONE_NEWUTS) as child:
-        seen = child.recv()                # {"ready": {"pid": ...}}
-        host_view = look(seen["ready"])
-        child.send({"go": True})
+        host_view = look(child.recv()["ready"]); child.send({"go": True})
         res = probe.outcome(child)         # {ok, value, stage, errno, errname, error, timed_out}
 """
 
@@ -81,10 +78,7 @@ def read_until_eof(fd, deadline):
     chunks = []
     while True:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
             return None
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -92,15 +86,10 @@ def read_until_eof(fd, deadline):
         chunks.append(chunk)
 
 
-def _map_line(entry):
-    if isinstance(entry, dict):
-        entry = (entry["inside"], entry["outside"], entry["count"])
-    return "%d %d %d\n" % tuple(int(x) for x in entry)
-
-
 def format_id_map(entries):
     """[{inside, outside, count}] or [(inside, outside, count)] -> the text of uid_map/gid_map."""
-    return "".join(_map_line(e) for e in entries)
+    rows = [(e["inside"], e["outside"], e["count"]) if isinstance(e, dict) else e for e in entries]
+    return "".join("%d %d %d\n" % tuple(int(x) for x in row) for row in rows)
 
 
 def write_id_maps(pid, uid_map=None, gid_map=None, setgroups=None, proc="/proc"):
@@ -112,24 +101,17 @@ def write_id_maps(pid, uid_map=None, gid_map=None, setgroups=None, proc="/proc")
                 fh.write(setgroups)
         except FileNotFoundError:  # kernels before 3.19 have no setgroups file
             pass
-    if uid_map:
-        with open(os.path.join(base, "uid_map"), "w") as fh:
-            fh.write(format_id_map(uid_map))
-    if gid_map:
-        with open(os.path.join(base, "gid_map"), "w") as fh:
-            fh.write(format_id_map(gid_map))
+    for fname, entries in (("uid_map", uid_map), ("gid_map", gid_map)):
+        if entries:
+            with open(os.path.join(base, fname), "w") as fh:
+                fh.write(format_id_map(entries))
 
 
 def format_timens_offsets(offsets):
     """{'monotonic': s, 'boottime': s} -> 'boottime s 0\\nmonotonic s 0\\n' (seconds may be
     fractional: the nanoseconds field is filled from the fraction)."""
-    lines = []
-    for clock in sorted(offsets):
-        secs = offsets[clock]
-        whole = int(secs // 1)
-        nanos = int(round((secs - whole) * 1e9))
-        lines.append("%s %d %d\n" % (clock, whole, nanos))
-    return "".join(lines)
+    parts = [(clock,) + divmod(offsets[clock], 1) for clock in sorted(offsets)]
+    return "".join("%s %d %d\n" % (clock, whole, round(frac * 1e9)) for clock, whole, frac in parts)
 
 
 def write_timens_offsets(offsets, pid="self", proc="/proc"):
@@ -150,11 +132,11 @@ class _LineReader:
     def next(self, deadline):
         """The next message; None at EOF; SpawnTimeout after the monotonic `deadline`."""
         while b"\n" not in self.buf:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise SpawnTimeout("no message from the child in time")
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([self.fd], [], [], remaining)
             if not ready:
+                if remaining is not None and time.monotonic() >= deadline:
+                    raise SpawnTimeout("no message from the child in time")
                 continue
             chunk = os.read(self.fd, 65536)
             if not chunk:
@@ -174,10 +156,6 @@ class _LineReader:
 
 def _send(fd, obj):
     write_all(fd, (json.dumps(obj) + "\n").encode())
-
-
-def _deadline(timeout):
-    return None if timeout is None else time.monotonic() + timeout
 
 
 def error_message(exc, stage):
@@ -203,7 +181,7 @@ class Channel:
 
     def recv(self, timeout=None):
         """The parent's next message (None when the parent closed its end)."""
-        return self._reader.next(_deadline(timeout))
+        return self._reader.next(None if timeout is None else time.monotonic() + timeout)
 
     def request_maps(self, pid=None):
         """Ask the parent to write the uid/gid maps given to spawn() for `pid` (None: the
@@ -218,10 +196,15 @@ class Channel:
 
     def close(self):
         for fd in self.fds():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            _close_quietly(fd)
+
+
+def _close_quietly(fd):
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------- the parent's handle
@@ -245,7 +228,7 @@ class Spawned:
         self._reader = _LineReader(up_r)
         self._options = options
         self.timeout = options["timeout"]
-        self.deadline = _deadline(self.timeout)
+        self.deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.map_failure = None
 
     def recv(self, timeout=None):
@@ -264,12 +247,7 @@ class Spawned:
         try:
             write_id_maps(pid, o["uid_map"], o["gid_map"], o["setgroups"], o["proc"])
         except OSError as exc:
-            self.map_failure = {
-                "error": "writing uid/gid map: %s" % exc,
-                "stage": "id_map",
-                "errno": exc.errno,
-                "errname": syscalls.errno_name(exc.errno),
-            }
+            self.map_failure = dict(error_message(exc, "id_map"), error="writing uid/gid map: %s" % exc)
             self.send({"maps": "failed", "errno": exc.errno})
             return False
         self.send({"maps": "ok"})
@@ -306,11 +284,7 @@ class Spawned:
         """Close the pipes (the child's recv() sees EOF), let the child end within `grace`
         seconds, then kill it; always reaped."""
         for fd in (self._up_r, self._down_w):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _close_quietly(fd)
         self._up_r = self._down_w = None
         until = time.monotonic() + grace
         delay = 0.001
@@ -350,9 +324,8 @@ def _join_pairs(join):
     if not join:
         return []
     if isinstance(join, dict):
-        return [(t, join[t]) for t in catalog.JOIN_ORDER if t in join] + [
-            (t, join[t]) for t in join if t not in catalog.JOIN_ORDER
-        ]
+        order = list(catalog.JOIN_ORDER)
+        return [(t, join[t]) for t in sorted(join, key=lambda t: order.index(t) if t in order else len(order))]
     return list(join)
 
 
@@ -380,22 +353,18 @@ def spawn(
     """Fork a child that enters namespaces and runs child_fn(chan, *args, **kwargs); return
     the parent's handle (Spawned). The steps, in order (see the module docstring):
 
-    setsid: start a new session.  stdio: a file for stdout/stderr (stdin /dev/null).
-    keep_fds: when given, every other fd above 2 is closed (the channel stays).
-    detach: fork once more and let the direct child exit, so that the long-lived child is
-      nobody's child and outlives the caller (the container's init); then fork=True
-      leaves the intermediate free to exit as well.
+    setsid: a new session.  stdio: a file for stdout/stderr (stdin /dev/null).  keep_fds: if
+      given, every other fd above 2 is closed.  detach: fork once more and let the direct
+      child exit: the long-lived child is nobody's child (the container's init).
     pdeathsig: a signal the child gets when the caller dies (not with detach).
     join_cgroups: open cgroup.procs fds the child writes itself into before any namespace.
     join: {type: path or fd} entered with setns(2) in catalog.JOIN_ORDER, or a list of
-      (type, path or fd) pairs entered in that order.
-    unshare: CLONE_NEW* flags for unshare(2).
-    uid_map/gid_map: [{inside, outside, count}] or [(inside, outside, count)], written by
-      the parent (only a process with CAP_SETUID in the parent user namespace may map ids
-      other than its own): after unshare when it has CLONE_NEWUSER, and whenever the child
-      calls chan.request_maps(). setgroups: 'deny'/'allow' first; 'deny' when not root.
-    time_offsets: {clock: seconds} written to /proc/self/timens_offsets (write_timens_offsets).
-    setup: a callable run in the child last, before the fork.
+      (type, path or fd) pairs entered in that order.  unshare: CLONE_NEW* flags.
+    uid_map/gid_map: [{inside, outside, count}] or [(inside, outside, count)], written by the
+      parent (only a process with CAP_SETUID in the parent user namespace may map other ids
+      than its own) after unshare with CLONE_NEWUSER, and when the child calls
+      chan.request_maps().  setgroups: 'deny'/'allow' first; 'deny' when not root.
+    time_offsets: {clock: seconds} for /proc/self/timens_offsets.  setup: a callable, last.
     fork: run child_fn in a grandchild (default: when pid or time is unshared or joined).
     timeout: seconds for recv() without its own timeout.
     """
@@ -413,14 +382,9 @@ def spawn(
         os.close(up_r)
         os.close(down_w)
         chan = Channel(up_w, down_r)
-        steps = dict(
-            join=join,
-            join_cgroups=join_cgroups,
-            unshare=unshare,
-            maps=bool(unshare & catalog.CLONE_NEWUSER) and bool(uid_map or gid_map),
-            time_offsets=time_offsets,
-            setup=setup,
-        )
+        maps = bool(unshare & catalog.CLONE_NEWUSER) and bool(uid_map or gid_map)
+        steps = dict(join=join, join_cgroups=join_cgroups, unshare=unshare, maps=maps, time_offsets=time_offsets)
+        steps["setup"] = setup
         process = dict(setsid=setsid, stdio=stdio, keep_fds=keep_fds, detach=detach, pdeathsig=pdeathsig)
         _child(chan, child_fn, args, kwargs or {}, process, steps, fork)
     os.close(up_w)
@@ -600,40 +564,15 @@ def _call(chan, fn, args, kwargs):
     return fn(*args, **kwargs)
 
 
-def run(
-    fn,
-    args=(),
-    kwargs=None,
-    unshare=0,
-    join=None,
-    uid_map=None,
-    gid_map=None,
-    setgroups=None,
-    setup=None,
-    fork=None,
-    time_offsets=None,
-    timeout=DEFAULT_TIMEOUT,
-):
-    """Run `fn(*args, **kwargs)` in a spawned child and return a result dict.
+def run(fn, args=(), kwargs=None, timeout=DEFAULT_TIMEOUT, **options):
+    """Run `fn(*args, **kwargs)` in a spawned child and return a result dict; `options` are
+    spawn()'s (unshare, join, uid_map, gid_map, setgroups, time_offsets, setup, fork, ...).
 
-    The options are spawn()'s. Returns {ok, value, stage, errno, errname, error, timed_out};
-    `stage` names the step that failed: open, setns, unshare, id_map, time_offsets, setup,
-    run, timeout. The child is reaped before this returns.
+    Returns {ok, value, stage, errno, errname, error, timed_out}; `stage` names the step that
+    failed: open, setns, unshare, id_map, time_offsets, setup, run, timeout. The child is
+    reaped before this returns.
     """
-    child = spawn(
-        _call,
-        args=(fn, tuple(args), kwargs or {}),
-        unshare=unshare,
-        join=join,
-        uid_map=uid_map,
-        gid_map=gid_map,
-        setgroups=setgroups,
-        time_offsets=time_offsets,
-        setup=setup,
-        fork=fork,
-        timeout=timeout,
-    )
-    with child:
+    with spawn(_call, args=(fn, tuple(args), kwargs or {}), timeout=timeout, **options) as child:
         return outcome(child)
 
 

@@ -284,10 +284,11 @@ def size(value, what="memory"):
     if isinstance(value, int):
         n = value
     else:
-        m = re.match(r"^\s*(\d+)\s*([A-Za-z]*)\s*$", str(value))
+        # a fraction with a unit ("1.5G") as the container's memory option always took it
+        m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", str(value))
         if not m or m.group(2).lower() not in _UNITS:
             raise InvalidInput("%s %r is not a size: use bytes or a number with K, M or G (e.g. 64M)" % (what, value))
-        n = int(m.group(1)) * _UNITS[m.group(2).lower()]
+        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
     if n <= 0:
         raise InvalidInput("%s must be positive, got %r" % (what, value))
     return n

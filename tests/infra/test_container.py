@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from ansible.module_utils.nsverify import catalog, container, container_checks, probe, rootfs
+from ansible.module_utils.nsverify import catalog, container, probe, procfs, rootfs
+from ansible.module_utils.nsverify.container import checks as container_checks
 
 NAME = os.environ.get("NSV_CONTAINER", "box")
 # NSV_CONTAINER_NETWORK: another /30 when a second container runs beside the playbook's box
@@ -138,13 +139,13 @@ def test_ns_ctr_003_no_route_beyond_the_host_end(exec_in):
 
 
 def test_ns_ctr_004_root_inside_is_the_overlay(inside, box_state):
-    root = [p for p in container_checks._mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout) if p[0] == "/"]
+    root = [p for p in container_checks.mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout) if p[0] == "/"]
     assert len(root) == 1 and root[0][1] == "overlay" and box_state["overlay"]["lower"] in root[0][2]
 
 
 def test_ns_ctr_004_host_mounts_are_not_visible_inside(host, inside):
-    inside_points = {p[0] for p in container_checks._mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout)}
-    host_points = {p[0] for p in container_checks._mount_points(host.file("/proc/self/mountinfo").content_string)}
+    inside_points = {p[0] for p in container_checks.mount_points(inside("/bin/cat", "/proc/self/mountinfo").stdout)}
+    host_points = {p[0] for p in container_checks.mount_points(host.file("/proc/self/mountinfo").content_string)}
     host_only = host_points - container_checks.CONTAINER_MOUNTS
     assert host_only and not (inside_points & host_only)
     assert inside_points <= container_checks.CONTAINER_MOUNTS
@@ -229,7 +230,7 @@ def test_ns_ctr_006_forks_below_the_limit_work(exec_in):
 
 
 def _oom_kills(box_state):
-    return container_checks._oom_kills(box_state["cgroups"]["paths"]["memory"])
+    return container_checks.oom_kills(box_state["cgroups"]["paths"]["memory"])
 
 
 def test_ns_ctr_007_allocation_beyond_memory_limit_is_killed_inside(exec_in, box_state):
@@ -276,15 +277,11 @@ def host_marker(box_state):
 
 
 def _join(box_state):
-    return {
-        t: "/proc/%d/ns/%s" % (box_state["init_pid"], catalog.get(t).proc_entry)
-        for t in box_state["namespaces"]
-        if t != "user"
-    }
+    return {t: procfs.ns_path(box_state["init_pid"], t) for t in box_state["namespaces"] if t != "user"}
 
 
 def test_ns_ctr_009_chroot_escape_from_inside_does_not_reach_host_root(box_state, host_marker):
-    res = probe.run(container_checks._escape_inside, args=(box_state, host_marker), join=_join(box_state))
+    res = probe.run(container_checks.escape_inside, args=(box_state, host_marker), join=_join(box_state))
     assert res["ok"], res
     assert res["value"]["marker_visible"] is False
     st = os.stat("/")
@@ -295,7 +292,7 @@ def test_ns_ctr_009_same_escape_leaves_a_plain_chroot(box_state, host_marker, tm
     # control: the attack itself works, so the test above would catch a chroot-only container
     (tmp_path / "inner").mkdir()
     res = probe.run(
-        container_checks._escape_plain_chroot, args=(str(tmp_path), host_marker), unshare=catalog.CLONE_NEWNS
+        container_checks.escape_plain_chroot, args=(str(tmp_path), host_marker), unshare=catalog.CLONE_NEWNS
     )
     assert res["ok"], res
     assert res["value"]["marker_visible"] is True

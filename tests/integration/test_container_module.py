@@ -12,6 +12,7 @@ import time
 
 import busybox_container
 import busybox_container_exec
+import busybox_container_verify
 import busybox_rootfs
 import pytest
 from conftest import run_module_main
@@ -189,7 +190,7 @@ BAD = [
     ({"hostname": "bad_host!"}, "not a valid host name"),
     ({"hostname": "-leading"}, "not a valid host name"),
     ({"memory": "3M"}, "below the 4 MiB floor"),
-    ({"memory": "lots"}, "cannot read"),
+    ({"memory": "lots"}, "is not a size"),
     ({"pids": 1}, "below"),
     ({"veth": True, "veth_host_name": "nsv-far-too-long0"}, "1 to 15 characters"),
     ({"veth": True, "veth_container_name": "eth0"}, "must start with 'nsv'"),
@@ -267,6 +268,14 @@ def test_exec_failure_is_reported(name, rootfs_path):
     assert res["failed"] and res["rc"] == 3
 
 
+@pytest.mark.parametrize("module", [busybox_container_exec, busybox_container_verify], ids=["exec", "verify"])
+@pytest.mark.parametrize("bad", ["../containers/x", "a/b", "Box"], ids=["dotdot", "slash", "upper-case"])
+def test_a_name_that_is_no_container_name_is_refused_before_any_lookup(module, bad):
+    args = {"name": bad, "argv": ["/bin/true"]} if module is busybox_container_exec else {"name": bad}
+    res = run_module(module, args)
+    assert res["failed"] and "container name %r" % bad in res["msg"], res
+
+
 def test_exec_into_a_stopped_container_fails(name):
     res = run_module(busybox_container_exec, {"name": name, "argv": ["/bin/true"]})
     assert res["failed"] and "not running" in res["msg"]
@@ -299,6 +308,21 @@ def test_container_user_namespace_root_is_an_unprivileged_host_id(name, rootfs_p
     assert "user" in res["container"]["namespaces"]
     uid_map, owner = _touch_and_owner(res["container"], name)
     assert uid_map == ["0", "200000", "65536"] and owner == 200000
+    # the old [inside, outside, count] lists still work, with a deprecation per map
+    said = [(d.get("event") or d).get("msg") for d in res.get("deprecations", [])]
+    for m in ("uid_map", "gid_map"):
+        assert "%s given as [inside, outside, count] lists is deprecated" % m in " ".join(said), said
+
+
+def test_container_user_namespace_takes_the_dict_shape_of_every_module(name, rootfs_path):
+    one_map = [{"inside": 0, "outside": 300000, "count": 65536}]
+    args = {"name": name, "rootfs": rootfs_path, "user_namespace": True, "uid_map": one_map, "gid_map": one_map}
+    res = run_module(busybox_container, args)
+    assert res["container"]["config"]["user"]["uid_map"] == [[0, 300000, 65536]]
+    uid_map, owner = _touch_and_owner(res["container"], name)
+    assert uid_map == ["0", "300000", "65536"] and owner == 300000
+    again = run_module(busybox_container, dict(args, uid_map=[[0, 300000, 65536]], gid_map=[[0, 300000, 65536]]))
+    assert not again["changed"]  # the same map in the old shape is the same config
 
 
 def test_container_without_user_namespace_root_is_host_root(name, rootfs_path):
@@ -331,7 +355,7 @@ def test_container_user_namespace_root_cannot_change_the_uts_or_mounts(name, roo
     "extra,message",
     [
         ({"user_namespace": True, "uid_map": [[1, 100000, 10]]}, "must map id 0"),
-        ({"user_namespace": True, "uid_map": [[0, 100000, 0]]}, "count >= 1"),
+        ({"user_namespace": True, "uid_map": [[0, 100000, 0]]}, "count 0 is below the minimum 1"),
         ({"uid_map": [[0, 100000, 65536]]}, "need user_namespace"),
     ],
     ids=["no-root-mapped", "zero-count", "map-without-userns"],
@@ -388,7 +412,7 @@ def test_container_init_stays_out_of_the_limited_memory_cgroup(name, rootfs_path
 def test_container_without_pids_limit_lets_the_fork_bomb_pass_a_would_be_limit(name, rootfs_path):
     # the negative case of NS-CTR-006: the same bomb and judgement against a container that
     # has no pids limit must see every child forked, no EAGAIN, and fail the check
-    from ansible.module_utils.nsverify import container_checks
+    from ansible.module_utils.nsverify.container import checks as container_checks
 
     res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path})
     checked = container_checks.check_pids_limit(res["container"], limit=8)
@@ -399,7 +423,7 @@ def test_container_without_pids_limit_lets_the_fork_bomb_pass_a_would_be_limit(n
 
 
 def test_container_pids_limit_passes_ns_ctr_006_on_the_kernel_s_word(name, rootfs_path):
-    from ansible.module_utils.nsverify import container_checks
+    from ansible.module_utils.nsverify.container import checks as container_checks
 
     res = run_module(busybox_container, {"name": name, "rootfs": rootfs_path, "pids": 8})
     checked = container_checks.check_pids_limit(res["container"])
@@ -477,7 +501,8 @@ def test_refused_types_is_empty_where_the_kernel_allows_all():
 
 
 def test_container_without_cgroup_namespace_shares_the_host_s(name, rootfs_path):
-    from ansible.module_utils.nsverify import container_checks, inspect
+    from ansible.module_utils.nsverify import inspect
+    from ansible.module_utils.nsverify.container import checks as container_checks
 
     res = run_module(
         busybox_container, {"name": name, "rootfs": rootfs_path, "namespaces": ["mnt", "uts", "ipc", "net", "pid"]}

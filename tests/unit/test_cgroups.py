@@ -150,31 +150,6 @@ def test_limit_files(version, expected):
     assert cgroups.limit_files(64 * 1024 * 1024, 0.5, 64, version) == expected
 
 
-@pytest.mark.parametrize(
-    "value,expected",
-    [
-        ("64M", 64 << 20),
-        ("64MiB", 64 << 20),
-        ("1g", 1 << 30),
-        ("512k", 512 << 10),
-        (4096, 4096),
-        ("4096", 4096),
-        (None, None),
-        ("", None),
-        ("1.5M", int(1.5 * (1 << 20))),
-    ],
-    ids=["M", "MiB", "g", "k", "int", "digits", "none", "empty", "fraction"],
-)
-def test_parse_size(value, expected):
-    assert cgroups.parse_size(value) == expected
-
-
-@pytest.mark.parametrize("value", ["lots", "12X", "M"], ids=["word", "bad-unit", "no-number"])
-def test_parse_size_rejects(value):
-    with pytest.raises(ValueError):
-        cgroups.parse_size(value)
-
-
 def test_enable_v2_controllers_writes_the_missing_ones_once(tmp_path):
     # simulated subtree_control file (a real one shows the enabled set when read back)
     ctl = tmp_path / "cgroup.subtree_control"

@@ -5,7 +5,8 @@ import struct
 
 import pytest
 
-from ansible.module_utils.nsverify import container, container_checks, rootfs
+from ansible.module_utils.nsverify import container, rootfs
+from ansible.module_utils.nsverify.container import checks as container_checks
 
 
 @pytest.mark.parametrize(
@@ -99,13 +100,17 @@ def test_plan_apply_plan_is_empty(tmp_path):
     assert rootfs.plan(root, layout, str(fake_bb)) == [("chmod", "tmp", 0o1777)]
 
 
+def _normalize(**options):
+    return container.normalize("unit", "/nonexistent", require_rootfs=False, **options)
+
+
 @pytest.mark.parametrize(
     "hostname",
     ["isolated-box", "a", "box-1.example.org", "x" * 63, "a." * 31 + "ab"],
     ids=["default", "one-char", "fqdn", "label-63", "total-64"],
 )
 def test_valid_hostnames(hostname):
-    container.validate_hostname(hostname)
+    assert _normalize(hostname=hostname)["hostname"] == hostname
 
 
 @pytest.mark.parametrize(
@@ -115,7 +120,7 @@ def test_valid_hostnames(hostname):
 )
 def test_invalid_hostnames(hostname):
     with pytest.raises(container.ContainerError):
-        container.validate_hostname(hostname)
+        _normalize(hostname=hostname)
 
 
 @pytest.mark.parametrize(
@@ -126,16 +131,16 @@ def test_invalid_hostnames(hostname):
         ("eth0", False),
         ("nsv-a", True),
         ("nsv a", False),
-        ("", False),
+        ("", True),  # empty: the default name
     ],
-    ids=["15", "16", "no-prefix", "dash", "space", "empty"],
+    ids=["15", "16", "no-prefix", "dash", "space", "empty-is-default"],
 )
-def test_ifname_validation(name, ok):
+def test_veth_name_validation(name, ok):
     if ok:
-        container.validate_ifname(name, "veth")
+        assert _normalize(veth=True, veth_host=name)["veth"]["host"] == (name or container.veth_names("unit")[0])
     else:
         with pytest.raises(container.ContainerError):
-            container.validate_ifname(name, "veth")
+            _normalize(veth=True, veth_host=name)
 
 
 def test_default_veth_names_fit_and_differ():
@@ -153,7 +158,8 @@ def test_default_veth_names_fit_and_differ():
     ids=["default", "other-private"],
 )
 def test_network_addresses(network, expected):
-    assert container.network_addresses(network) == expected
+    veth = _normalize(veth=True, network=network)["veth"]
+    assert (veth["host_address"], veth["container_address"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -163,7 +169,17 @@ def test_network_addresses(network, expected):
 )
 def test_network_addresses_rejects(network):
     with pytest.raises(container.ContainerError):
-        container.network_addresses(network)
+        _normalize(veth=True, network=network)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../containers/x", "Box", "a/b", "-x", "", "x" * 33],
+    ids=["dotdot-path", "upper-case", "slash", "leading-dash", "empty", "33-chars"],
+)
+def test_container_names_that_could_escape_the_state_dirs_are_refused(name):
+    with pytest.raises(container.ContainerError, match="container name"):
+        container.normalize(name, "/nonexistent", require_rootfs=False)
 
 
 @pytest.mark.parametrize(
@@ -225,26 +241,42 @@ def test_normalize_defaults(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "entries,expected",
+    "entries,expected,deprecated",
     [
-        (None, [[0, 100000, 65536]]),
-        ([[0, 1000, 1]], [[0, 1000, 1]]),
-        ([["0", "200000", "10"], [10, 300000, 5]], [[0, 200000, 10], [10, 300000, 5]]),
+        (None, [[0, 100000, 65536]], False),
+        ([{"inside": 0, "outside": 1000, "count": 1}], [[0, 1000, 1]], False),
+        ([[0, 1000, 1]], [[0, 1000, 1]], True),
+        ([["0", "200000", "10"], [10, 300000, 5]], [[0, 200000, 10], [10, 300000, 5]], True),
     ],
-    ids=["default", "single-id", "two-lines-strings"],
+    ids=["default", "single-id-dict", "single-id-old-list", "two-lines-strings-old-list"],
 )
-def test_id_map_valid(entries, expected):
-    assert container._id_map(entries, "uid_map") == expected
+def test_id_map_valid(entries, expected, deprecated):
+    warnings = []
+    cfg = _normalize(user_namespace=True, uid_map=entries, warnings=warnings)
+    assert cfg["user"]["uid_map"] == expected
+    assert bool(warnings) is deprecated and all("deprecated" in w for w in warnings)
 
 
 @pytest.mark.parametrize(
-    "entries",
-    [[[1, 1000, 1]], [[0, 1000, 0]], [[0, -1, 1]], [[0, 1]], [[0, 1, 1]] * 341],
-    ids=["no-zero-inside", "zero-count", "negative", "two-fields", "341-lines"],
+    "entries,message",
+    [
+        ([[1, 1000, 1]], "must map id 0"),
+        ([[0, 1000, 0]], "count"),
+        ([[0, -1, 1]], "minimum"),
+        ([[0, 1]], "must be {inside, outside, count}"),
+        ([[i, 1000 + i, 1] for i in range(341)], "at most"),
+        ([{"inside": 0, "outside": 1}], "missing count"),
+    ],
+    ids=["no-zero-inside", "zero-count", "negative", "two-fields", "341-lines", "dict-missing-count"],
 )
-def test_id_map_invalid(entries):
-    with pytest.raises(container.ContainerError):
-        container._id_map(entries, "uid_map")
+def test_id_map_invalid(entries, message):
+    with pytest.raises(container.ContainerError, match=message):
+        _normalize(user_namespace=True, uid_map=entries)
+
+
+def test_id_maps_without_user_namespace_are_refused():
+    with pytest.raises(container.ContainerError, match="need user_namespace"):
+        _normalize(uid_map=[{"inside": 0, "outside": 1000, "count": 1}])
 
 
 @pytest.mark.parametrize(
@@ -458,3 +490,78 @@ def test_explain_refusal_names_type_errno_and_what_to_look_at(refused, words):
         assert w in text, text
     if "net" in refused:
         assert "start without" not in text  # net is required: no such advice
+
+
+# ---------------------------------------------------------------- lifecycle: decide (no host needed)
+def _exam(running=False, exists=False, config_hash=None, **left):
+    state = {"config_hash": config_hash, "config": {"hostname": "x"}} if running else None
+    st = {"name": "unit", "exists": exists or running, "running": running, "state": state, "config": None}
+    return {"status": st, "word": container.state_word(st), "leftovers": left}
+
+
+_CFG = {"name": "unit", "hostname": "h"}
+
+
+@pytest.mark.parametrize(
+    "want,exam,action,changed,after",
+    [
+        ("started", _exam(), "start", True, "running"),
+        ("started", _exam(exists=True, data_dir="/d"), "start", True, "running"),
+        ("started", _exam(running=True, config_hash=container.config_hash(_CFG)), "none", False, "running"),
+        ("stopped", _exam(running=True, config_hash="x", run_dir="/r"), "stop", True, "stopped"),
+        ("stopped", _exam(exists=True, data_dir="/d"), "none", False, "stopped"),
+        ("stopped", _exam(exists=True, cgroups=["/sys/fs/cgroup/pids/nsv-unit"]), "stop", True, "stopped"),
+        ("stopped", _exam(), "none", False, "absent"),
+        ("absent", _exam(exists=True, data_dir="/d"), "remove", True, "absent"),
+        ("absent", _exam(veth="nsv12345678h"), "remove", True, "absent"),
+        ("absent", _exam(), "none", False, "absent"),
+    ],
+    ids=[
+        "start-new",
+        "start-stopped",
+        "running-as-configured",
+        "stop-running",
+        "stopped-keeps-data",
+        "stop-clears-leftover-cgroup",
+        "stop-nothing",
+        "remove-data",
+        "remove-leftover-veth",
+        "remove-nothing",
+    ],
+)
+def test_decide(want, exam, action, changed, after):
+    plan = container.decide(want, _CFG if want == "started" else None, exam)
+    assert (plan["action"], plan["changed"], plan["after"]) == (action, changed, after)
+    assert plan["before"] == exam["word"]
+
+
+def test_decide_refuses_a_name_running_with_another_config():
+    with pytest.raises(container.ConfigConflict, match="already running with another config") as info:
+        container.decide("started", _CFG, _exam(running=True, config_hash="other"))
+    assert info.value.evidence["requested_config"] == _CFG
+
+
+def test_checks_emit_the_one_control_record():
+    from ansible.module_utils.nsverify import controls
+
+    rec = container_checks.check_pids_limit({"config": {"pids": None}})
+    assert rec == controls.record(
+        "NS-CTR-006", "skip", {"reason": "no pids limit configured"}, "no pids limit configured"
+    )
+
+
+def test_mount_points_of_captured_mountinfo():
+    text = "22 1 0:21 / / rw - overlay overlay rw,lowerdir=/l,upperdir=/u\n23 22 0:5 / /proc rw - proc proc rw\n"
+    assert container_checks.mount_points(text) == [
+        ("/", "overlay", "rw,lowerdir=/l,upperdir=/u"),
+        ("/proc", "proc", "rw"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "memory,expected",
+    [("64M", 64 << 20), ("1.5G", 3 << 29), (67108864, 64 << 20), ("64MiB", 64 << 20)],
+    ids=["M", "fraction", "bytes", "MiB"],
+)
+def test_memory_sizes(memory, expected):
+    assert _normalize(memory=memory)["memory"] == expected

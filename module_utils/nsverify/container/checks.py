@@ -1,8 +1,9 @@
 """Isolation checks of a running BusyBox container: controls NS-CTR-001..011.
 
 Each check looks from the host and from inside (exec with setns into every
-namespace of the init) and returns {'id', 'title', 'status': pass|fail|skip,
-'evidence'}. A check passes only on what it saw, never on what was configured.
+namespace of the init) and returns the control record of controls.record ({id, title,
+namespace, source, status: pass|fail|skip, evidence[, reason]}). A check passes only on
+what it saw, never on what was configured.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import os
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, container, controls, inspect, probe, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, controls, inspect, probe, procfs
+from ansible.module_utils.nsverify.container import config as config_room
+from ansible.module_utils.nsverify.container import exec as exec_room
+from ansible.module_utils.nsverify.container import init
+from ansible.module_utils.nsverify.container import state as state_room
+from ansible.module_utils.nsverify.container.config import ContainerError
 
 # mounts the container makes for itself; anything else inside came from somewhere else
 CONTAINER_MOUNTS = {
@@ -30,14 +36,16 @@ CONTAINER_MOUNTS = {
 
 
 def _check(control_id, ok, evidence, skip_reason=None):
+    """The control record (controls.record) of one check; a skip keeps its reason in the
+    evidence too, where earlier readers found it."""
     status = "skip" if skip_reason else ("pass" if ok else "fail")
     if skip_reason:
         evidence = dict(evidence or {}, reason=skip_reason)
-    return {"id": control_id, "title": controls.get(control_id).title, "status": status, "evidence": evidence}
+    return controls.record(control_id, status, evidence, reason=skip_reason)
 
 
 def _sh(state, cmd, timeout=30.0):
-    return container.exec_in(state, ["/bin/sh", "-c", cmd], timeout=timeout)
+    return exec_room.exec_in(state, ["/bin/sh", "-c", cmd], timeout=timeout)
 
 
 def host_pids_in_pidns(pid_inode, proc="/proc"):
@@ -68,7 +76,7 @@ def parse_ps(text):
 
 
 def check_pid(state):
-    res = container.exec_in(state, ["/bin/ps", "-o", "pid,ppid,comm"])
+    res = exec_room.exec_in(state, ["/bin/ps", "-o", "pid,ppid,comm"])
     rows = parse_ps(res["stdout"])
     inside = {r[0] for r in rows if r[2] != "ps"}
     seen_from_host = host_pids_in_pidns(state["namespaces"]["pid"])
@@ -98,7 +106,7 @@ def check_pid(state):
 
 
 def check_uts(state):
-    res = container.exec_in(state, ["/bin/hostname"])
+    res = exec_room.exec_in(state, ["/bin/hostname"])
     inside = res["stdout"].strip()
     host = os.uname().nodename
     want = state["config"]["hostname"]
@@ -112,7 +120,7 @@ def check_uts(state):
 
 
 def check_net(state):
-    res = container.exec_in(state, ["/bin/ls", "/sys/class/net"])
+    res = exec_room.exec_in(state, ["/bin/ls", "/sys/class/net"])
     inside = sorted(res["stdout"].split())
     want = ["lo"]
     veth = state.get("veth")
@@ -124,7 +132,7 @@ def check_net(state):
     if veth and ok:
         # outside the container's user namespace (if any): root mapped inside holds no NET_RAW
         # over the network namespace, which the host's user namespace owns
-        ping = container.exec_in(
+        ping = exec_room.exec_in(
             state, ["/bin/ping", "-c", "1", "-W", "2", veth["host_address"].split("/")[0]], join_user=False
         )
         evidence["ping_host_end"] = {"rc": ping["rc"], "stdout": ping["stdout"][-300:]}
@@ -132,17 +140,17 @@ def check_net(state):
     return _check("NS-CTR-003", ok, evidence)
 
 
-def _mount_points(mountinfo_text):
+def mount_points(mountinfo_text):
     return [(m["mount_point"], m["fstype"], m["super_options"]) for m in procfs.parse_mountinfo(mountinfo_text)]
 
 
 def check_mnt(state):
-    res = container.exec_in(state, ["/bin/cat", "/proc/self/mountinfo"])
-    points = _mount_points(res["stdout"])
+    res = exec_room.exec_in(state, ["/bin/cat", "/proc/self/mountinfo"])
+    points = mount_points(res["stdout"])
     root = [p for p in points if p[0] == "/"]
     foreign = sorted({p[0] for p in points} - CONTAINER_MOUNTS)
     with open("/proc/self/mountinfo") as fh:
-        host_points = _mount_points(fh.read())
+        host_points = mount_points(fh.read())
     merged = state["overlay"]["merged"]
     leaked = [p for p in host_points if p[0].startswith(merged)]
     ok = (
@@ -167,7 +175,7 @@ def check_mnt(state):
 
 def check_sys_readonly(state):
     write = _sh(state, "echo x > /sys/kernel/uevent_helper")
-    remount = container.exec_in(state, ["/bin/mount", "-o", "remount,rw", "/sys"])
+    remount = exec_room.exec_in(state, ["/bin/mount", "-o", "remount,rw", "/sys"])
     ok = write["rc"] != 0 and remount["rc"] != 0
     return _check("NS-CTR-005", ok, {"write": write, "remount_rw": remount})
 
@@ -283,7 +291,7 @@ def check_pids_limit(state, limit=None):
     return _check("NS-CTR-006", judge_fork_bomb(seen, limit), seen)
 
 
-def _oom_kills(spec):
+def oom_kills(spec):
     if spec["version"] == 1:
         text = cgroups.read_value(os.path.join(spec["path"], "memory.oom_control")) or ""
     else:
@@ -300,11 +308,11 @@ def check_memory_limit(state):
     if not limit:
         return _check("NS-CTR-007", False, {}, skip_reason="no memory limit configured")
     spec = state["cgroups"]["paths"]["memory"]
-    before = _oom_kills(spec)
+    before = oom_kills(spec)
     mib = limit * 2 // (1024 * 1024) + 1
-    hog = container.exec_in(state, ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % mib, "count=1"])
-    after = _oom_kills(spec)
-    alive = container.init_alive(state)
+    hog = exec_room.exec_in(state, ["/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=%dM" % mib, "count=1"])
+    after = oom_kills(spec)
+    alive = state_room.init_alive(state)
     ok = hog["rc"] == 128 + 9 and alive and before is not None and after is not None and after > before
     return _check(
         "NS-CTR-007",
@@ -323,15 +331,15 @@ def check_memory_limit(state):
 def check_orphan(state, lifetime=0.5, patience=5.0):
     spawn = _sh(state, "sleep %s >/dev/null 2>&1 & echo $!" % lifetime)
     orphan = int(spawn["stdout"].strip() or 0)
-    parent = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
-    ppid = container.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
+    parent = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+    ppid = procfs.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
     # a zombie keeps its /proc entry: gone means init reaped it (poll, the host may be busy)
     deadline = time.monotonic() + lifetime + patience
     gone = False
     later = {"stdout": ""}
     while not gone and time.monotonic() < deadline:
         time.sleep(0.2)
-        later = container.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+        later = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
         gone = later["rc"] != 0
     # ppid is None only when the orphan ended before we looked: its reaping then still counts,
     # but it must have been inside (a pid > 1) and gone afterwards
@@ -365,13 +373,13 @@ def escape_attempt(marker, workdir="/dev/shm/nsv-escape"):
     }
 
 
-def _escape_inside(state, marker):
+def escape_inside(state, marker):
     keep = state["config"]["capabilities"]
-    container.drop_privileges(keep)
+    init.drop_privileges(keep)
     return escape_attempt(marker)
 
 
-def _escape_plain_chroot(scratch, marker):
+def escape_plain_chroot(scratch, marker):
     os.chroot(scratch)
     return escape_attempt(marker, "/inner")
 
@@ -384,18 +392,16 @@ def check_chroot_escape(state):
     host_root = os.stat("/")
     # the user namespace (if any) is left out: probe joins it first, and the container's other
     # namespaces belong to the host's user namespace; the attempt keeps the workload's caps
-    join = {
-        t: "/proc/%d/ns/%s" % (state["init_pid"], catalog.get(t).proc_entry) for t in state["namespaces"] if t != "user"
-    }
+    join = {t: procfs.ns_path(state["init_pid"], t) for t in state["namespaces"] if t != "user"}
     try:
-        inside = probe.run(_escape_inside, args=(state, marker), join=join, timeout=20)
+        inside = probe.run(escape_inside, args=(state, marker), join=join, timeout=20)
         # control: the same attempt from a plain chroot must escape, or this check could
         # not tell a broken container from a working one
         os.makedirs(os.path.join(scratch, "inner"), exist_ok=True)
-        control = probe.run(_escape_plain_chroot, args=(scratch, marker), unshare=catalog.CLONE_NEWNS, timeout=20)
+        control = probe.run(escape_plain_chroot, args=(scratch, marker), unshare=catalog.CLONE_NEWNS, timeout=20)
     finally:
         os.unlink(marker)
-        container._remove_tree(scratch)
+        state_room.remove_tree(scratch)
     v = inside.get("value") or {}
     c = control.get("value") or {}
     ok = (
@@ -421,11 +427,11 @@ def _status_fields(text):
 
 
 def check_caps(state):
-    keep = container.cap_numbers(state["config"]["capabilities"])
+    keep = config_room.cap_numbers(state["config"]["capabilities"])
     want = 0
     for c in keep:
         want |= 1 << c
-    res = container.exec_in(state, ["/bin/cat", "/proc/self/status"])
+    res = exec_room.exec_in(state, ["/bin/cat", "/proc/self/status"])
     st = _status_fields(res["stdout"])
     # the workload itself: init's child, read from the host
     try:
@@ -435,7 +441,7 @@ def check_caps(state):
             wl = _status_fields(fh.read())
     except (OSError, IndexError, ValueError):
         wl = {}
-    sys_admin = 1 << container.CAPABILITIES.index("SYS_ADMIN")
+    sys_admin = 1 << config_room.CAPABILITIES.index("SYS_ADMIN")
 
     def good(s):
         try:
@@ -491,15 +497,15 @@ CHECK_IDS = tuple(c for c, _ in CHECKS)
 
 def run(state, ids=None):
     """Run the selected checks (default all) against a running container's state."""
-    if not container.init_alive(state):
-        raise container.ContainerError("container %s is not running" % (state or {}).get("name"))
+    if not state_room.init_alive(state):
+        raise ContainerError("container %s is not running" % (state or {}).get("name"))
     out = []
     for cid, fn in CHECKS:
         if ids and cid not in ids:
             continue
         try:
             out.append(fn(state))
-        except (OSError, ValueError, KeyError, container.ContainerError) as exc:
+        except (OSError, ValueError, KeyError, ContainerError) as exc:
             out.append(_check(cid, False, {"error": "%s: %s" % (type(exc).__name__, exc)}))
     return out
 

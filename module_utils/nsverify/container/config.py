@@ -1,0 +1,266 @@
+"""The container's config: a request validated into the canonical form the config hash covers.
+
+Every rule of input lives in validate.py; this room names the container's choices (defaults,
+capabilities, the namespace types it needs) and turns a bad value into a ContainerError that
+says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ansible.module_utils.nsverify import catalog, cgroups, rootfs, validate
+
+DEFAULT_HOSTNAME = "isolated-box"
+DEFAULT_NETWORK = "10.213.0.0/30"
+# The workload when none is given: a shell that idles and leaves on SIGTERM.
+DEFAULT_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+BASE_TYPES = ("mnt", "uts", "ipc", "pid", "net", "cgroup")  # the catalogue's order
+# The container cannot be built without these: the overlay root and pivot_root need mnt,
+# sethostname without uts would rename the host, init must be PID 1 (reaping, stop), and
+# lo/the veth are set up in the container's own network namespace.
+REQUIRED_TYPES = ("mnt", "uts", "pid", "net")
+DEFAULT_ID_MAP = [{"inside": 0, "outside": 100000, "count": 65536}]
+
+CAPABILITIES = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+)
+# Docker's default set minus MKNOD: without a devices cgroup, MKNOD would let root
+# inside create /dev/sda and read the host's disk. SYS_ADMIN is never kept by default,
+# so the workload cannot remount /sys or /proc/sys writable, nor mount anything.
+DEFAULT_CAPS = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SYS_CHROOT",
+    "AUDIT_WRITE",
+    "SETFCAP",
+)
+
+
+class ContainerError(Exception):
+    """Bad input or a failed step; the message says what was wrong and what to do."""
+
+    def __init__(self, msg, **evidence):
+        Exception.__init__(self, msg)
+        self.evidence = evidence
+
+
+def veth_names(name):
+    """Default veth names: nsv + 8 hex of the container name + h (host) / c (container)."""
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return "nsv%sh" % digest, "nsv%sc" % digest
+
+
+def cap_numbers(names):
+    out = []
+    for n in names:
+        key = n.upper()
+        if key.startswith("CAP_"):
+            key = key[4:]
+        if key not in CAPABILITIES:
+            raise ContainerError("unknown capability %r: choose from %s" % (n, ", ".join(CAPABILITIES)))
+        out.append(CAPABILITIES.index(key))
+    return sorted(set(out))
+
+
+def validate_namespaces(namespaces):
+    """The base namespace types to unshare (sorted); None = all six. ipc and cgroup may be left
+    out, e.g. on a host whose user.max_cgroup_namespaces is 0."""
+    if namespaces is None:
+        return sorted(BASE_TYPES)
+    chosen = sorted(set(namespaces))
+    unknown = [t for t in chosen if t not in BASE_TYPES]
+    if unknown:
+        raise ContainerError(
+            "namespaces %s: unknown or not a base type; choose from %s (user and time "
+            "come from user_namespace and time_offsets)" % (", ".join(unknown), ", ".join(BASE_TYPES))
+        )
+    missing = [t for t in REQUIRED_TYPES if t not in chosen]
+    if missing:
+        raise ContainerError(
+            "namespaces must include %s: the container needs them (mnt for its root, uts so "
+            "that its hostname is not the host's, pid for its init, net for lo and the veth); "
+            "only ipc and cgroup may be left out" % ", ".join(missing)
+        )
+    return chosen
+
+
+def id_map(entries, what, warnings=None):
+    """A uid/gid map in either shape (validate.id_map) that maps id 0 inside, kept in the config
+    as [[inside, outside, count], ...]: the form the config hash of running containers covers."""
+    entries = validate.id_map(entries or DEFAULT_ID_MAP, what, warnings=warnings)
+    if not validate.maps_root(entries):
+        raise ContainerError("%s must map id 0 inside (the workload runs as root inside)" % what)
+    return [list(line) for line in validate.id_map_lines(entries)]
+
+
+def config_hash(config):
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def namespace_types(config):
+    types = [t for t in BASE_TYPES if t in config.get("namespaces", BASE_TYPES)]
+    if config.get("time_offsets"):
+        types.append("time")
+    if config.get("user"):
+        types.append("user")
+    return catalog.validate_names(types)
+
+
+def _rootfs(path, required):
+    if not path or (required and not os.path.isdir(path)):
+        raise ContainerError(
+            "rootfs %r does not exist: build it first (role busybox_rootfs, module "
+            "busybox_rootfs) and pass its path" % (path,)
+        )
+    if os.path.isdir(path) and not rootfs.looks_like_rootfs(path):
+        raise ContainerError(
+            "rootfs %s has no executable bin/busybox and bin/sh: build it with the busybox_rootfs module" % path
+        )
+    return os.path.realpath(path)
+
+
+def _limits(memory, cpus, pids):
+    mem = validate.size(memory, "memory")
+    if mem is not None:
+        floor = cgroups.min_memory(cgroups.read_layout())
+        if mem < floor:
+            raise ContainerError(
+                "memory limit %s (%d bytes) is below the %d MiB floor: the idle busybox workload "
+                "and an exec of sh + ps peak at 3.8 MiB (init's pages add 4.5 MiB where it "
+                "shares the limited cgroup, on cgroup v2)" % (memory, mem, floor // (1024 * 1024))
+            )
+    if pids is not None:
+        pids = validate.integer(pids, "pids")
+        if pids < cgroups.MIN_PIDS:
+            raise ContainerError(
+                "pids limit %d is below %d: init, the workload and an exec need room" % (pids, cgroups.MIN_PIDS)
+            )
+    return {"memory": mem, "cpus": validate.cpus(cpus), "pids": pids}
+
+
+def _veth(name, veth, host, container, network):
+    if not veth:
+        return None
+    default_host, default_ctr = veth_names(name)
+    host = validate.ifname(host or default_host, "veth host name")
+    container = validate.ifname(container or default_ctr, "veth container name")
+    if host == container:
+        raise ContainerError("veth host and container names must differ")
+    _, host_addr, ctr_addr = validate.network30(network)
+    return {"host": host, "container": container, "host_address": host_addr, "container_address": ctr_addr}
+
+
+def _user(user_namespace, uid_map, gid_map, warnings):
+    if not user_namespace:
+        if uid_map or gid_map:
+            raise ContainerError("uid_map/gid_map need user_namespace=true")
+        return None
+    return {"uid_map": id_map(uid_map, "uid_map", warnings), "gid_map": id_map(gid_map, "gid_map", warnings)}
+
+
+def normalize(
+    name,
+    rootfs_path,
+    hostname=DEFAULT_HOSTNAME,
+    memory=None,
+    cpus=None,
+    pids=None,
+    veth=False,
+    veth_host=None,
+    veth_container=None,
+    network=DEFAULT_NETWORK,
+    command=None,
+    capabilities=None,
+    time_offsets=None,
+    require_rootfs=True,
+    user_namespace=False,
+    uid_map=None,
+    gid_map=None,
+    namespaces=None,
+    warnings=None,
+):
+    """Validate the request and return the canonical config (what the config hash covers).
+    require_rootfs=False (check mode) accepts a rootfs that an earlier task would build.
+    `warnings` (a list) receives deprecation messages, e.g. for id maps given as lists."""
+    try:
+        validate.container_name(name)
+        root = _rootfs(rootfs_path, require_rootfs)
+        validate.hostname(hostname)
+        limits = _limits(memory, cpus, pids)
+        veth_config = _veth(name, veth, veth_host, veth_container, network)
+        offsets = validate.time_offsets(time_offsets)
+        user = _user(user_namespace, uid_map, gid_map, warnings)
+    except validate.InvalidInput as exc:
+        raise ContainerError(str(exc))
+    command = list(command or DEFAULT_COMMAND)
+    if not command[0].startswith("/"):
+        raise ContainerError("command %r must start with an absolute path inside the container" % command[0])
+    caps = list(DEFAULT_CAPS if capabilities is None else capabilities)
+    cap_numbers(caps)
+    chosen = validate_namespaces(namespaces)
+    config = dict(
+        name=name,
+        rootfs=root,
+        hostname=hostname,
+        veth=veth_config,
+        command=command,
+        capabilities=sorted(c.upper().replace("CAP_", "") for c in caps),
+        time_offsets=offsets,
+        user=user,
+        **limits,
+    )
+    if chosen != sorted(BASE_TYPES):
+        # only when it differs: the config hash of containers started before the option stays
+        config["namespaces"] = chosen
+    return config

@@ -1,0 +1,301 @@
+"""PID 1 of the container: build the root, drop privileges, start the workload, reap.
+
+PID 1 is this already-loaded Python process acting as a tiny init, not a busybox
+init: busybox init needs an inittab, answers SIGTERM by running shutdown actions
+and calling reboot(2), and its reaping cannot be steered; ours forwards SIGTERM and
+reaps for real (tests prove it with an orphan). It is made immune to the OOM killer
+(oom_score_adj -1000) so that an allocation beyond the memory limit kills the
+allocating workload, not the init.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+
+from ansible.module_utils.nsverify import catalog, rootfs, syscalls
+from ansible.module_utils.nsverify.container import config as config_room
+from ansible.module_utils.nsverify.container import network
+
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+ENV = {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin", "HOME": "/root", "TERM": "dumb"}
+STOP_GRACE = 5.0
+STOP_TICK = 0.2
+# oom_score_adj of the workload and of exec'd processes when init could not make itself
+# unkillable (-1000 needs CAP_SYS_RESOURCE, which some sandboxes withhold from root): the
+# OOM killer ranks by RSS plus adj/1000 of the limit, and the Python init's RSS (~26 MiB,
+# mostly pages charged to the host's cgroup) would outrank a hog under a small limit. With
+# the maximum, a hog wins from a limit of about 16 MiB up; below that init may be chosen.
+WORKLOAD_OOM_SCORE_ADJ = 1000
+
+
+# ---------------------------------------------------------------- the root
+def _set_text(path, text):
+    current = None
+    if os.path.isfile(path) and not os.path.islink(path):
+        with open(path) as fh:
+            current = fh.read()
+    if current != text:
+        if os.path.lexists(path):
+            os.unlink(path)
+        with open(path, "w") as fh:
+            fh.write(text)
+        os.chmod(path, 0o644)
+
+
+def mount_dev(dev):
+    """A minimal /dev: the usual character devices, devpts, shm and the fd links."""
+    syscalls.mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "mode=755,size=512k")
+    for node, major, minor in DEVICES:
+        path = os.path.join(dev, node)
+        os.mknod(path, 0o666 | 0o020000, os.makedev(major, minor))
+        os.chmod(path, 0o666)
+    os.mkdir(os.path.join(dev, "pts"), 0o755)
+    syscalls.mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=620",
+    )
+    os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
+    os.mkdir(os.path.join(dev, "shm"), 0o1777)
+    syscalls.mount(
+        "shm", os.path.join(dev, "shm"), "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=1777,size=16m"
+    )
+    for link, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, os.path.join(dev, link))
+
+
+def bind_readonly(path):
+    syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC)
+    syscalls.mount(
+        None,
+        path,
+        None,
+        syscalls.MS_BIND
+        | syscalls.MS_REMOUNT
+        | syscalls.MS_RDONLY
+        | syscalls.MS_NOSUID
+        | syscalls.MS_NODEV
+        | syscalls.MS_NOEXEC,
+    )
+
+
+def _mount_kernel_filesystems(merged):
+    nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
+    syscalls.mount("proc", os.path.join(merged, "proc"), "proc", nosuid_nodev_noexec)
+    # /proc/sys and sysrq-trigger act on the whole host: read-only like every runtime does
+    for rel in ("proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus"):
+        if os.path.exists(os.path.join(merged, rel)):
+            bind_readonly(os.path.join(merged, rel))
+    syscalls.mount("sysfs", os.path.join(merged, "sys"), "sysfs", syscalls.MS_RDONLY | nosuid_nodev_noexec)
+    mount_dev(os.path.join(merged, "dev"))
+
+
+def setup_root(config, p):
+    """In the new mount/uts/net namespaces, as PID 1: build the container's root and enter it."""
+    syscalls.sethostname(config["hostname"])
+    # Nothing we mount may propagate back to the host (the host's / is shared).
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    merged = p["merged"]
+    syscalls.mount(
+        "overlay",
+        merged,
+        "overlay",
+        0,
+        "lowerdir=%s,upperdir=%s,workdir=%s" % (config["rootfs"], p["upper"], p["work"]),
+    )
+    _set_text(os.path.join(merged, "etc/hostname"), "%s\n" % config["hostname"])
+    _set_text(os.path.join(merged, "etc/hosts"), rootfs.etc_files(config["hostname"])["etc/hosts"])
+    for d, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)):
+        if not os.path.isdir(os.path.join(merged, d)):
+            os.mkdir(os.path.join(merged, d), mode)
+    _mount_kernel_filesystems(merged)
+    network.link_up("lo")
+    # pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
+    # with MNT_DETACH then drops the old root, leaving nothing to chroot back into
+    # (pivot_root(2), NOTES).
+    os.chdir(merged)
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+
+
+# ---------------------------------------------------------------- privileges
+def workload_oom_score_adj(init_pid="self", proc="/proc"):
+    try:
+        with open(os.path.join(proc, str(init_pid), "oom_score_adj")) as fh:
+            init_adj = int(fh.read())
+    except (OSError, ValueError):
+        init_adj = 0
+    return 0 if init_adj == -1000 else WORKLOAD_OOM_SCORE_ADJ
+
+
+def set_oom_score_adj(value):
+    """Best effort: lowering needs CAP_SYS_RESOURCE, which some sandboxes withhold."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write(str(value))
+        return True
+    except OSError:
+        return False
+
+
+def permitted_caps(proc="/proc"):
+    """The CapPrm mask of this process."""
+    with open(os.path.join(proc, "self/status")) as fh:
+        for line in fh:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def drop_privileges(keep_names, permitted=None):
+    """Bounding set and capset down to `keep_names`, ambient cleared, no_new_privs on.
+    `permitted`: this process's CapPrm, read before a uid change made /proc/self unreadable."""
+    keep = config_room.cap_numbers(keep_names)
+    syscalls.drop_bounding_caps(keep=keep)
+    syscalls.clear_ambient_caps()
+    mask = 0
+    for c in keep:
+        mask |= 1 << c
+    mask &= permitted_caps() if permitted is None else permitted  # capset may only lower it
+    syscalls.capset(mask, mask, 0)
+    syscalls.set_no_new_privs()
+
+
+def become_root_inside(config):
+    """In the container's user namespace: uid/gid 0 inside (the map's outside ids on the host)."""
+    if config.get("user"):
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def become_workload(config, in_user_namespace=True):
+    """The workload's privileges: root inside its user namespace (if any), the kept capabilities."""
+    permitted = permitted_caps()
+    if in_user_namespace:
+        become_root_inside(config)
+    drop_privileges(config["capabilities"], permitted)
+
+
+def _exec_workload(config):
+    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    os.setsid()
+    set_oom_score_adj(workload_oom_score_adj())  # read from init, whose adj we inherited
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    become_workload(config)
+    os.execve(config["command"][0], config["command"], ENV)
+
+
+# ---------------------------------------------------------------- PID 1
+def _prepare(chan, config, p):
+    """Everything before the workload; a failure is reported to the caller and init exits."""
+    try:
+        syscalls.set_name("nsv-init")  # what ps shows as PID 1, inside and on the host
+        setup_root(config, p)
+        set_oom_score_adj(-1000)
+        if config.get("user"):
+            syscalls.unshare(catalog.CLONE_NEWUSER)
+            chan.request_maps()
+    except BaseException as exc:  # report every failure, never leave the caller waiting
+        err = getattr(exc, "errno", None)
+        chan.send(
+            {
+                "ok": False,
+                "error": "%s: %s" % (type(exc).__name__, exc),
+                "stage": "init",
+                "errno": err,
+                "errname": syscalls.errno_name(err),
+                "traceback": traceback.format_exc(),
+            }
+        )
+        os._exit(1)
+
+
+def _stopper():
+    """SIGTERM/SIGINT and SIGALRM handlers of init: forward, repeat, then SIGKILL after the grace."""
+    stopping = {"on": False, "since": 0.0}
+
+    def on_term(signum, frame):
+        if not stopping["on"]:
+            stopping["on"] = True
+            stopping["since"] = time.monotonic()
+            try:
+                os.kill(-1, signal.SIGTERM)  # -1 from PID 1: every process of this PID namespace
+            except OSError:
+                pass
+            signal.setitimer(signal.ITIMER_REAL, STOP_TICK, STOP_TICK)
+
+    def on_alarm(signum, frame):
+        # A process can miss the first SIGTERM (forked while it went round, or a shell child
+        # that still ran its parent's trap handler when it arrived): repeat it every tick,
+        # then SIGKILL whatever is left after the grace.
+        late = time.monotonic() - stopping["since"] >= STOP_GRACE
+        try:
+            os.kill(-1, signal.SIGKILL if late else signal.SIGTERM)
+        except OSError:
+            pass
+
+    return on_term, on_alarm
+
+
+def _start_workload(config, payload_fds, handled):
+    # Block the signals across fork: a SIGTERM that arrives before the workload has reset
+    # its handlers must hit the workload's default action, not run init's handler in it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    workload = os.fork()
+    if workload == 0:
+        try:
+            for sig in handled:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
+            for fd in payload_fds:  # the limited cgroup(s), which init stays out of
+                os.write(fd, b"0")
+            _exec_workload(config)
+        except BaseException as exc:
+            os.write(2, ("nsverify init: cannot start workload: %s\n" % exc).encode())
+        os._exit(127)
+    for fd in payload_fds:
+        os.close(fd)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
+    return workload
+
+
+def init_main(chan, config, p, payload_fds=()):
+    """PID 1 of the container, run by probe.spawn (chan is its channel to the caller). Never returns.
+
+    With a user namespace, init enters it only after building the root: the mnt, uts, net,
+    ipc, pid and cgroup namespaces stay owned by the host's user namespace, so root inside
+    (host uid = the map's outside id) holds no capability over them -- it cannot mount,
+    set the hostname or configure interfaces -- while the kernel checks the workload's files
+    as the mapped id. The caller writes the maps (only a process in the parent user namespace
+    may map ids other than its own) when init asks for them (chan.request_maps)."""
+    _prepare(chan, config, p)
+    on_term, on_alarm = _stopper()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    workload = _start_workload(config, payload_fds, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
+    chan.ready({"ok": True, "workload_pid_inside": workload})
+    chan.close()
+    # Reap every child, orphans reparented to us included; when the workload ends the
+    # container ends (like docker), after the others got SIGTERM and the grace.
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == workload:
+            on_term(signal.SIGTERM, None)
