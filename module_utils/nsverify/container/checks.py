@@ -55,7 +55,7 @@ def host_pids_in_pidns(pid_inode, proc="/proc"):
         if not entry.isdigit():
             continue
         try:
-            if os.stat(os.path.join(proc, entry, "ns/pid")).st_ino != pid_inode:
+            if os.stat(procfs.ns_path(entry, "pid", proc)).st_ino != pid_inode:
                 continue
             nspid = inspect.read_nspid(entry, proc)
         except OSError:
@@ -149,8 +149,7 @@ def check_mnt(state):
     points = mount_points(res["stdout"])
     root = [p for p in points if p[0] == "/"]
     foreign = sorted({p[0] for p in points} - CONTAINER_MOUNTS)
-    with open("/proc/self/mountinfo") as fh:
-        host_points = mount_points(fh.read())
+    host_points = mount_points(procfs.read_text("/proc/self/mountinfo") or "")
     merged = state["overlay"]["merged"]
     leaked = [p for p in host_points if p[0].startswith(merged)]
     ok = (
@@ -418,12 +417,16 @@ def check_chroot_escape(state):
     )
 
 
+STATUS_FIELDS = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs")
+
+
 def _status_fields(text):
-    out = {}
-    for line in text.splitlines():
-        k, _, v = line.partition(":")
-        out[k] = v.strip()
-    return out
+    """The capability lines of /proc/<pid>/status text that check_caps reads."""
+    return {
+        k: " ".join(procfs.parse_status_field(text, k) or [])
+        for k in STATUS_FIELDS
+        if procfs.parse_status_field(text, k)
+    }
 
 
 def check_caps(state):
@@ -452,7 +455,7 @@ def check_caps(state):
         return bnd & ~want == 0 and eff & ~want == 0 and not bnd & sys_admin and s.get("NoNewPrivs") == "1"
 
     ok = res["rc"] == 0 and good(st) and good(wl)
-    pick = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs")
+    pick = STATUS_FIELDS
     return _check(
         "NS-CTR-010",
         ok,

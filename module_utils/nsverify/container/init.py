@@ -15,7 +15,7 @@ import signal
 import time
 import traceback
 
-from ansible.module_utils.nsverify import catalog, rootfs, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, rootfs, syscalls
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import network
 
@@ -131,11 +131,7 @@ def setup_root(config, p):
 
 # ---------------------------------------------------------------- privileges
 def workload_oom_score_adj(init_pid="self", proc="/proc"):
-    try:
-        with open(os.path.join(proc, str(init_pid), "oom_score_adj")) as fh:
-            init_adj = int(fh.read())
-    except (OSError, ValueError):
-        init_adj = 0
+    init_adj = procfs.read_int(os.path.join(proc, str(init_pid), "oom_score_adj"))
     return 0 if init_adj == -1000 else WORKLOAD_OOM_SCORE_ADJ
 
 
@@ -152,10 +148,8 @@ def set_oom_score_adj(value):
 def permitted_caps(proc="/proc"):
     """The CapPrm mask of this process."""
     with open(os.path.join(proc, "self/status")) as fh:
-        for line in fh:
-            if line.startswith("CapPrm:"):
-                return int(line.split()[1], 16)
-    return 0
+        words = procfs.parse_status_field(fh.read(), "CapPrm")
+    return int(words[0], 16) if words else 0
 
 
 def drop_privileges(keep_names, permitted=None):

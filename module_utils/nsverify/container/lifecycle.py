@@ -20,7 +20,7 @@ import os
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, syscalls
+from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, syscalls
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import init, network, state, summary
 from ansible.module_utils.nsverify.container.config import ContainerError
@@ -109,13 +109,7 @@ def refused_types(types, proc="/proc"):
     for t in types:
         res = probe.run(_nothing, unshare=catalog.get(t).flag, fork=False, timeout=10)
         if not res["ok"] and res["stage"] == "unshare":
-            limit = None
-            path = os.path.join(proc, "sys", catalog.get(t).limit_sysctl.replace(".", "/"))
-            try:
-                with open(path) as fh:
-                    limit = int(fh.read())
-            except (OSError, ValueError):
-                pass
+            limit = procfs.read_sysctl(catalog.get(t).limit_sysctl, os.path.join(proc, "sys"))
             out[t] = {"errno": res["errno"], "errname": res["errname"], "limit": limit}
     return out
 

@@ -57,9 +57,9 @@ parse_stat = procfs.parse_stat
 
 
 def read_stat(pid, proc="/proc"):
+    """procfs.read_stat, or None when the process is gone or its stat unreadable."""
     try:
-        with open(os.path.join(proc, str(pid), "stat")) as fh:
-            return parse_stat(fh.read())
+        return procfs.read_stat(pid, proc)
     except (OSError, ValueError, IndexError):
         return None
 
