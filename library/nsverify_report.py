@@ -29,7 +29,9 @@ options:
     description:
       - Per inventory host, its inputs as a mapping with optional keys C(facts) (C(ansible_facts.nsverify)),
         C(proofs) (the C(proofs) of M(namespace_verify)) and C(container) (a list of container checks, each
-        C(id), C(title), C(status) pass/fail/skip, C(evidence), or a mapping holding that list under C(checks)).
+        C(id), C(title), C(status) pass/fail/skip, C(evidence), or a mapping holding that list under C(checks)),
+        and C(distribution) (C(id) and C(version_id) of os-release, or Ansible's C(distribution) and
+        C(distribution_major_version)) so that each control's C(fix) is the one for that distribution.
       - A host whose facts or proofs are missing gets C(skip) for those controls, with the reason.
     type: dict
     required: true
@@ -42,11 +44,41 @@ options:
     type: str
     default: nsverify-report
   formats:
-    description: Views for people to write next to the JSON (which is always written).
+    description:
+      - Views to write next to the JSON (which is always written) - C(html) and C(markdown) for people,
+        C(junit) (C(<basename>.junit.xml), one testsuite per host) for CI test dashboards, C(sarif)
+        (C(<basename>.sarif), SARIF 2.1.0) for code-scanning dashboards.
     type: list
     elements: str
-    choices: [html, markdown]
+    choices: [html, markdown, junit, sarif]
     default: [html, markdown]
+  profile:
+    description:
+      - Control profile (module_utils/nsverify/control_data.py PROFILES) - C(baseline) (kernel support and
+        limits), C(container-host) (also every isolation proof and the container, limits non-zero),
+        C(strict) (everything, policy and workload controls raised). It selects the controls and may raise or
+        lower their severities. Default every control at its catalogue severity.
+    type: str
+    choices: [baseline, container-host, strict]
+  fail_on:
+    description:
+      - After writing, fail the task when a control of this severity or worse failed (waived ones never count),
+        naming them. C(none) never fails.
+    type: str
+    choices: [none, info, low, medium, high, critical]
+    default: none
+  fail_on_new:
+    description:
+      - After writing, fail only on new failures against the baseline (with O(fail_on) also of that severity or
+        worse). Without any baseline yet nothing is new.
+    type: bool
+    default: false
+  baseline:
+    description:
+      - A previous JSON report to compare with (drift per host and control - new failure, fixed, still failing,
+        unchanged, changed evidence). Default the report already in O(dest), if there is one.
+      - A file that is not an nsverify JSON report fails the task, naming the file and the problem.
+    type: path
   waivers:
     description:
       - Path to a YAML or JSON waiver file on the controller, a list under C(waivers) (or a bare list) of
@@ -86,8 +118,10 @@ attributes:
     description: Shows the per-host summary lines before and after.
 notes:
   - "Runs where it is executed; use C(delegate_to: localhost) and C(run_once: true) for a fleet report."
-  - The JSON schema is C(nsverify-report/1); each control carries C(id), C(title), C(namespace), C(source),
-    C(status), C(reason) and C(evidence), plus C(waiver) or C(waiver_expired) when one matched.
+  - The JSON schema is C(nsverify-report/2) (schemas/nsverify-report-2.schema.json); each control carries C(id),
+    C(title), C(namespace), C(source), C(status), C(reason), C(evidence), C(severity), C(rationale),
+    C(evaluated_from), C(remediation), C(fix) and C(references), plus C(waiver), C(waiver_expired) and C(drift)
+    when they apply.
 """
 
 EXAMPLES = r"""
@@ -151,6 +185,16 @@ generated:
   returned: always
   type: str
   sample: "2026-11-23T18:02:11Z"
+gate:
+  description: The exit policy's verdict - failed, fail_on, fail_on_new, causes (host, id, severity, title), message.
+  returned: always
+  type: dict
+  sample: {"failed": true, "fail_on": "high", "fail_on_new": false, "message": "1 failed controls of severity high or worse: web1 NS-KRN-010 (high)"}
+drift:
+  description: Counts per drift state against the baseline, and the baseline used; empty without a baseline.
+  returned: always
+  type: dict
+  sample: {"baseline": "/srv/reports/nsverify-report.json", "counts": {"new-failure": 1, "unchanged": 40}}
 """
 
 import datetime
@@ -159,7 +203,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import report
+from ansible.module_utils.nsverify import drift, report, report_policy
 from ansible.module_utils.nsverify.report import files
 
 try:
@@ -174,7 +218,16 @@ def build_module():
             hosts=dict(type="dict", required=True),
             dest=dict(type="path", required=True),
             basename=dict(type="str", default="nsverify-report"),
-            formats=dict(type="list", elements="str", choices=["html", "markdown"], default=["html", "markdown"]),
+            formats=dict(
+                type="list",
+                elements="str",
+                choices=["html", "markdown", "junit", "sarif"],
+                default=["html", "markdown"],
+            ),
+            profile=dict(type="str", choices=["baseline", "container-host", "strict"]),
+            fail_on=dict(type="str", choices=["none", "info", "low", "medium", "high", "critical"], default="none"),
+            fail_on_new=dict(type="bool", default=False),
+            baseline=dict(type="path"),
             waivers=dict(type="path"),
             today=dict(type="str"),
             title=dict(type="str", default="nsverify compliance report"),
@@ -210,6 +263,23 @@ def load_waivers(module, path):
         module.fail_json(msg="%s (in %s)" % (exc, path))
 
 
+def load_baseline(module, explicit, existing_path):
+    """(report, name) to compare with: the explicit file (an unusable one fails the task, naming it), else
+    the report already in dest (an unusable one is skipped with a warning), else (None, None)."""
+    if explicit:
+        try:
+            return drift.load_baseline(explicit), explicit
+        except drift.BaselineError as exc:
+            module.fail_json(msg="%s; give a JSON report written by nsverify_report as baseline" % exc)
+    if not os.path.exists(existing_path):
+        return None, None
+    try:
+        return drift.load_baseline(existing_path), existing_path
+    except drift.BaselineError as exc:
+        module.warn("no drift: the previous report is unusable as baseline (%s)" % exc)
+        return None, None
+
+
 def read_existing(path):
     try:
         with open(path) as fh:
@@ -238,9 +308,23 @@ def summary_text(rep):
     return "".join("%s: %s\n" % (h, r["summary_line"]) for h, r in sorted(rep["hosts"].items()))
 
 
-def main():
-    module = build_module()
-    p = module.params
+def compose(module, p, waivers, today, generated, json_path):
+    """Evaluate, enrich for the profile, compare with the baseline and gate: the report to publish."""
+    rep = report.build_report(
+        p["hosts"], waivers, today=today, generated=generated, title=p["title"], min_headroom=p["min_headroom"]
+    )
+    baseline, baseline_name = load_baseline(module, p["baseline"], json_path)
+    distros = {h: (v or {}).get("distribution") for h, v in p["hosts"].items()}
+    try:
+        return report_policy.compose(
+            rep, p["profile"], distros, baseline, baseline_name, p["fail_on"], p["fail_on_new"], p["baseline"]
+        )
+    except report_policy.PolicyError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def check_arguments(module, p):
+    """(file mode, today) from the arguments; a bad one fails the task with the fix."""
     try:
         mode = files.parse_mode(p["mode"])
     except ValueError as exc:
@@ -257,14 +341,26 @@ def main():
             msg="hosts: each value must be a mapping with facts/proofs/container; not so for %s"
             % ", ".join(sorted(bad_hosts))
         )
+    return mode, today
+
+
+def render(fmt, rep, basename):
+    if fmt == "sarif":  # results point at the JSON report next to it
+        return report.render_sarif(rep, "%s.json" % basename)
+    return report.RENDERERS[fmt](rep)
+
+
+def main():
+    module = build_module()
+    p = module.params
+    mode, today = check_arguments(module, p)
     waivers = load_waivers(module, p["waivers"])
 
     # decide
     generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rep = report.build_report(
-        p["hosts"], waivers, today=today, generated=generated, title=p["title"], min_headroom=p["min_headroom"]
-    )
-    paths = {"json": os.path.join(p["dest"], "%s.json" % p["basename"])}
+    json_path = os.path.join(p["dest"], "%s.json" % p["basename"])
+    rep = compose(module, p, waivers, today, generated, json_path)
+    paths = {"json": json_path}
     for fmt in p["formats"]:
         paths[fmt] = os.path.join(p["dest"], "%s.%s" % (p["basename"], report.EXTENSIONS[fmt]))
     existing = read_existing(paths["json"])
@@ -285,6 +381,8 @@ def main():
         hosts=host_summaries(rep),
         outcome_digest=rep["outcome_digest"],
         generated=rep["generated"],
+        gate=rep["gate"],
+        drift={"baseline": rep["drift"]["baseline"], "counts": rep["drift"]["counts"]} if rep.get("drift") else {},
     )
     if module._diff:
         result["diff"] = {
@@ -301,13 +399,15 @@ def main():
                 os.makedirs(p["dest"], 0o755)
             files.write_atomic(paths["json"], report.render_json(rep), mode)
             for fmt in p["formats"]:
-                files.write_atomic(paths[fmt], report.RENDERERS[fmt](rep), mode)
+                files.write_atomic(paths[fmt], render(fmt, rep, p["basename"]), mode)
         except OSError as exc:
             module.fail_json(
                 msg="cannot write the report into %s: %s; choose a writable dest" % (p["dest"], exc.strerror or exc),
                 **result,
             )
 
+    if rep["gate"]["failed"]:
+        module.fail_json(msg="gate: %s (details in %s)" % (rep["gate"]["message"], paths["json"]), **result)
     if p["fail_on_failed"] and rep["summary"]["fail"]:
         failed = ["%s: %s" % (h, ", ".join(s["failed"])) for h, s in sorted(result["hosts"].items()) if s["failed"]]
         module.fail_json(

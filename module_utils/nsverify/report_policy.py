@@ -17,7 +17,7 @@ import fnmatch
 import hashlib
 import json
 
-from ansible.module_utils.nsverify import control_data
+from ansible.module_utils.nsverify import control_data, drift
 
 SCHEMA = "nsverify-report/2"
 GATE_LEVELS = ("none",) + control_data.SEVERITIES
@@ -154,7 +154,9 @@ def enrich(report, profile_name=None, distros=None):
 
 
 def outcome_digest(report):
-    """sha256 over hosts, control ids, statuses, severities, waivers, profile and options (no evidence)."""
+    """sha256 over hosts, control ids, statuses, severities, waivers, profile and options; not the evidence,
+    not the generation time, and not the drift (against the previous report a rerun would otherwise
+    always differ from the report it compares with)."""
     outcome = {
         "schema": SCHEMA,
         "title": report.get("title"),
@@ -163,7 +165,7 @@ def outcome_digest(report):
         "profile": (report.get("profile") or {}).get("name"),
         "hosts": {
             name: [
-                [e["id"], e["status"], e.get("severity"), e.get("waiver"), e.get("waiver_expired"), e.get("drift")]
+                [e["id"], e["status"], e.get("severity"), e.get("waiver"), e.get("waiver_expired")]
                 for e in r["controls"]
             ]
             for name, r in report["hosts"].items()
@@ -181,7 +183,8 @@ def gate(report, fail_on="none", fail_on_new=False):
     """{failed, fail_on, fail_on_new, causes: [{host, id, severity, title}], message} for an enriched report.
 
     fail_on: a severity (the control's or worse fails the run) or "none". fail_on_new: only controls the
-    drift comparison marks new-failure count (with fail_on "none" any severity); needs drift data.
+    drift comparison marks new-failure count (with fail_on "none" any severity); without drift data
+    (no baseline yet) nothing is new.
     """
     _check_level("fail_on", fail_on)
     threshold = fail_on if not (fail_on_new and fail_on == "none") else "info"
@@ -193,8 +196,6 @@ def gate(report, fail_on="none", fail_on_new=False):
             if fail_on_new and (e.get("drift") or {}).get("state") != "new-failure":
                 continue
             causes.append({"host": host, "id": e["id"], "severity": e.get("severity"), "title": e["title"]})
-    if fail_on_new and "drift" not in report:
-        raise PolicyError("fail_on_new needs a baseline to compare with: give one, or keep a report in the directory")
     what = "new failures" if fail_on_new else "failed controls"
     if fail_on != "none":
         what += " of severity %s or worse" % fail_on
@@ -207,6 +208,8 @@ def gate(report, fail_on="none", fail_on_new=False):
     else:
         message = "no %s" % what
     gated = fail_on != "none" or fail_on_new
+    if fail_on_new and "drift" not in report:  # the first report of a directory: it becomes the baseline
+        message = "no baseline to compare with yet (this report becomes the baseline): no new failures"
     return {
         "failed": bool(causes) and gated,
         "fail_on": fail_on,
@@ -214,3 +217,35 @@ def gate(report, fail_on="none", fail_on_new=False):
         "causes": causes if gated else [],
         "message": message if gated else "gate off (fail_on=none)",
     }
+
+
+def compose(
+    report,
+    profile_name=None,
+    distros=None,
+    baseline=None,
+    baseline_name=None,
+    fail_on="none",
+    fail_on_new=False,
+    baseline_option=None,
+):
+    """The published report: enrich(report, profile), drift against `baseline` (a loaded report, or None),
+    the gate's verdict under "gate", and the outcome digest over all of it (not the drift).
+
+    baseline_option is the baseline the user named (it joins the options, and so the digest); the
+    report found in the directory is not an option: a rerun compares with it and stays unchanged."""
+    _check_level("fail_on", fail_on)
+    out = enrich(report, profile_name, distros)
+    out.setdefault("options", {}).update(
+        {
+            "profile": profile_name or None,
+            "fail_on": fail_on,
+            "fail_on_new": bool(fail_on_new),
+            "baseline": baseline_option,
+        }
+    )
+    if baseline is not None:
+        drift.compare(out, baseline, baseline_name)
+    out["gate"] = gate(out, fail_on, fail_on_new)
+    out["outcome_digest"] = outcome_digest(out)
+    return out

@@ -292,8 +292,8 @@ def test_waived_controls_never_trip_the_gate():
 def test_gate_on_new_failures_only():
     old = report_policy.enrich(fleet(time_verdict="supported"))
     now = report_policy.enrich(fleet())
-    with pytest.raises(report_policy.PolicyError, match="baseline"):
-        report_policy.gate(now, "none", fail_on_new=True)
+    first = report_policy.gate(now, "none", fail_on_new=True)  # no baseline yet: nothing is new
+    assert not first["failed"] and "no baseline" in first["message"]
     drift.compare(now, old)
     gate = report_policy.gate(now, "none", fail_on_new=True)
     assert gate["failed"] and [c["id"] for c in gate["causes"]] == ["NS-KRN-008"]
@@ -305,3 +305,17 @@ def test_gate_on_new_failures_only():
 def test_bad_gate_level_is_refused():
     with pytest.raises(report_policy.PolicyError, match="none, info, low, medium, high, critical"):
         report_policy.gate(report_policy.enrich(fleet()), "severe")
+
+
+def test_compose_enriches_compares_gates_and_digests_without_the_drift():
+    old = json.loads(report.render_json(report_policy.compose(fleet(time_verdict="supported"))))
+    now = report_policy.compose(fleet(), "strict", None, old, "old.json", "low", True, "old.json")
+    assert now["options"]["profile"] == "strict" and now["options"]["baseline"] == "old.json"
+    assert now["gate"]["failed"] and [c["id"] for c in now["gate"]["causes"]] == ["NS-KRN-008"]
+    assert now["drift"]["counts"]["new-failure"] == 1
+    validate(json.loads(report.render_json(now)))
+    again = report_policy.compose(
+        fleet(), "strict", None, json.loads(report.render_json(now)), "old.json", "low", True, "old.json"
+    )
+    assert again["outcome_digest"] == now["outcome_digest"]  # drift differs (still-failing), the outcome does not
+    assert not again["gate"]["failed"]

@@ -66,9 +66,17 @@ from ansible.module_utils.nsverify.report.waivers import (
     waiver_expired,
     waiver_matches,
 )
+from ansible.module_utils.nsverify.report_junit import render_junit
+from ansible.module_utils.nsverify.report_sarif import render_sarif
 
-RENDERERS = {"json": render_json, "html": render_html, "markdown": render_markdown}
-EXTENSIONS = {"json": "json", "html": "html", "markdown": "md"}
+RENDERERS = {
+    "json": render_json,
+    "html": render_html,
+    "markdown": render_markdown,
+    "junit": render_junit,
+    "sarif": render_sarif,
+}
+EXTENSIONS = {"json": "json", "html": "html", "markdown": "md", "junit": "junit.xml", "sarif": "sarif"}
 
 __all__ = [
     "CHECK_STATUSES",
@@ -99,7 +107,9 @@ __all__ = [
     "render_audit_summary",
     "render_html",
     "render_json",
+    "render_junit",
     "render_markdown",
+    "render_sarif",
     "summarize",
     "summary_line",
     "waiver_expired",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 
-from ansible.module_utils.nsverify.report import evaluate
+from ansible.module_utils.nsverify.report import evaluate, html_compliance
 
 SOURCE_TITLES = evaluate.SOURCE_TITLES
 
@@ -124,7 +124,11 @@ def _wide_matrix(rows, hosts, anchors, index):
                 cells.append(
                     '<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]), e["reason"])
                 )
-        out.append('<tr><td class="id">%s</td><td>%s</td>%s</tr>' % (_e(row["id"]), _e(row["title"]), "".join(cells)))
+        sev = ' data-severity="%s"' % _e(row["severity"]) if row.get("severity") else ""
+        out.append(
+            '<tr%s><td class="id">%s%s</td><td>%s</td>%s</tr>'
+            % (sev, _e(row["id"]), html_compliance.severity_chip(row), _e(row["title"]), "".join(cells))
+        )
     return out
 
 
@@ -162,11 +166,15 @@ def _matrix_html(report, hosts, anchors):
     return "\n".join(out)
 
 
+def _css(report):
+    return _CSS + html_compliance.filter_css() if html_compliance.is_enriched(report) else _CSS
+
+
 def _page_head(report, hosts):
     out = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        "<title>%s</title><style>%s</style></head><body>" % (_e(report["title"]), _CSS),
+        "<title>%s</title><style>%s</style></head><body>" % (_e(report["title"]), _css(report)),
         "<header><h1>%s</h1><div class=\"meta\">Generated %s &middot; %d host(s) &middot; "
         "schema %s &middot; outcome %s</div></header><main>"
         % (
@@ -188,7 +196,8 @@ def _page_head(report, hosts):
         '<p class="overview">%d host(s): %s%s</p>'
         % (len(hosts), counted, "; %d with expired waivers" % expired if expired else "")
     )
-    return out
+    gate = html_compliance.gate_html(report)
+    return out + ([gate] if gate else []) + html_compliance.filter_inputs(report)
 
 
 def _hosts_table(report, hosts, anchors):
@@ -233,18 +242,22 @@ def _control_row(anchor, e):
     if e.get("waiver_expired"):
         extra += '<div class="note warn">Waiver expired %s</div>' % _e(e["waiver_expired"]["expires"])
     evidence = json.dumps(e["evidence"], indent=2, sort_keys=True, default=str)
+    chips = html_compliance.severity_chip(e) + html_compliance.drift_chip(e)
     return (
-        '<tr id="%s-%s"><td class="id">%s</td><td>%s</td><td><div>%s</div><div class="note">%s</div>%s'
-        "<details><summary>evidence</summary><pre>%s</pre></details></td></tr>"
+        '<tr id="%s-%s"%s><td class="id">%s</td><td>%s%s</td><td><div>%s</div><div class="note">%s</div>%s'
+        "<details><summary>evidence</summary><pre>%s</pre></details>%s</td></tr>"
         % (
             anchor,
             _e(e["id"]),
+            html_compliance.row_attrs(e),
             _e(e["id"]),
             _badge(e["status"]),
+            chips,
             _e(e["title"]),
             _e(e["reason"]),
             extra,
             _e(evidence),
+            html_compliance.remediation_details(e),
         )
     )
 
@@ -264,8 +277,17 @@ def _host_section(h, r, anchor):
         out.append(
             '<ul class="attention">%s</ul>'
             % "".join(
-                '<li>%s <a class="mono" href="#%s-%s">%s</a> %s &mdash; <span class="note">%s</span></li>'
-                % (_badge(e["status"]), anchor, _e(e["id"]), _e(e["id"]), _e(e["title"]), _e(e["reason"]))
+                '<li%s>%s%s <a class="mono" href="#%s-%s">%s</a> %s &mdash; <span class="note">%s</span></li>'
+                % (
+                    html_compliance.row_attrs(e),
+                    _badge(e["status"]),
+                    html_compliance.severity_chip(e),
+                    anchor,
+                    _e(e["id"]),
+                    _e(e["id"]),
+                    _e(e["title"]),
+                    _e(e["reason"]),
+                )
                 for e in notable
             )
         )
@@ -286,6 +308,9 @@ def render_html(report):
     out = _page_head(report, hosts)
     out += _hosts_table(report, hosts, anchors)
     out.append(_matrix_html(report, hosts, anchors))
+    if html_compliance.is_enriched(report):
+        out.append(html_compliance.kernel_matrix(report))
+        out.append(html_compliance.drift_section(report, anchors))
     for h in hosts:
         out += _host_section(h, report["hosts"][h], anchors[h])
     out.append(

@@ -61,7 +61,14 @@ def render_markdown(report):
         if not notable:
             lines.append("No failed or waived controls.")
         for e in notable:
-            lines.append("- **%s** %s: %s -- %s" % (e["id"], e["status"].upper(), _md(e["title"]), _md(e["reason"])))
+            sev = " (%s)" % e["severity"] if e.get("severity") else ""
+            drift = " [%s]" % e["drift"]["state"] if e.get("drift") and e["drift"]["state"] != "unchanged" else ""
+            lines.append(
+                "- **%s**%s %s%s: %s -- %s"
+                % (e["id"], sev, e["status"].upper(), drift, _md(e["title"]), _md(e["reason"]))
+            )
+            if e.get("fix"):
+                lines.append("  - remediation: %s" % _md(e["fix"]))
             if e.get("waiver"):
                 lines.append(
                     "  - waiver: %s%s"
@@ -75,7 +82,29 @@ def render_markdown(report):
             lines.append(
                 "- expired waiver for %s (expired %s): %s" % (w["control"], w["expires"], _md(w["justification"]))
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _compliance_lines(report)) + "\n"
+
+
+def _compliance_lines(report):
+    """Gate and drift of an enriched report (nothing for schema 1)."""
+    lines = []
+    gate = report.get("gate")
+    if gate and (gate["fail_on"] != "none" or gate["fail_on_new"]):
+        lines += ["", "## Gate", "", "%s: %s" % ("FAILED" if gate["failed"] else "passed", _md(gate["message"]))]
+    drift = report.get("drift")
+    if drift:
+        counts = ", ".join("%s %d" % (k, n) for k, n in drift["counts"].items() if n) or "nothing to compare"
+        lines += ["", "## Drift", "", "Baseline %s: %s" % (_md(drift.get("baseline") or "previous report"), counts)]
+        for h, r in report["hosts"].items():
+            for e in r["controls"]:
+                d = e.get("drift") or {}
+                if d.get("state") not in (None, "unchanged", "new"):
+                    what = "; ".join("%s %s -> %s" % (c["fact"], c["before"], c["after"]) for c in d.get("changes", []))
+                    lines.append(
+                        "- %s %s: %s (%s -> %s)%s"
+                        % (_md(h), e["id"], d["state"], d["before"], d["after"], " " + _md(what) if what else "")
+                    )
+    return lines
 
 
 # ---------------------------------------------------------------- the audit's fleet summary
