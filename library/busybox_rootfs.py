@@ -82,7 +82,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import rootfs
+from ansible.module_utils.nsverify import rootfs, validate
 
 
 def build_module():
@@ -100,6 +100,10 @@ def build_module():
 def main():
     module = build_module()
     p = module.params
+    try:
+        validate.hostname(p["hostname"])
+    except validate.InvalidInput as exc:
+        module.fail_json(msg=str(exc))
     try:
         if p["state"] == "present":
             res = rootfs.build(p["binary"], p["base"], p["hostname"], check=module.check_mode)

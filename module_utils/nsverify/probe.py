@@ -23,10 +23,11 @@ talks to its parent through one protocol:
       handle.recv() <───────────── {"result": return value}
                                    or {"error": msg, "stage": s, "errno": n, "errname": "E..."}
 
-Messages are JSON objects, one a line. The "pid" and "maps" messages are handled inside
-recv(); every other message reaches the caller. A step that fails sends the "error" message
-naming its stage and the child exits. The child is always reaped: the handle is a context
-manager whose exit closes the pipes, waits a moment and kills what did not end.
+Messages are JSON objects, one a line. The "pid" and "maps" messages (reserved: a child
+sends neither alone) are handled inside recv(); every other message reaches the caller. A
+step that fails sends the "error" message naming its stage and the child exits. The child is
+always reaped: the handle is a context manager whose exit closes the pipes, waits a moment
+and kills what did not end.
 
 A held probe (the inside keeps its state while the host looks):
 
@@ -359,7 +360,8 @@ def spawn(
     pdeathsig: a signal the child gets when the caller dies (not with detach).
     join_cgroups: open cgroup.procs fds the child writes itself into before any namespace.
     join: {type: path or fd} entered with setns(2) in catalog.JOIN_ORDER, or a list of
-      (type, path or fd) pairs entered in that order.  unshare: CLONE_NEW* flags.
+      (type, path or fd) pairs entered in that order; fds given here and in join_cgroups
+      are closed in the caller once the child has its copies.  unshare: CLONE_NEW* flags.
     uid_map/gid_map: [{inside, outside, count}] or [(inside, outside, count)], written by the
       parent (only a process with CAP_SETUID in the parent user namespace may map other ids
       than its own) after unshare with CLONE_NEWUSER, and when the child calls

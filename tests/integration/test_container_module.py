@@ -83,6 +83,12 @@ def test_rootfs_refuses_a_dynamic_busybox(tmp_path):
     assert not os.path.exists(tmp_path / "rootfs")
 
 
+def test_rootfs_refuses_a_hostname_that_is_no_host_name(tmp_path):
+    res = run_module(busybox_rootfs, {"base": str(tmp_path), "hostname": "bad_host!"})
+    assert res["failed"] and "not a valid host name" in res["msg"]
+    assert not os.listdir(str(tmp_path))
+
+
 def test_rootfs_refuses_a_missing_binary(tmp_path):
     res = run_module(busybox_rootfs, {"base": str(tmp_path / "rootfs"), "binary": str(tmp_path / "nope")})
     assert res["failed"] and "does not exist" in res["msg"]
