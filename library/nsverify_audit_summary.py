@@ -14,21 +14,24 @@ description:
   - The summary holds a verdict table (host and kernel against the eight namespace types, in the catalogue's order,
     C(*) marking a contradiction), the types that are not supported and why, the contradictions, the unprivileged
     user-namespace policy (C(NS-KRN-009)) and the headroom (C(NS-KRN-010)), namespaces now against their limits.
-  - The file is rewritten only when its text changes, so a rerun on an unchanged fleet is not changed.
+  - The file is rewritten only when its text changes (or its mode differs), so a rerun on an unchanged fleet is not
+    changed.
   - "Meant to run once on the controller: C(delegate_to: localhost), C(run_once: true)."
 version_added: "1.0.0"
 author: nsverify
 options:
   hosts:
     description:
-      - Per inventory host, its C(ansible_facts.nsverify), or null for a host that failed or was unreachable (its row
-        then says so).
+      - Per inventory host, its C(ansible_facts.nsverify), or null or an empty mapping for a host that failed or was
+        unreachable (its row then says so).
     type: dict
     required: true
   dest:
-    description: Path of the Markdown file; its directory must exist.
+    description:
+      - Path of the Markdown file; its directory must exist.
+      - Without it the module only renders the summary and returns RV(lines) (for a task that prints it), writing
+        nothing.
     type: path
-    required: true
   mode:
     description: Permissions of the file.
     type: raw
@@ -46,16 +49,24 @@ EXAMPLES = r"""
 - name: Write the fleet summary on the controller
   nsverify_audit_summary:
     hosts: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
-             | map(attribute='ansible_facts.nsverify', default=None))) }}"
+             | map(attribute='ansible_facts.nsverify', default={}))) }}"
     dest: "{{ playbook_dir }}/../reports/audit/summary.md"
   delegate_to: localhost
   run_once: true
+
+- name: Render it only, to print it
+  nsverify_audit_summary:
+    hosts: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+             | map(attribute='ansible_facts.nsverify', default={}))) }}"
+  delegate_to: localhost
+  run_once: true
+  register: nsverify_audit_summary
 """
 
 RETURN = r"""
 path:
   description: The Markdown file.
-  returned: always
+  returned: when O(dest) is given
   type: str
   sample: /srv/reports/audit/summary.md
 lines:
@@ -81,7 +92,7 @@ def build_module():
     return AnsibleModule(
         argument_spec=dict(
             hosts=dict(type="dict", required=True),
-            dest=dict(type="path", required=True),
+            dest=dict(type="path"),
             mode=dict(type="raw", default="0644"),
         ),
         supports_check_mode=True,
@@ -98,12 +109,14 @@ def main():
     bad = sorted(h for h, f in p["hosts"].items() if f is not None and not isinstance(f, dict))
     if bad:
         module.fail_json(
-            msg="hosts: each value must be a host's ansible_facts.nsverify (a mapping) or null; not so for %s"
+            msg="hosts: each value must be a host's ansible_facts.nsverify (a mapping), empty or null; not so for %s"
             % ", ".join(bad)
         )
 
     # decide
     text = report.render_audit_summary(p["hosts"])
+    if not p["dest"]:
+        module.exit_json(changed=False, lines=text.splitlines())
     before = files.read_text(p["dest"])
     current_mode = os.stat(p["dest"]).st_mode & 0o7777 if before is not None else None
     changed = before != text or current_mode != mode

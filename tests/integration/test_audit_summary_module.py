@@ -46,7 +46,7 @@ def test_a_changed_verdict_rewrites_and_diff_shows_it(tmp_path):
 @pytest.mark.parametrize(
     "args,words",
     [
-        ({"hosts": {"h": "oops"}}, "mapping) or null; not so for h"),
+        ({"hosts": {"h": "oops"}}, "mapping), empty or null; not so for h"),
         ({"hosts": {}, "mode": "rw"}, "octal string"),
     ],
     ids=["host-not-a-mapping", "bad-mode"],
@@ -54,6 +54,14 @@ def test_a_changed_verdict_rewrites_and_diff_shows_it(tmp_path):
 def test_bad_input_fails_with_what_to_fix(tmp_path, args, words):
     res = run_module_main(nsverify_audit_summary, dict(args, dest=str(tmp_path / "s.md")))
     assert res["failed"] and words in res["msg"] and not (tmp_path / "s.md").exists()
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["real", "check-mode"])
+def test_without_dest_it_only_renders(check):
+    hosts = {"web1": sample_facts()}
+    res = run_module_main(nsverify_audit_summary, {"hosts": hosts}, check=check)
+    assert res["changed"] is False and "path" not in res
+    assert res["lines"] == report.render_audit_summary(hosts).splitlines()
 
 
 def test_missing_directory_fails_with_advice(tmp_path):

@@ -111,7 +111,8 @@ def test_container_playbook_end_to_end(ansible_env):
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
         for cid in ("NS-CTR-%03d" % n for n in range(1, 12)):
             assert "%s | VERIFY |" % cid in res.stdout
-        summary = res.stdout[res.stdout.index("TASK [Print the container summary]") :]
+        # the role prefixes its task names: "TASK [busybox_container : Print the container summary]"
+        summary = res.stdout[res.stdout.index("Print the container summary]") :]
         summary = summary[: summary.index("PLAY RECAP")]
         assert "NS-CTR-009 pass" in summary and "namespace proofs: Count: 6" in summary  # namespace_verify ran
         assert "cgroup limits: memory 64M (v1 memory nsv-%s/payload)" % NAME in summary or "(v2 memory" in summary
