@@ -210,3 +210,15 @@ INITIAL_ID_MAP = [[0, 0, 4294967295]]
 def is_initial_id_map(entries):
     """True for the map of the initial user namespace (parse_id_map's lists, or tuples)."""
     return [list(e) for e in entries] == INITIAL_ID_MAP
+
+
+def parse_timens_offsets(text):
+    """/proc/<pid>/timens_offsets -> {'monotonic': seconds (float), 'boottime': ...}.
+    Lines are '<clock> <secs> <nanosecs>'; the clock may be written as a name or its id."""
+    names = {"1": "monotonic", "7": "boottime"}
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 3:
+            out[names.get(f[0], f[0])] = int(f[1]) + int(f[2]) / 1e9
+    return out

@@ -9,13 +9,12 @@ import os
 
 import pytest
 
-from ansible.module_utils.nsverify import catalog, controls, proofs
+from ansible.module_utils.nsverify import catalog, controls, probe, procfs, proofs
 from ansible.module_utils.nsverify.proofs import base
 from ansible.module_utils.nsverify.proofs import cgroup as cgroup_proof
 from ansible.module_utils.nsverify.proofs import ipc as ipc_proof
 from ansible.module_utils.nsverify.proofs import net as net_proof
 from ansible.module_utils.nsverify.proofs import pid as pid_proof
-from ansible.module_utils.nsverify.proofs import time as time_proof
 from ansible.module_utils.nsverify.proofs import user as user_proof
 
 # ---------------------------------------------------------------- /proc/net/tcp
@@ -66,13 +65,14 @@ def test_listeners_match_only_listen_rows(port, inode, expected):
     ids=["host-zero", "proof-defaults", "negative-and-nanoseconds", "clock-ids"],
 )
 def test_timens_offsets_parse(text, expected):
-    assert time_proof.parse_timens_offsets(text) == expected
+    assert procfs.parse_timens_offsets(text) == expected
 
 
 def test_offsets_are_written_in_the_kernels_format():
+    # the time proof writes through probe.write_timens_offsets, the one offsets writer
     assert (
-        time_proof.format_offsets({"monotonic": 259200, "boottime": 604800})
-        == "monotonic 259200 0\nboottime 604800 0\n"
+        probe.format_timens_offsets({"monotonic": 259200, "boottime": 604800})
+        == "boottime 604800 0\nmonotonic 259200 0\n"
     )
 
 

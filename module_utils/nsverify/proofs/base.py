@@ -11,11 +11,7 @@ from __future__ import annotations
 import binascii
 import errno
 import fcntl
-import json
 import os
-import select
-import threading
-import time
 
 from ansible.module_utils.nsverify import catalog, controls, kernel, probe, procfs, syscalls, validate
 
@@ -98,7 +94,7 @@ def kernel_gate(type_name, release=None, proc="/proc"):
             "kernel %s is older than %s, the first with %s namespaces"
             % (release, catalog.version_string(t.first_kernel), type_name),
         )
-    if not os.path.exists(os.path.join(proc, "self", "ns", t.proc_entry)):
+    if not os.path.exists(procfs.ns_path("self", type_name, proc)):
         return (
             "not-built",
             "%s/self/ns/%s does not exist: the kernel was built without %s"
@@ -225,14 +221,7 @@ def flag_types(flags):
 
 def read_limits(types, proc="/proc"):
     """{type: user.max_<type>_namespaces or None when the sysctl does not exist (< 4.9; time < 5.7)}."""
-    out = {}
-    for t in types:
-        try:
-            with open(os.path.join(proc, "sys", "user", "max_%s_namespaces" % t)) as fh:
-                out[t] = int(fh.read().strip())
-        except (OSError, ValueError):
-            out[t] = None
-    return out
+    return {t: procfs.read_sysctl(catalog.get(t).limit_sysctl, os.path.join(proc, "sys")) for t in types}
 
 
 def explain_refusal(result, proc="/proc"):
@@ -286,7 +275,7 @@ def is_namespace_file(path, type_name):
     except OSError as exc:
         return False, "%s: %s" % (path, exc.strerror)
     try:
-        ref = os.stat("/proc/self/ns/%s" % t.proc_entry)
+        ref = os.stat(procfs.ns_path("self", type_name))
     except OSError:
         ref = None
     # Every namespace file (a /proc/<pid>/ns link or a bind mount of one) lives on nsfs.
@@ -378,14 +367,14 @@ def become_root_if_mapped():
     """After joining a user namespace, act as its root when root is mapped there: objects a
     process makes in namespaces owned by it (files, mqueues) need an id mapped in it."""
     with open("/proc/self/uid_map") as fh:
-        uid_lines = [l.split() for l in fh.read().splitlines() if l.strip()]
-    if any(int(inside) == 0 for inside, _, _ in uid_lines):
+        uid_lines = procfs.parse_id_map(fh.read())
+    if any(inside == 0 for inside, _, _ in uid_lines):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
 
 
 def own_inode(type_name):
-    return os.stat("/proc/self/ns/%s" % catalog.get(type_name).proc_entry).st_ino
+    return os.stat(procfs.ns_path("self", type_name)).st_ino
 
 
 def _selfless(path, pid=None):
@@ -435,7 +424,7 @@ def make_target(
             raise ValueError("process %s does not exist (target=pid needs a running process)" % pid)
         found = {}
         for t in types:
-            p = os.path.join(proc, str(pid), "ns", catalog.get(t).proc_entry)
+            p = procfs.ns_path(pid, t, proc)
             try:
                 os.stat(p)
             except OSError as exc:
@@ -509,70 +498,56 @@ class Context:
 
 
 # ---------------------------------------------------------------- held probes
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+def _message_result(msg):
+    """A spawned child's first message that was no rendezvous, as a probe.run result."""
+    if msg is None:
+        return probe.result(False, stage="run", error="probe child exited without a result")
+    if "result" in msg:
+        return probe.result(True, msg["result"])
+    return probe.result(False, stage=msg.get("stage"), err=msg.get("errno"), error=msg.get("error"))
 
 
 def held(inside_fn, host_fn, args=(), **probe_options):
-    """Run inside_fn(rendezvous, *args) in a probe child; while it waits at rendezvous(data),
+    """Run inside_fn(rendezvous, *args) in a spawned child; while it waits at rendezvous(data),
     call host_fn(data) here, so that the host looks while the inside still holds its state.
 
     rendezvous(data) sends `data` (JSON) to the host and blocks until host_fn returned.
-    Returns (probe result, host_fn's value or None when the inside never reached the rendezvous).
+    probe_options are probe.spawn's (Context.options_for). Returns (probe result, host_fn's
+    value or None when the inside never reached the rendezvous).
     """
-    up_r, up_w = os.pipe()
-    down_r, down_w = os.pipe()
 
-    def rendezvous(data):
-        _write_all(up_w, json.dumps(data).encode() + b"\n")
-        os.read(down_r, 1)
+    def child(chan, *a):
+        def rendezvous(data):
+            chan.ready(data)
+            chan.recv()  # the host's go (or EOF when it gave up)
 
-    def wrapper(*a):
-        os.close(up_r)
-        os.close(down_w)
         try:
             return inside_fn(rendezvous, *a)
         except NamespaceRefused as exc:
             return {REFUSED_KEY: exc.record}
 
-    box = {}
-
-    def runner():
-        box["result"] = probe.run(wrapper, args=args, **probe_options)
-
-    worker = threading.Thread(target=runner)
-    worker.daemon = True
-    worker.start()
-    timeout = probe_options.get("timeout", probe.DEFAULT_TIMEOUT)
-    deadline = time.monotonic() + timeout + 5
-    buf = b""
     host_value = None
-    try:
-        while b"\n" not in buf and time.monotonic() < deadline:
-            ready, _, _ = select.select([up_r], [], [], 0.05)
-            if ready:
-                chunk = os.read(up_r, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-            elif not worker.is_alive():
-                ready, _, _ = select.select([up_r], [], [], 0)
-                if not ready:
-                    break
-        if b"\n" in buf:
-            host_value = host_fn(json.loads(buf.split(b"\n", 1)[0].decode()))
-    finally:
+    with probe.spawn(child, args=args, **probe_options) as spawned:
         try:
-            os.write(down_w, b"g")
-        except OSError:
-            pass
-        worker.join(timeout + 10)
-        for fd in (up_r, up_w, down_r, down_w):
-            os.close(fd)
-    res = box.get("result") or probe._result(False, stage="timeout", error="probe thread hung", timed_out=True)
+            msg = spawned.recv()
+        except probe.SpawnTimeout:
+            spawned.kill()
+            timeout = probe_options.get("timeout", probe.DEFAULT_TIMEOUT)
+            res = probe.result(
+                False, stage="timeout", error="probe did not answer within %.1fs" % timeout, timed_out=True
+            )
+        except probe.SpawnError as exc:
+            res = probe.result(False, stage="run", error="probe child sent unreadable result: %s" % exc)
+        else:
+            if msg is not None and "ready" in msg:
+                host_value = host_fn(msg["ready"])
+                try:
+                    spawned.send({"go": True})
+                except OSError:  # the inside is gone already (host_fn may end it: NS-PID-004)
+                    pass
+                res = probe.outcome(spawned)
+            else:
+                res = _message_result(msg)
     return _annotate(res, probe_options), host_value
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "cgroup"
@@ -71,18 +71,17 @@ def _inside(rendezvous, procs_file, join_path):
             "moved_into": moved,
             "before_unshare": before,
             "inside_view": inside,
-            "inside_inode": os.stat("/proc/self/ns/cgroup").st_ino,
+            "inside_inode": os.stat(procfs.ns_path("self", "cgroup")).st_ino,
         }
     )
     return {}
 
 
-def prove(ctx):
+def _scratch_cgroup(own):
+    """(created, procs_file, note): a fresh cgroup under the cgroup2 mount for the probe to move
+    into, so that its path is not / on the host; ProofSkip when neither it nor ours will do."""
     mount = cgroup2_mount(base.read_mountinfo())
-    created = None
-    procs_file = None
-    own = read_proc_cgroup("self")
-    note = None
+    created = procs_file = note = None
     if mount:
         path = os.path.join(mount, "nsv-proof-%s" % base.token())
         try:
@@ -97,35 +96,50 @@ def prove(ctx):
             "this process is in the root cgroup of every hierarchy and cannot create "
             "one (%s): the proof needs a cgroup whose path is not /" % (note or "no cgroup2 mount"),
         )
+    return created, procs_file, note
+
+
+def _remove_cgroup(path):
+    for _ in range(50):  # the probe's exit frees the cgroup a moment later
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+def _observe(ctx, procs_file):
+    """The inside's and the host's view of the probe's cgroups, while the probe holds them."""
+
+    def host_look(data):
+        seen = dict(data)
+        seen["host_view"] = read_proc_cgroup(data["pid"])
+        seen["host_inode"] = base.own_inode(TYPE)
+        return seen
+
+    opts = {"timeout": ctx.timeout, "unshare": 0}
+    if ctx.rootless and ctx.target.fresh:
+        opts["unshare"] = catalog.CLONE_NEWUSER
+        opts["uid_map"], opts["gid_map"] = ctx.self_map()
+    join = ctx.target.join(TYPE)
+    if not ctx.target.fresh and not join:
+        join_path = procfs.ns_path("self", "cgroup")  # shared with the engine: joining changes nothing
+    else:
+        join_path = join.get(TYPE)
+    res, host = base.held(_inside, host_look, args=(procs_file, join_path), **opts)
+    base.require_ok(res, "cgroup probe")
+    if host is None:
+        raise base.ProbeFailed(res, "cgroup probe never reached its rendezvous")
+    return host
+
+
+def prove(ctx):
+    created, procs_file, note = _scratch_cgroup(read_proc_cgroup("self"))
     try:
-
-        def host_look(data):
-            seen = dict(data)
-            seen["host_view"] = read_proc_cgroup(data["pid"])
-            seen["host_inode"] = base.own_inode(TYPE)
-            return seen
-
-        opts = {"timeout": ctx.timeout, "unshare": 0}
-        if ctx.rootless and ctx.target.fresh:
-            opts["unshare"] = catalog.CLONE_NEWUSER
-            opts["uid_map"], opts["gid_map"] = ctx.self_map()
-        join = ctx.target.join(TYPE)
-        if not ctx.target.fresh and not join:
-            join_path = "/proc/self/ns/cgroup"  # shared with the engine: joining changes nothing
-        else:
-            join_path = join.get(TYPE)
-        res, host = base.held(_inside, host_look, args=(procs_file, join_path), **opts)
-        base.require_ok(res, "cgroup probe")
-        if host is None:
-            raise base.ProbeFailed(res, "cgroup probe never reached its rendezvous")
+        host = _observe(ctx, procs_file)
     finally:
         if created:
-            for _ in range(50):  # the probe's exit frees the cgroup a moment later
-                try:
-                    os.rmdir(created)
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            _remove_cgroup(created)
     inside_v2, host_v2 = v2_path(host["inside_view"]), v2_path(host["host_view"])
     inside = dict(("%d:%s" % (e["id"], e["controllers"]), e["path"]) for e in host["inside_view"])
     outside = dict(("%d:%s" % (e["id"], e["controllers"]), e["path"]) for e in host["host_view"])
@@ -144,22 +158,16 @@ def prove(ctx):
             "inside and host read the same cgroup paths in every hierarchy: the target's cgroup "
             "namespace is rooted where the host's is, so it hides nothing"
         )
-    ctx.add(
-        base.check(
-            "NS-CGROUP-001",
-            ok,
-            reason=reason,
-            evidence={
-                "cgroup_created": created,
-                "note": note,
-                "v2_inside": inside_v2,
-                "v2_host": host_v2,
-                "witness_hierarchies": witnesses,
-                "same_on_both_sides": sorted(k for k in witnesses if inside.get(k) == outside[k]),
-                "inside_view": inside,
-                "host_view": outside,
-                "inside_inode": host["inside_inode"],
-                "host_inode": host["host_inode"],
-            },
-        )
-    )
+    evidence = {
+        "cgroup_created": created,
+        "note": note,
+        "v2_inside": inside_v2,
+        "v2_host": host_v2,
+        "witness_hierarchies": witnesses,
+        "same_on_both_sides": sorted(k for k in witnesses if inside.get(k) == outside[k]),
+        "inside_view": inside,
+        "host_view": outside,
+        "inside_inode": host["inside_inode"],
+        "host_inode": host["host_inode"],
+    }
+    ctx.add(base.check("NS-CGROUP-001", ok, reason=reason, evidence=evidence))

@@ -16,7 +16,7 @@ import ctypes
 import errno
 import os
 
-from ansible.module_utils.nsverify import syscalls
+from ansible.module_utils.nsverify import procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "ipc"
@@ -158,7 +158,7 @@ def _inside(rendezvous, host_refs, inside_refs):
                 "inside_saw_host_objects": seen_host,
                 "inside_saw_own_objects": seen_own,
                 "inside_ids": made,
-                "inside_inode": os.stat("/proc/self/ns/ipc").st_ino,
+                "inside_inode": os.stat(procfs.ns_path("self", "ipc")).st_ino,
             }
         )
     finally:

@@ -21,7 +21,7 @@ import json
 import os
 import tempfile
 
-from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "mnt"
@@ -186,7 +186,7 @@ def prove(ctx):
             seen = dict(data)
             seen.update(
                 inside_mount_points=base.mounts_with_source(base.read_mountinfo(data["pid"]), source),
-                inside_inode=os.stat("/proc/%d/ns/mnt" % data["pid"]).st_ino,
+                inside_inode=os.stat(procfs.ns_path(data["pid"], "mnt")).st_ino,
                 host_mount_points=base.mounts_with_source(base.read_mountinfo(), source),
                 host_marker=os.path.exists(os.path.join(where, "marker")),
                 host_inode=base.own_inode(TYPE),

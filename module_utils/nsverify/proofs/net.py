@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
 import socket
@@ -23,7 +22,7 @@ import struct
 import subprocess
 import time
 
-from ansible.module_utils.nsverify import catalog, syscalls
+from ansible.module_utils.nsverify import catalog, probe, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "net"
@@ -124,7 +123,7 @@ def _inside(rendezvous, port, restore):
                 "port": port,
                 "socket_inode": inode,
                 "inside_listeners": seen_inside,
-                "inside_inode": os.stat("/proc/self/ns/net").st_ino,
+                "inside_inode": os.stat(procfs.ns_path("self", "net")).st_ino,
             }
         )
     finally:
@@ -175,102 +174,93 @@ def _ip(ip, *args):
     return res.stdout
 
 
-def _read_to_eof(fd):
-    data = b""
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return data
-        data += chunk
+def _namespace_b(chan, ip, name_b, addr_b, port, timeout):
+    """Namespace B (spawned into a new net namespace by A): wait for its veth end, address it,
+    echo one UDP datagram back."""
+    chan.ready()
+    if (chan.recv() or {}).get("go") is not True:
+        return {}
+    _ip(ip, "addr", "add", addr_b + "/30", "dev", name_b)
+    _ip(ip, "link", "set", name_b, "up")
+    out = {
+        "b_links": [l for l in _ip(ip, "-o", "link", "show").splitlines() if l],
+        "b_addrs": _ip(ip, "-o", "-4", "addr", "show", "dev", name_b).strip(),
+    }
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((addr_b, port))
+    sock.settimeout(timeout)
+    chan.send({"listening": True})
+    payload, peer = sock.recvfrom(256)
+    sock.sendto(b"pong:" + payload, peer)
+    out.update(received=payload.decode(), from_peer=list(peer))
+    sock.close()
+    return out
+
+
+def _await_b(b):
+    """B's first word: ready, or why it did not start (a refused namespace keeps its stage)."""
+    msg = b.recv()
+    if msg and "error" in msg:
+        if msg.get("stage") in base.SETUP_STAGES:  # A re-raises it: the same verdict as a refused A
+            raise base.NamespaceRefused(msg["stage"], msg.get("errno"), msg["error"], catalog.CLONE_NEWNET)
+        raise OSError(errno.EIO, "namespace B did not start: %s" % msg["error"])
+    if not msg or "ready" not in msg:
+        raise OSError(errno.EIO, "namespace B did not start")
+
+
+def _ping(addr_a, addr_b, port, timeout):
+    """Send datagrams from A to B's echo until one comes back or `timeout` passes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((addr_a, 0))
+    sock.settimeout(0.2)
+    message = ("ping:%s" % base.token()).encode()
+    deadline = time.monotonic() + timeout
+    out = {}
+    reply = None
+    sent = 0
+    while reply is None and time.monotonic() < deadline:
+        sock.sendto(message, (addr_b, port))
+        sent += 1
+        try:
+            data, peer = sock.recvfrom(256)
+            reply = data.decode()
+            out["reply_from"] = list(peer)
+        except socket.timeout:
+            continue
+    sock.close()
+    out.update(sent=message.decode(), datagrams_sent=sent, reply=reply)
+    return out
 
 
 def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
-    """In throwaway namespace A: make namespace B, a veth between them, and a UDP echo."""
-    to_b_r, to_b_w = os.pipe()
-    to_a_r, to_a_w = os.pipe()
-    b = os.fork()
-    if b == 0:
-        out = {}
-        try:
-            os.close(to_b_w)
-            os.close(to_a_r)
-            base.unshare_or_refuse(catalog.CLONE_NEWNET)
-            os.write(to_a_w, b"r")
-            if os.read(to_b_r, 1) != b"g":
-                os._exit(1)
-            _ip(ip, "addr", "add", addr_b + "/30", "dev", name_b)
-            _ip(ip, "link", "set", name_b, "up")
-            out["b_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
-            out["b_addrs"] = _ip(ip, "-o", "-4", "addr", "show", "dev", name_b).strip()
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind((addr_b, port))
-            sock.settimeout(timeout)
-            os.write(to_a_w, b"l")
-            payload, peer = sock.recvfrom(256)
-            sock.sendto(b"pong:" + payload, peer)
-            out.update(received=payload.decode(), from_peer=list(peer))
-            sock.close()
-        except base.NamespaceRefused as exc:  # A re-raises it: the same verdict as a refused A
-            out["refused"] = exc.record
-        except BaseException as exc:  # report, never raise past the fork
-            out["error"] = str(exc)
-        try:
-            os.write(to_a_w, b"R" + json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(to_b_r)
-    os.close(to_a_w)
+    """In throwaway namespace A: make namespace B (probe.spawn), a veth between them, and a UDP echo."""
     ev = {"veth": [name_a, name_b], "addresses": [addr_a, addr_b], "port": port}
-    try:
-        first = os.read(to_a_r, 1)
-        if first == b"R":  # B reported before it started
-            early = _read_to_eof(to_a_r)
-            report = json.loads(early.decode()) if early else {}
-            if "refused" in report:
-                raise base.NamespaceRefused.from_record(report["refused"])
-            raise OSError(errno.EIO, "namespace B did not start: %s" % report.get("error"))
-        if first != b"r":
-            raise OSError(errno.EIO, "namespace B did not start")
-        ev["ns_a_inode"] = os.stat("/proc/self/ns/net").st_ino
-        ev["ns_b_inode"] = os.stat("/proc/%d/ns/net" % b).st_ino
-        _ip(ip, "link", "add", name_a, "type", "veth", "peer", "name", name_b)
-        _ip(ip, "link", "set", name_b, "netns", str(b))
-        _ip(ip, "addr", "add", addr_a + "/30", "dev", name_a)
-        _ip(ip, "link", "set", name_a, "up")
-        ev["a_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
-        os.write(to_b_w, b"g")
-        if os.read(to_a_r, 1) != b"l":
-            raise OSError(errno.EIO, "namespace B did not listen")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((addr_a, 0))
-        sock.settimeout(0.2)
-        message = ("ping:%s" % base.token()).encode()
-        deadline = time.monotonic() + timeout
-        reply = None
-        sent = 0
-        while reply is None and time.monotonic() < deadline:
-            sock.sendto(message, (addr_b, port))
-            sent += 1
-            try:
-                data, peer = sock.recvfrom(256)
-                reply = data.decode()
-                ev["reply_from"] = list(peer)
-            except socket.timeout:
-                continue
-        sock.close()
-        ev.update(sent=message.decode(), datagrams_sent=sent, reply=reply)
-    finally:
+    args = (ip, name_b, addr_b, port, timeout)
+    with probe.spawn(_namespace_b, args=args, unshare=catalog.CLONE_NEWNET, timeout=2 * timeout + 10) as b:
+        _await_b(b)
         try:
-            _ip(ip, "link", "del", name_a)
-            ev["deleted"] = name_a
-        except OSError as exc:
-            ev["delete_error"] = str(exc)
-        os.close(to_b_w)
-        data = _read_to_eof(to_a_r)
-        os.close(to_a_r)
-        os.waitpid(b, 0)
-    if data.startswith(b"R"):
-        ev.update(json.loads(data[1:].decode()))
+            ev["ns_a_inode"] = os.stat(procfs.ns_path("self", "net")).st_ino
+            ev["ns_b_inode"] = os.stat(procfs.ns_path(b.pid, "net")).st_ino
+            _ip(ip, "link", "add", name_a, "type", "veth", "peer", "name", name_b)
+            _ip(ip, "link", "set", name_b, "netns", str(b.pid))
+            _ip(ip, "addr", "add", addr_a + "/30", "dev", name_a)
+            _ip(ip, "link", "set", name_a, "up")
+            ev["a_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
+            b.send({"go": True})
+            if "listening" not in (b.recv() or {}):
+                raise OSError(errno.EIO, "namespace B did not listen")
+            ev.update(_ping(addr_a, addr_b, port, timeout))
+        finally:
+            try:
+                _ip(ip, "link", "del", name_a)
+                ev["deleted"] = name_a
+            except OSError as exc:
+                ev["delete_error"] = str(exc)
+        res = probe.outcome(b)
+    if res["ok"]:
+        ev.update(res["value"] or {})
+    else:
+        ev["error"] = res.get("error")
     return ev
 
 

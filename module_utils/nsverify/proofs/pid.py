@@ -204,11 +204,8 @@ def _wait_gone(pids, seconds=5.0):
     return states
 
 
-def prove(ctx):
-    own_init = ctx.target.fresh
-    tok = base.token()
-    sentinel = _Sentinel("nsv-sent-%s" % tok[:6])
-    engine_nspid = inspect.read_nspid("self")
+def _observe(ctx, sentinel, tok, own_init, engine_nspid):
+    """Run the inside; the host looks at the inside's PID 1 and, for our own init, kills it."""
 
     def host_look(data):
         seen = dict(data)
@@ -227,21 +224,21 @@ def prove(ctx):
             seen["kill"] = {"killed_host_pid": hp, "sleepers_before": before, "states_after": after}
         return seen
 
-    try:
-        res, host = base.held(
-            _inside,
-            host_look,
-            args=(sentinel.comm, "nsv-init-%s" % tok[:6], own_init),
-            **ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS),
-        )
-    finally:
-        sentinel.stop()
+    res, host = base.held(
+        _inside,
+        host_look,
+        args=(sentinel.comm, "nsv-init-%s" % tok[:6], own_init),
+        **ctx.options_for(TYPE, extra_unshare=catalog.CLONE_NEWNS),
+    )
     if host is None:
         base.require_ok(res, "PID probe")
         raise base.ProbeFailed(res, "PID probe never reached its rendezvous")
     if not own_init:
         base.require_ok(res, "PID probe")
+    return host
 
+
+def _check_pid1(ctx, host, own_init, engine_nspid):
     view = host["host_view"]
     nspid = view["nspid"]
     ok1 = (
@@ -253,40 +250,19 @@ def prove(ctx):
     )
     if own_init:
         ok1 = ok1 and host["inside_pid"] == 1
-    ctx.add(
-        base.check(
-            "NS-PID-001",
-            ok1,
-            {
-                "inside_pid": host["inside_pid"],
-                "host_pid": host["host_pid"],
-                "nspid_seen_by_host": nspid,
-                "engine_nspid": engine_nspid,
-                "comm_seen_by_host": view["comm"],
-                "expected_comm": host["init_comm"],
-            },
-        )
-    )
-    ctx.add(
-        base.check(
-            "NS-PID-002",
-            not host["sentinel_seen"],
-            {
-                "sentinel_comm": sentinel.comm,
-                "sentinel_host_pid": sentinel.pid,
-                "sentinel_seen_inside_as": host["sentinel_seen"],
-                "visible_count": host["visible_count"],
-                "visible_sample": host["visible_sample"],
-            },
-        )
-    )
-    if not own_init:
-        reason = (
-            "the target's PID 1 is not ours: proving reaping or killing it would leave a zombie in, or end, the target"
-        )
-        ctx.add(base.skip("NS-PID-003", reason))
-        ctx.add(base.skip("NS-PID-004", reason))
-        return
+    evidence = {
+        "inside_pid": host["inside_pid"],
+        "host_pid": host["host_pid"],
+        "nspid_seen_by_host": nspid,
+        "engine_nspid": engine_nspid,
+        "comm_seen_by_host": view["comm"],
+        "expected_comm": host["init_comm"],
+    }
+    ctx.add(base.check("NS-PID-001", ok1, evidence))
+
+
+def _check_own_init(ctx, host):
+    """NS-PID-003 (the orphan is reaped by our PID 1) and NS-PID-004 (killing it ends all)."""
     orphan = host["orphan"] or {}
     ok3 = (
         orphan.get("parent_after") == 1
@@ -301,8 +277,33 @@ def prove(ctx):
         and all(s is not None and s not in ("Z", "X") for s in kill["sleepers_before"].values())
         and all(s in (None, "Z", "X") for s in kill["states_after"].values())
     )
-    ctx.add(
-        base.check(
-            "NS-PID-004", ok4, dict(kill, sleepers_inside=host["sleepers_inside"], sleepers_host=host["sleepers_host"])
+    evidence = dict(kill, sleepers_inside=host["sleepers_inside"], sleepers_host=host["sleepers_host"])
+    ctx.add(base.check("NS-PID-004", ok4, evidence))
+
+
+def prove(ctx):
+    own_init = ctx.target.fresh
+    tok = base.token()
+    sentinel = _Sentinel("nsv-sent-%s" % tok[:6])
+    engine_nspid = inspect.read_nspid("self")
+    try:
+        host = _observe(ctx, sentinel, tok, own_init, engine_nspid)
+    finally:
+        sentinel.stop()
+    _check_pid1(ctx, host, own_init, engine_nspid)
+    evidence = {
+        "sentinel_comm": sentinel.comm,
+        "sentinel_host_pid": sentinel.pid,
+        "sentinel_seen_inside_as": host["sentinel_seen"],
+        "visible_count": host["visible_count"],
+        "visible_sample": host["visible_sample"],
+    }
+    ctx.add(base.check("NS-PID-002", not host["sentinel_seen"], evidence))
+    if not own_init:
+        reason = (
+            "the target's PID 1 is not ours: proving reaping or killing it would leave a zombie in, or end, the target"
         )
-    )
+        ctx.add(base.skip("NS-PID-003", reason))
+        ctx.add(base.skip("NS-PID-004", reason))
+        return
+    _check_own_init(ctx, host)

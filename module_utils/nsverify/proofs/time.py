@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time as _time
 
-from ansible.module_utils.nsverify import catalog, kernel
+from ansible.module_utils.nsverify import catalog, kernel, probe, procfs
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "time"
@@ -27,25 +27,12 @@ DEFAULT_OFFSETS = {"monotonic": 3 * 86400, "boottime": 7 * 86400}
 SLACK = 0.05  # seconds of scheduling noise allowed around the host's window
 
 
-def parse_timens_offsets(text):
-    """/proc/<pid>/timens_offsets -> {'monotonic': seconds (float), 'boottime': ...}.
-    Lines are '<clock> <secs> <nanosecs>'; the clock may be written as a name or its id."""
-    names = {"1": "monotonic", "7": "boottime"}
-    out = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) == 3:
-            out[names.get(f[0], f[0])] = int(f[1]) + int(f[2]) / 1e9
-    return out
+parse_timens_offsets = procfs.parse_timens_offsets
 
 
 def read_timens_offsets(pid="self", proc="/proc"):
     with open(os.path.join(proc, str(pid), "timens_offsets")) as fh:
         return parse_timens_offsets(fh.read())
-
-
-def format_offsets(offsets):
-    return "".join("%s %d 0\n" % (name, int(offsets[name])) for name, _, _ in CLOCKS if name in offsets)
 
 
 def _clocks():
@@ -59,16 +46,17 @@ def _inside(rendezvous):
             "pid": os.getpid(),
             "inside_clocks": now,
             "inside_offsets": read_timens_offsets("self"),
-            "inside_inode": os.stat("/proc/self/ns/time").st_ino,
+            "inside_inode": os.stat(procfs.ns_path("self", "time")).st_ino,
         }
     )
     return {}
 
 
-def _write_offsets(text):
+def _offsets_writer(offsets):
+    """A probe setup step: the offsets go in before the namespace's first process exists."""
+
     def setup():
-        with open("/proc/self/timens_offsets", "w") as fh:
-            fh.write(text)
+        probe.write_timens_offsets(offsets)
 
     return setup
 
@@ -87,7 +75,7 @@ def prove(ctx):
     wanted.update(dict((k, int(v)) for k, v in (ctx.options.get("time_offsets") or {}).items()))
     opts = ctx.options_for(TYPE)
     if ctx.target.fresh:
-        opts["setup"] = _write_offsets(format_offsets(wanted))
+        opts["setup"] = _offsets_writer(wanted)
     before = _clocks()
 
     def host_look(data):

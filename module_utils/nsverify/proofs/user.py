@@ -115,7 +115,7 @@ def _inside(rendezvous, workdir, probe_file):
             "probe_file": probe_file,
             "write_open": write_open,
             "pid": os.getpid(),
-            "inside_inode": os.stat("/proc/self/ns/user").st_ino,
+            "inside_inode": os.stat(procfs.ns_path("self", "user")).st_ino,
         }
     )
     return {}
@@ -150,13 +150,38 @@ def _explain_id_map(exc, want_uid, want_gid):
         )
 
 
-def prove(ctx):
-    want_uid = _normalize(ctx.options.get("uid_map"))
-    want_gid = _normalize(ctx.options.get("gid_map"))
+def _observe(ctx, want_uid, want_gid, workdir, probe_file):
+    """Run the inside in the requested maps; the host reads its ids, maps and file while it holds."""
+
+    def host_look(data):
+        seen = dict(data)
+        pid = data["pid"]
+        seen["host_sees_ids"] = read_status_ids(pid)
+        seen["host_reads_maps"] = {"uid_map": read_id_map(pid, "uid_map"), "gid_map": read_id_map(pid, "gid_map")}
+        seen["host_file_uid"] = os.stat(data["file"]).st_uid
+        seen["host_inode"] = base.own_inode(TYPE)
+        return seen
+
     fresh = ctx.target.fresh
+    opts = {"timeout": ctx.timeout}
     if fresh:
-        dflt_uid, dflt_gid = default_maps(ctx.euid, ctx.egid)
-        want_uid, want_gid = want_uid or dflt_uid, want_gid or dflt_gid
+        opts.update(unshare=catalog.CLONE_NEWUSER, uid_map=want_uid, gid_map=want_gid)
+    else:
+        opts.update(join=ctx.target.join(TYPE))
+    res, host = base.held(_inside, host_look, args=(workdir, probe_file), **opts)
+    try:
+        base.require_ok(res, "user-namespace probe")
+    except base.ProofSkip as exc:
+        if fresh and res.get("stage") == "id_map":
+            _explain_id_map(exc, want_uid, want_gid)
+        raise
+    if host is None:
+        raise base.ProofSkip("unknown", "the user-namespace probe never reached its rendezvous", {"probe": res})
+    return host
+
+
+def _observe_in_workdir(ctx, want_uid, want_gid):
+    """_observe with a scratch directory under /tmp that is removed whatever happens."""
     workdir = tempfile.mkdtemp(prefix="nsv-user-", dir="/tmp")
     made = []
     try:
@@ -167,30 +192,7 @@ def prove(ctx):
         if probe_file.startswith(workdir):
             made.append(probe_file)
         made.append(os.path.join(workdir, "made-inside"))
-
-        def host_look(data):
-            seen = dict(data)
-            pid = data["pid"]
-            seen["host_sees_ids"] = read_status_ids(pid)
-            seen["host_reads_maps"] = {"uid_map": read_id_map(pid, "uid_map"), "gid_map": read_id_map(pid, "gid_map")}
-            seen["host_file_uid"] = os.stat(data["file"]).st_uid
-            seen["host_inode"] = base.own_inode(TYPE)
-            return seen
-
-        opts = {"timeout": ctx.timeout}
-        if fresh:
-            opts.update(unshare=catalog.CLONE_NEWUSER, uid_map=want_uid, gid_map=want_gid)
-        else:
-            opts.update(join=ctx.target.join(TYPE))
-        res, host = base.held(_inside, host_look, args=(workdir, probe_file), **opts)
-        try:
-            base.require_ok(res, "user-namespace probe")
-        except base.ProofSkip as exc:
-            if fresh and res.get("stage") == "id_map":
-                _explain_id_map(exc, want_uid, want_gid)
-            raise
-        if host is None:
-            raise base.ProofSkip("unknown", "the user-namespace probe never reached its rendezvous", {"probe": res})
+        return _observe(ctx, want_uid, want_gid, workdir, probe_file)
     finally:
         for path in made:
             try:
@@ -199,6 +201,8 @@ def prove(ctx):
                 pass
         os.rmdir(workdir)
 
+
+def _check_maps(ctx, host, want_uid, want_gid):
     maps = host["host_reads_maps"]
     ev1 = {
         "requested": {"uid_map": want_uid, "gid_map": want_gid},
@@ -215,6 +219,9 @@ def prove(ctx):
         ok1 = maps["uid_map"] != IDENTITY_MAP and maps["gid_map"] != IDENTITY_MAP
     ctx.add(base.check("NS-USER-001", ok1, ev1))
 
+
+def _check_root_is_unprivileged(ctx, host):
+    maps = host["host_reads_maps"]
     outside_uid = host["host_sees_ids"].get("Uid", [None])[0]
     ok2 = (
         host["become_root"] == "ok"
@@ -224,37 +231,41 @@ def prove(ctx):
         and host["host_file_uid"] == outside_uid
         and outside_uid == map_id(maps["uid_map"], 0)
     )
-    ctx.add(
-        base.check(
-            "NS-USER-002",
-            ok2,
-            {
-                "become_root_inside": host["become_root"],
-                "uid_inside": host["inside_uid"],
-                "uid_seen_by_host": host["host_sees_ids"].get("Uid"),
-                "file": host["file"],
-                "file_owner_inside": host["inside_file_uid"],
-                "file_owner_on_host": host["host_file_uid"],
-                "expected_outside_uid": map_id(maps["uid_map"], 0),
-            },
-        )
-    )
+    evidence = {
+        "become_root_inside": host["become_root"],
+        "uid_inside": host["inside_uid"],
+        "uid_seen_by_host": host["host_sees_ids"].get("Uid"),
+        "file": host["file"],
+        "file_owner_inside": host["inside_file_uid"],
+        "file_owner_on_host": host["host_file_uid"],
+        "expected_outside_uid": map_id(maps["uid_map"], 0),
+    }
+    ctx.add(base.check("NS-USER-002", ok2, evidence))
 
+
+def _check_capabilities(ctx, host):
     cap_eff = host["cap_eff_inside"] or "0"
     all_caps = (1 << (syscalls.cap_last_cap() + 1)) - 1
     full_caps = int(cap_eff, 16) & all_caps == all_caps
     ok3 = full_caps and host["write_open"] in (errno.errorcode[errno.EACCES], errno.errorcode[errno.EPERM])
-    ctx.add(
-        base.check(
-            "NS-USER-003",
-            ok3,
-            {
-                "cap_eff_inside": cap_eff,
-                "full_capabilities_inside": full_caps,
-                "action": "open(O_WRONLY)",
-                "file": host["probe_file"],
-                "result": host["write_open"],
-                "expected": "EACCES",
-            },
-        )
-    )
+    evidence = {
+        "cap_eff_inside": cap_eff,
+        "full_capabilities_inside": full_caps,
+        "action": "open(O_WRONLY)",
+        "file": host["probe_file"],
+        "result": host["write_open"],
+        "expected": "EACCES",
+    }
+    ctx.add(base.check("NS-USER-003", ok3, evidence))
+
+
+def prove(ctx):
+    want_uid = _normalize(ctx.options.get("uid_map"))
+    want_gid = _normalize(ctx.options.get("gid_map"))
+    if ctx.target.fresh:
+        dflt_uid, dflt_gid = default_maps(ctx.euid, ctx.egid)
+        want_uid, want_gid = want_uid or dflt_uid, want_gid or dflt_gid
+    host = _observe_in_workdir(ctx, want_uid, want_gid)
+    _check_maps(ctx, host, want_uid, want_gid)
+    _check_root_is_unprivileged(ctx, host)
+    _check_capabilities(ctx, host)

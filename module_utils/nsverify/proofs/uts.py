@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible.module_utils.nsverify import syscalls
+from ansible.module_utils.nsverify import procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "uts"
@@ -16,7 +16,9 @@ def _inside(rendezvous, new_name, restore):
     syscalls.sethostname(new_name)
     try:
         seen = os.uname().nodename
-        rendezvous({"inside_before": before, "inside_saw": seen, "inside_inode": os.stat("/proc/self/ns/uts").st_ino})
+        rendezvous(
+            {"inside_before": before, "inside_saw": seen, "inside_inode": os.stat(procfs.ns_path("self", "uts")).st_ino}
+        )
     finally:
         # a joined namespace outlives the proof: give it its name back
         if restore:
