@@ -244,3 +244,21 @@ def test_container_checks_of_a_running_container_join_the_report(tmp_path, runni
     ran = [c for c in ctr if entries[c]["status"] != "skip"]
     assert "NS-CTR-011" in ran and "NS-CTR-001" in ran  # real checks against the real container
     assert entries["NS-CTR-011"]["evidence"]
+
+
+def test_a_container_that_does_not_run_stays_out_of_the_report(tmp_path):
+    """busybox_container_info answers absent: no container check runs and no NS-CTR control is reported."""
+    res = playbook(
+        tmp_path,
+        "-e",
+        "nsverify_report_dir=%s" % (tmp_path / "reports"),
+        "-e",
+        "nsverify_report_container_name=nsv-h3-absent",
+        "--skip-tags",
+        "audit,verify",
+    )
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert "Look for the running BusyBox container" in res.stdout
+    data = json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
+    assert not [e for e in data["hosts"]["localhost"]["controls"] if e["source"] == "container"]
+    assert data["hosts"]["localhost"]["inputs"]["container"] is False
