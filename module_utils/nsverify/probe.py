@@ -593,6 +593,5 @@ def run_checked(fn, *args, **options):
     return res["value"]
 
 
-# Deprecated aliases for rooms not yet moved to the public names (proofs/base, namespaces).
+# Deprecated alias until proofs/base moves to the public name (result).
 _result = result
-_write_all = write_all

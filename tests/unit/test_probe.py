@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible.module_utils.nsverify import catalog, probe, syscalls
+from ansible.module_utils.nsverify import catalog, probe, procfs, syscalls
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -301,3 +301,37 @@ def test_time_offsets_apply_in_the_forked_child():
         time_offsets={"monotonic": 100000},
     )
     assert res["ok"] and res["value"] - before >= 100000, res
+
+
+def test_join_cgroups_writes_the_child_into_each_procs_file_first(tmp_path):
+    # a cgroup.procs file takes "0" for "the writer"; plain files show what was written, and when
+    files = [tmp_path / "a.procs", tmp_path / "b.procs"]
+    fds = [os.open(str(f), os.O_WRONLY | os.O_CREAT, 0o600) for f in files]
+    res = _outcome(lambda chan: [f.read_text() for f in files], join_cgroups=fds)
+    assert res["ok"] and res["value"] == ["0", "0"]
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed in the caller
+
+
+def test_pdeathsig_ends_the_child_with_its_parent():
+    def middle(chan):
+        grand = probe.spawn(lambda c: time.sleep(30), pdeathsig=signal.SIGKILL)
+        chan.ready(grand.child_pid)
+        chan.recv()  # killed here
+
+    with probe.spawn(middle) as child:
+        grand = child.recv()["ready"]
+        child.kill()
+        child.wait()
+    deadline = time.monotonic() + 5
+    while not _gone_or_zombie(grand) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _gone_or_zombie(grand)
+
+
+def _gone_or_zombie(pid):
+    try:
+        return procfs.read_stat(pid)["state"] in ("Z", "X")
+    except OSError:
+        return True
