@@ -591,7 +591,3 @@ def run_checked(fn, *args, **options):
     if not res["ok"]:
         raise ProbeError(res)
     return res["value"]
-
-
-# Deprecated alias until proofs/base moves to the public name (result).
-_result = result
