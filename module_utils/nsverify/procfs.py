@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import struct
 
 from ansible.module_utils.nsverify import catalog
 
@@ -222,3 +224,111 @@ def parse_timens_offsets(text):
         if len(f) == 3:
             out[names.get(f[0], f[0])] = int(f[1]) + int(f[2]) / 1e9
     return out
+
+
+# ---------------------------------------------------------------- /proc/<pid>/{cgroup,comm,uid_map,status}
+def parse_cgroup(text):
+    """/proc/<pid>/cgroup -> [{'id': int, 'controllers': str, 'path': str}]; v2 is '0::<path>'
+    (the path may hold ':', so a line splits at its first two only)."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[0].isdigit():
+            out.append({"id": int(parts[0]), "controllers": parts[1], "path": parts[2]})
+    return out
+
+
+def read_cgroup(pid="self", proc="/proc"):
+    with open(os.path.join(proc, str(pid), "cgroup")) as fh:
+        return parse_cgroup(fh.read())
+
+
+def read_comm(pid, proc="/proc"):
+    """The command name of a process, or None when it is gone."""
+    try:
+        with open(os.path.join(proc, str(pid), "comm")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def read_state(pid, proc="/proc"):
+    """The state letter of a process (R, S, Z, ...), or None when it is gone."""
+    try:
+        return read_stat(pid, proc)["state"]
+    except (OSError, ValueError):
+        return None
+
+
+def read_id_map(pid="self", which="uid_map", proc="/proc"):
+    """parse_id_map of /proc/<pid>/uid_map (or gid_map)."""
+    with open(os.path.join(proc, str(pid), which)) as fh:
+        return parse_id_map(fh.read())
+
+
+def parse_status_ids(text):
+    """{'Uid': [real, effective, saved, fs], 'Gid': [...], 'CapEff': hex} from /proc/<pid>/status."""
+    out = {}
+    for key in ("Uid", "Gid"):
+        words = parse_status_field(text, key)
+        if words is not None:
+            out[key] = [int(x) for x in words]
+    cap = parse_status_field(text, "CapEff")
+    if cap is not None:
+        out["CapEff"] = " ".join(cap)
+    return out
+
+
+def read_status_ids(pid="self", proc="/proc"):
+    with open(os.path.join(proc, str(pid), "status")) as fh:
+        return parse_status_ids(fh.read())
+
+
+# ---------------------------------------------------------------- /proc/sysvipc, /proc/<pid>/net/tcp
+def parse_sysvipc_keys(text):
+    """Keys (ints) listed in a /proc/sysvipc/{shm,sem,msg} table (the first line is its header)."""
+    keys = []
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if f and f[0].lstrip("-").isdigit():
+            keys.append(int(f[0]))
+    return keys
+
+
+def read_sysvipc_keys(kind, proc="/proc"):
+    with open(os.path.join(proc, "sysvipc", kind)) as fh:
+        return parse_sysvipc_keys(fh.read())
+
+
+def _hex_ipv4(text):
+    """/proc/net/tcp writes IPv4 addresses as the raw 32-bit value in host byte order."""
+    return socket.inet_ntoa(struct.pack("<I", int(text, 16)))
+
+
+def parse_net_tcp(text):
+    """Rows of /proc/net/tcp: [{local, local_port, remote, remote_port, state, uid, inode}]."""
+    rows = []
+    for line in text.splitlines()[1:]:
+        f = line.split()
+        if len(f) < 10 or ":" not in f[1]:
+            continue
+        laddr, lport = f[1].split(":")
+        raddr, rport = f[2].split(":")
+        rows.append(
+            {
+                "local": _hex_ipv4(laddr),
+                "local_port": int(lport, 16),
+                "remote": _hex_ipv4(raddr),
+                "remote_port": int(rport, 16),
+                "state": f[3].upper(),
+                "uid": int(f[7]),
+                "inode": int(f[9]),
+            }
+        )
+    return rows
+
+
+def read_net_tcp(pid="self", proc="/proc"):
+    """/proc/<pid>/net/tcp: the TCP sockets of the network namespace `pid` is in."""
+    with open(os.path.join(proc, str(pid), "net", "tcp")) as fh:
+        return parse_net_tcp(fh.read())

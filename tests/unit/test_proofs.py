@@ -14,7 +14,6 @@ from ansible.module_utils.nsverify.proofs import base
 from ansible.module_utils.nsverify.proofs import cgroup as cgroup_proof
 from ansible.module_utils.nsverify.proofs import ipc as ipc_proof
 from ansible.module_utils.nsverify.proofs import net as net_proof
-from ansible.module_utils.nsverify.proofs import pid as pid_proof
 from ansible.module_utils.nsverify.proofs import user as user_proof
 
 # ---------------------------------------------------------------- /proc/net/tcp
@@ -28,7 +27,7 @@ PROC_NET_TCP = """\
 
 
 def test_proc_net_tcp_rows_decode_address_port_state_inode():
-    rows = net_proof.parse_proc_net_tcp(PROC_NET_TCP)
+    rows = procfs.parse_net_tcp(PROC_NET_TCP)
     assert [(r["local"], r["local_port"], r["state"], r["inode"], r["uid"]) for r in rows] == [
         ("0.0.0.0", 2024, "0A", 570, 0),
         ("192.0.2.2", 37098, "06", 0, 0),
@@ -43,7 +42,7 @@ def test_proc_net_tcp_rows_decode_address_port_state_inode():
     ids=["by-port", "by-inode", "established-is-not-a-listener", "absent"],
 )
 def test_listeners_match_only_listen_rows(port, inode, expected):
-    rows = net_proof.parse_proc_net_tcp(PROC_NET_TCP)
+    rows = procfs.parse_net_tcp(PROC_NET_TCP)
     assert [r["inode"] for r in net_proof.listeners(rows, port=port, inode=inode)] == expected
 
 
@@ -98,12 +97,12 @@ V1_ONLY_CGROUP = "11:cpuset:/docker/abc\n2:cpu,cpuacct:/docker/abc\n1:name=syste
     ids=["hybrid", "pure-v2", "pure-v1"],
 )
 def test_proc_cgroup_parse_and_v2_line(text, v2, count):
-    entries = cgroup_proof.parse_proc_cgroup(text)
+    entries = procfs.parse_cgroup(text)
     assert len(entries) == count and cgroup_proof.v2_path(entries) == v2
 
 
 def test_cgroup_controllers_with_commas_and_colons_in_path_survive():
-    e = cgroup_proof.parse_proc_cgroup("2:cpu,cpuacct:/a:b\n")
+    e = procfs.parse_cgroup("2:cpu,cpuacct:/a:b\n")
     assert e == [{"id": 2, "controllers": "cpu,cpuacct", "path": "/a:b"}]
 
 
@@ -152,7 +151,7 @@ def test_cgroup2_mount_found_from_mountinfo(text, expected):
     ids=["root-range", "initial-identity", "two-lines", "root-unmapped"],
 )
 def test_id_map_parse_and_lookup(text, expected, outside_of_root):
-    m = user_proof.parse_id_map(text)
+    m = procfs.parse_id_map(text)
     assert m == expected and user_proof.map_id(m, 0) == outside_of_root
 
 
@@ -161,7 +160,7 @@ def test_status_ids_and_caps():
         "Name:\tpython3\nUid:\t100000\t100000\t100000\t100000\nGid:\t100000\t100000\t100000\t100000\n"
         "CapEff:\t000001ffffffffff\n"
     )
-    assert user_proof.parse_status_ids(text) == {"Uid": [100000] * 4, "Gid": [100000] * 4, "CapEff": "000001ffffffffff"}
+    assert procfs.parse_status_ids(text) == {"Uid": [100000] * 4, "Gid": [100000] * 4, "CapEff": "000001ffffffffff"}
 
 
 @pytest.mark.parametrize(
@@ -180,7 +179,7 @@ def test_sysvipc_keys_from_captured_table():
         "1463535508         18   644                  4096 19120     0      0     0     0     0     0\n"
         "         0         19   600                  4096 19121     0      0     0     0     0     0\n"
     )
-    assert ipc_proof.parse_sysvipc_keys(text) == [1463535508, 0]
+    assert procfs.parse_sysvipc_keys(text) == [1463535508, 0]
 
 
 def test_ipc_keys_live_in_the_nsv_key_space_and_do_not_collide():
@@ -200,7 +199,8 @@ def test_ipc_keys_live_in_the_nsv_key_space_and_do_not_collide():
     ids=["plain", "zombie-orphan", "comm-with-paren-space"],
 )
 def test_stat_state_and_ppid(text, expected):
-    assert pid_proof.parse_stat_state(text) == expected
+    stat = procfs.parse_stat(text)
+    assert (stat["state"], stat["ppid"]) == expected
 
 
 # ---------------------------------------------------------------- result shaping

@@ -21,21 +21,6 @@ TYPE = "cgroup"
 CONTROL_IDS = ("NS-CGROUP-001",)
 
 
-def parse_proc_cgroup(text):
-    """/proc/<pid>/cgroup -> [{'id': int, 'controllers': str, 'path': str}]; v2 is '0::<path>'."""
-    out = []
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and parts[0].isdigit():
-            out.append({"id": int(parts[0]), "controllers": parts[1], "path": parts[2]})
-    return out
-
-
-def read_proc_cgroup(pid="self", proc="/proc"):
-    with open(os.path.join(proc, str(pid), "cgroup")) as fh:
-        return parse_proc_cgroup(fh.read())
-
-
 def v2_path(entries):
     for e in entries:
         if e["id"] == 0 and e["controllers"] == "":
@@ -57,14 +42,14 @@ def _inside(rendezvous, procs_file, join_path):
         with open(procs_file, "w") as fh:
             fh.write("0\n")  # "0" moves the writing process (cgroup-v2.rst)
         moved = procs_file
-    before = read_proc_cgroup("self")
+    before = procfs.read_cgroup("self")
     # Made here, after the move, not at probe.run's unshare stage: a refusal (ENOSPC when
     # user.max_cgroup_namespaces is 0) still comes back as one, with its verdict.
     if join_path:
         base.setns_or_refuse(join_path, TYPE)
     else:
         base.unshare_or_refuse(catalog.CLONE_NEWCGROUP)
-    inside = read_proc_cgroup("self")
+    inside = procfs.read_cgroup("self")
     rendezvous(
         {
             "pid": os.getpid(),
@@ -113,7 +98,7 @@ def _observe(ctx, procs_file):
 
     def host_look(data):
         seen = dict(data)
-        seen["host_view"] = read_proc_cgroup(data["pid"])
+        seen["host_view"] = procfs.read_cgroup(data["pid"])
         seen["host_inode"] = base.own_inode(TYPE)
         return seen
 
@@ -134,7 +119,7 @@ def _observe(ctx, procs_file):
 
 
 def prove(ctx):
-    created, procs_file, note = _scratch_cgroup(read_proc_cgroup("self"))
+    created, procs_file, note = _scratch_cgroup(procfs.read_cgroup("self"))
     try:
         host = _observe(ctx, procs_file)
     finally:

@@ -88,21 +88,6 @@ def mq_unlink(name):
     return _chk(_lib().mq_unlink(name.encode()), "mq_unlink(%s)" % name)
 
 
-def parse_sysvipc_keys(text):
-    """Keys (ints) listed in a /proc/sysvipc/{shm,sem,msg} table."""
-    keys = []
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if f and f[0].lstrip("-").isdigit():
-            keys.append(int(f[0]))
-    return keys
-
-
-def read_sysvipc_keys(kind, proc="/proc"):
-    with open(os.path.join(proc, "sysvipc", kind)) as fh:
-        return parse_sysvipc_keys(fh.read())
-
-
 def lookup(kind, ref):
     """'absent' (ENOENT), 'visible', or the errno name of another error."""
     try:
@@ -177,7 +162,7 @@ def prove(ctx):
             seen = dict(data)
             seen["host_saw_inside_objects"] = dict((k, lookup(k, inside_refs[k])) for k in KINDS)
             seen["host_sysvipc_has_inside_key"] = dict(
-                (k, inside_refs[k] in read_sysvipc_keys(k)) for k in ("shm", "sem", "msg")
+                (k, inside_refs[k] in procfs.read_sysvipc_keys(k)) for k in ("shm", "sem", "msg")
             )
             seen["host_inode"] = base.own_inode(TYPE)
             return seen

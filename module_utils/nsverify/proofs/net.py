@@ -34,40 +34,7 @@ IFF_UP = 0x1
 TCP_LISTEN = "0A"
 
 
-# ---------------------------------------------------------------- /proc/net/tcp
-def _hex_ipv4(text):
-    """/proc/net/tcp writes IPv4 addresses as the raw 32-bit value in host byte order."""
-    return socket.inet_ntoa(struct.pack("<I", int(text, 16)))
-
-
-def parse_proc_net_tcp(text):
-    """Rows of /proc/net/tcp: [{local, local_port, remote, remote_port, state, uid, inode}]."""
-    rows = []
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if len(f) < 10 or ":" not in f[1]:
-            continue
-        laddr, lport = f[1].split(":")
-        raddr, rport = f[2].split(":")
-        rows.append(
-            {
-                "local": _hex_ipv4(laddr),
-                "local_port": int(lport, 16),
-                "remote": _hex_ipv4(raddr),
-                "remote_port": int(rport, 16),
-                "state": f[3].upper(),
-                "uid": int(f[7]),
-                "inode": int(f[9]),
-            }
-        )
-    return rows
-
-
-def read_proc_net_tcp(pid="self", proc="/proc"):
-    with open(os.path.join(proc, str(pid), "net", "tcp")) as fh:
-        return parse_proc_net_tcp(fh.read())
-
-
+# ---------------------------------------------------------------- /proc/net/tcp (procfs.parse_net_tcp)
 def listeners(rows, port=None, inode=None):
     return [
         r
@@ -115,7 +82,7 @@ def _inside(rendezvous, port, restore):
         sock.bind(("127.0.0.1", port))
         sock.listen(4)
         inode = os.fstat(sock.fileno()).st_ino
-        seen_inside = listeners(read_proc_net_tcp(), port=port)
+        seen_inside = listeners(procfs.read_net_tcp(), port=port)
         rendezvous(
             {
                 "interfaces": names,
@@ -144,7 +111,7 @@ def _free_host_port():
 
 def _host_look(data):
     seen = dict(data)
-    rows = read_proc_net_tcp()
+    rows = procfs.read_net_tcp()
     seen["host_listeners_by_inode"] = listeners(rows, inode=data["socket_inode"])
     seen["host_listeners_on_port"] = listeners(rows, port=data["port"])
     conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -29,33 +29,11 @@ def _set_comm(name):
         fh.write(name)
 
 
-def read_comm(pid, proc="/proc"):
-    try:
-        with open(os.path.join(proc, str(pid), "comm")) as fh:
-            return fh.read().strip()
-    except OSError:
-        return None
-
-
-def parse_stat_state(text):
-    """State letter and ppid from /proc/<pid>/stat (comm may hold spaces and parentheses)."""
-    stat = procfs.parse_stat(text)
-    return stat["state"], stat["ppid"]
-
-
-def read_state(pid, proc="/proc"):
-    try:
-        with open(os.path.join(proc, str(pid), "stat")) as fh:
-            return parse_stat_state(fh.read())[0]
-    except (OSError, ValueError):
-        return None
-
-
 def list_processes(proc="/proc"):
     out = []
     for entry in os.listdir(proc):
         if entry.isdigit():
-            comm = read_comm(entry, proc)
+            comm = procfs.read_comm(entry, proc)
             if comm is not None:
                 out.append([int(entry), comm])
     return sorted(out)
@@ -112,7 +90,7 @@ def _orphan_test():
         time.sleep(0.01)
     report["reaped_by_pid1"] = reaped
     report["left_in_proc"] = os.path.exists("/proc/%d" % orphan)
-    report["state_after"] = read_state(orphan)
+    report["state_after"] = procfs.read_state(orphan)
     return report
 
 
@@ -197,7 +175,7 @@ def _wait_gone(pids, seconds=5.0):
     deadline = time.monotonic() + seconds
     states = {}
     while time.monotonic() < deadline:
-        states = dict((p, read_state(p)) for p in pids)
+        states = dict((p, procfs.read_state(p)) for p in pids)
         if all(s in (None, "Z", "X") for s in states.values()):
             break
         time.sleep(0.02)
@@ -212,13 +190,13 @@ def _observe(ctx, sentinel, tok, own_init, engine_nspid):
         hp = data["host_pid"]
         seen["host_view"] = {
             "nspid": inspect.read_nspid(hp),
-            "comm": read_comm(hp),
+            "comm": procfs.read_comm(hp),
             "engine_nspid": engine_nspid,
             "sentinel_host_pid": sentinel.pid,
         }
         if own_init:
             # NS-PID-004: end the inside's PID 1 from outside; every process inside must go.
-            before = dict((p, read_state(p)) for p in data["sleepers_host"])
+            before = dict((p, procfs.read_state(p)) for p in data["sleepers_host"])
             os.kill(hp, signal.SIGKILL)
             after = _wait_gone([hp] + data["sleepers_host"])
             seen["kill"] = {"killed_host_pid": hp, "sleepers_before": before, "states_after": after}

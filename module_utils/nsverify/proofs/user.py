@@ -26,31 +26,6 @@ ROOT_DEFAULT_MAP = [[0, 100000, 65536]]
 IDENTITY_MAP = [[0, 0, 4294967295]]
 
 
-parse_id_map = procfs.parse_id_map
-
-
-def read_id_map(pid="self", which="uid_map", proc="/proc"):
-    with open(os.path.join(proc, str(pid), which)) as fh:
-        return parse_id_map(fh.read())
-
-
-def parse_status_ids(text):
-    """{'Uid': [real, effective, saved, fs], 'Gid': [...]} from /proc/<pid>/status."""
-    out = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("Uid", "Gid"):
-            out[key] = [int(x) for x in rest.split()]
-        elif key == "CapEff":
-            out[key] = rest.strip()
-    return out
-
-
-def read_status_ids(pid="self", proc="/proc"):
-    with open(os.path.join(proc, str(pid), "status")) as fh:
-        return parse_status_ids(fh.read())
-
-
 def map_id(id_map, inside_id):
     """The outside id of `inside_id` under `id_map`, or None when unmapped."""
     for inside, outside, count in id_map:
@@ -85,7 +60,7 @@ def _normalize(id_map):
 
 
 def _inside(rendezvous, workdir, probe_file):
-    maps = {"uid_map": read_id_map("self", "uid_map"), "gid_map": read_id_map("self", "gid_map")}
+    maps = {"uid_map": procfs.read_id_map("self", "uid_map"), "gid_map": procfs.read_id_map("self", "gid_map")}
     became = "ok"
     try:
         os.setresgid(0, 0, 0)
@@ -102,7 +77,7 @@ def _inside(rendezvous, workdir, probe_file):
         write_open = "opened"
     except OSError as exc:
         write_open = syscalls.errno_name(exc.errno)
-    me = read_status_ids("self")
+    me = procfs.read_status_ids("self")
     rendezvous(
         {
             "inside_maps": maps,
@@ -139,7 +114,7 @@ def _probe_file(workdir, euid):
 
 def _explain_id_map(exc, want_uid, want_gid):
     """Name the requested outside ids that this engine's own user namespace does not map."""
-    own = {"uid_map": read_id_map("self", "uid_map"), "gid_map": read_id_map("self", "gid_map")}
+    own = {"uid_map": procfs.read_id_map("self", "uid_map"), "gid_map": procfs.read_id_map("self", "gid_map")}
     bad = {"uid_map": unmapped_outside(want_uid, own["uid_map"]), "gid_map": unmapped_outside(want_gid, own["gid_map"])}
     exc.evidence.update(engine_maps=own, requested_but_unmapped=bad)
     if bad["uid_map"] or bad["gid_map"]:
@@ -156,8 +131,11 @@ def _observe(ctx, want_uid, want_gid, workdir, probe_file):
     def host_look(data):
         seen = dict(data)
         pid = data["pid"]
-        seen["host_sees_ids"] = read_status_ids(pid)
-        seen["host_reads_maps"] = {"uid_map": read_id_map(pid, "uid_map"), "gid_map": read_id_map(pid, "gid_map")}
+        seen["host_sees_ids"] = procfs.read_status_ids(pid)
+        seen["host_reads_maps"] = {
+            "uid_map": procfs.read_id_map(pid, "uid_map"),
+            "gid_map": procfs.read_id_map(pid, "gid_map"),
+        }
         seen["host_file_uid"] = os.stat(data["file"]).st_uid
         seen["host_inode"] = base.own_inode(TYPE)
         return seen
