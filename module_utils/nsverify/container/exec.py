@@ -22,8 +22,12 @@ DRAIN = 0.2
 
 
 def _command(chan, argv, out_w, err_w, oom_adj, config, in_user_namespace):
-    """In the container (spawn's grandchild): stdio on the pipes, privileges down, exec."""
+    """In the container (spawn's grandchild): its own session, stdio on the pipes, privileges down, exec."""
     try:
+        # Its own session and process group: otherwise it shares the caller's (the Ansible worker's) group,
+        # and `kill -9 0` inside kills the host's processes of that group -- a PID namespace does not stop
+        # a signal sent to a process group.
+        os.setsid()
         os.chdir("/")
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
