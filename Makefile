@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps psmisc kmod \
-	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container
+	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container chromium
 # for molecule's QEMU test hosts
 APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
 	xz-utils cpio zstd

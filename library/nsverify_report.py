@@ -191,10 +191,12 @@ gate:
   type: dict
   sample: {"failed": true, "fail_on": "high", "fail_on_new": false, "message": "1 failed controls of severity high or worse: web1 NS-KRN-010 (high)"}
 drift:
-  description: Counts per drift state against the baseline, and the baseline used; empty without a baseline.
+  description: Counts per drift state against the baseline, the baseline used and one summary line; empty without
+    a baseline.
   returned: always
   type: dict
-  sample: {"baseline": "/srv/reports/nsverify-report.json", "counts": {"new-failure": 1, "unchanged": 40}}
+  sample: {"baseline": "/srv/reports/nsverify-report.json", "counts": {"new-failure": 1, "unchanged": 40},
+           "summary_line": "Drift against /srv/reports/nsverify-report.json: new-failure 1, unchanged 40"}
 """
 
 import datetime
@@ -323,6 +325,13 @@ def compose(module, p, waivers, today, generated, json_path):
         module.fail_json(msg=str(exc))
 
 
+def drift_result(rep):
+    d = rep.get("drift")
+    if not d:
+        return {}
+    return {"baseline": d["baseline"], "counts": d["counts"], "summary_line": drift.summary_line(d)}
+
+
 def check_arguments(module, p):
     """(file mode, today) from the arguments; a bad one fails the task with the fix."""
     try:
@@ -382,7 +391,7 @@ def main():
         outcome_digest=rep["outcome_digest"],
         generated=rep["generated"],
         gate=rep["gate"],
-        drift={"baseline": rep["drift"]["baseline"], "counts": rep["drift"]["counts"]} if rep.get("drift") else {},
+        drift=drift_result(rep),
     )
     if module._diff:
         result["diff"] = {

@@ -93,7 +93,13 @@ def runs(tmp_path_factory):
 
 def test_report_files_are_written_and_summary_printed(runs):
     reports = runs["tmp"] / "reports"
-    assert sorted(os.listdir(reports)) == ["nsverify-report.html", "nsverify-report.json", "nsverify-report.md"]
+    assert sorted(os.listdir(reports)) == [
+        "nsverify-report.html",
+        "nsverify-report.json",
+        "nsverify-report.junit.xml",
+        "nsverify-report.md",
+        "nsverify-report.sarif",
+    ]
     host = runs["data"]["hosts"]["localhost"]
     printed = SUMMARY_RE.findall(runs["first"].stdout)
     assert printed == [host["summary_line"]]
