@@ -1,10 +1,10 @@
-"""Parsers the audit reads (procfs, cgroups) on text captured from real kernels (tests/unit/fixtures)."""
+"""Parsers the audit reads (procfs) on text captured from real kernels (tests/unit/fixtures)."""
 
 from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.nsverify import cgroups, procfs
+from ansible.module_utils.nsverify import procfs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -13,35 +13,7 @@ def _mounts(name):
     return procfs.parse_mountinfo((FIXTURES / name).read_text())
 
 
-@pytest.mark.parametrize(
-    "fixture,layout",
-    [
-        ("mountinfo-hybrid-6.18.44-fc-v657.txt", "hybrid"),
-        ("mountinfo-v2-debian12.txt", "v2"),
-        ("mountinfo-v1-el7.txt", "v1"),
-    ],
-    ids=["hybrid-this-host", "v2-debian12", "v1-el7"],
-)
-def test_cgroup_layout(fixture, layout):
-    assert cgroups.layout(_mounts(fixture)) == layout
-
-
-def test_no_cgroup_mount_is_layout_none():
-    assert cgroups.layout(procfs.parse_mountinfo("28 1 254:1 / / rw - ext4 /dev/vda1 rw\n")) == "none"
-
-
-def test_v1_controllers_from_super_options_without_mount_flags():
-    mounts = cgroups.describe_mounts(_mounts("mountinfo-v1-el7.txt"))
-    by_point = {m["mount_point"]: m for m in mounts}
-    assert by_point["/sys/fs/cgroup/cpu,cpuacct"]["controllers"] == ["cpu", "cpuacct"]
-    assert by_point["/sys/fs/cgroup/systemd"]["controllers"] == ["name=systemd"]
-    assert all(m["version"] == 1 for m in mounts) and "/sys/fs/cgroup" not in by_point  # the tmpfs is no cgroup
-
-
-def test_this_hosts_hybrid_mounts_include_the_unified_v2_mount():
-    mounts = cgroups.describe_mounts(_mounts("mountinfo-hybrid-6.18.44-fc-v657.txt"))
-    assert {"mount_point": "/sys/fs/cgroup/unified", "fstype": "cgroup2", "version": 2} in mounts
-    assert ["memory"] in [m.get("controllers") for m in mounts]
+# The cgroup layout and mounts the audit reports are cgroups.layout/describe_mounts (tests/unit/test_cgroups.py).
 
 
 def test_mountinfo_optional_fields_and_octal_escapes():

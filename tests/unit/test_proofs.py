@@ -252,20 +252,8 @@ def test_every_proof_control_is_registered_once_and_in_the_catalogue():
     assert sorted(ids) == sorted(c.id for c in controls.for_source("proof"))
 
 
-@pytest.mark.parametrize(
-    "err,stage,verdict",
-    [
-        (errno.EPERM, "unshare", "denied"),
-        (errno.EACCES, "id_map", "denied"),
-        (errno.ENOSPC, "unshare", "limit-zero"),
-        (errno.EINVAL, "unshare", "not-built"),
-        (errno.EINVAL, "run", "unknown"),
-        (errno.EIO, "setns", "unknown"),
-    ],
-    ids=["eperm", "eacces", "enospc", "einval-unshare", "einval-run", "eio"],
-)
-def test_errno_to_verdict(err, stage, verdict):
-    assert base.verdict_for_errno(err, stage) == verdict
+# errno -> verdict: the catalogue's table (test_records_and_verdicts.py); that the proofs agree with
+# it and with the audit: test_catalog.py.
 
 
 def test_probe_refusal_becomes_a_skip_with_verdict_and_a_crash_becomes_a_failure():

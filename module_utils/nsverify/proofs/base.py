@@ -72,10 +72,6 @@ def summarize(results):
 
 
 # ---------------------------------------------------------------- verdicts
-# The errno -> verdict table is the catalogue's, shared with the audit and the container.
-verdict_for_errno = catalog.verdict_for_errno
-
-
 def kernel_gate(type_name, release=None, proc="/proc"):
     """(verdict, reason) when the type cannot exist on this kernel, else None.
 
@@ -253,7 +249,8 @@ def require_ok(result, what, proc="/proc"):
     if refused is None and result.get("ok"):
         return result["value"]
     if refused is not None:
-        verdict = verdict_for_errno(refused.get("errno"), refused.get("stage"))
+        # the catalogue's one errno -> verdict table, shared with the audit and the container
+        verdict = catalog.verdict_for_errno(refused.get("errno"), refused.get("stage"))
         if verdict != "unknown":
             note, ev = explain_refusal(refused, proc)
             raise ProofSkip(
