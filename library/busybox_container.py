@@ -42,8 +42,14 @@ options:
     choices: [started, stopped, absent]
     default: started
   rootfs:
-    description: Path of the BusyBox rootfs (the overlay's lower layer), as returned by M(busybox_rootfs).
+    description:
+      - Path of the BusyBox rootfs (the overlay's lower layer), as returned by M(busybox_rootfs).
+      - Refused when it resolves to the host's C(/) (a link to it included) or outside O(rootfs_base).
     type: path
+  rootfs_base:
+    description: The directory the rootfs images live in (the C(base) of M(busybox_rootfs)); O(rootfs) must resolve inside it.
+    type: path
+    default: /var/lib/nsverify/rootfs
   hostname:
     description: Hostname inside (at most 64 characters, RFC 1123).
     type: str
@@ -94,8 +100,8 @@ options:
     default: false
   uid_map:
     description:
-      - With O(user_namespace), the uid map as a list of C({inside, outside, count}) mappings (the shape every
-        nsverify module takes); must map 0 inside. Default C([{inside: 0, outside: 100000, count: 65536}]).
+      - "With O(user_namespace), the uid map as a list of C({inside, outside, count}) mappings (the shape every
+        nsverify module takes); must map 0 inside. Default C([{inside: 0, outside: 100000, count: 65536}])."
       - The older C([inside, outside, count]) lists are still accepted, with a deprecation warning.
     type: list
     elements: raw
@@ -208,7 +214,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container, validate
+from ansible.module_utils.nsverify import container, rootfs, validate
 
 
 def build_module():
@@ -235,6 +241,7 @@ def build_module():
                 type="list", elements="str", choices=list(container.BASE_TYPES), default=list(container.BASE_TYPES)
             ),
             stop_timeout=dict(type="int", default=10),
+            rootfs_base=dict(type="path", default=rootfs.DEFAULT_BASE),
         ),
         required_if=[("state", "started", ("rootfs",))],
         supports_check_mode=True,
@@ -268,6 +275,7 @@ def requested_config(module):
         gid_map=p["gid_map"],
         namespaces=p["namespaces"],
         warnings=warnings,
+        rootfs_base=p["rootfs_base"],
     )
     for msg in warnings:
         module.deprecate(msg, version="2.0.0")

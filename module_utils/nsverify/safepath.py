@@ -52,20 +52,21 @@ def openat2(dirfd, path, flags, resolve, mode=0, libc=None):
     return res
 
 
-def check_root(root, base=None):
-    """The real path of `root`, refused when it is the host's / (or a link to it) or resolves outside `base`."""
+def check_root(root, base=None, what="root"):
+    """The real path of `root`, refused when it is the host's / (or a link to it: EPERM) or resolves outside
+    `base` (EXDEV, as openat2's RESOLVE_BENEATH answers an escape)."""
     if not root or "\0" in root:
-        raise UnsafePath(_errno.EINVAL, "root %r is not a path" % (root,))
+        raise UnsafePath(_errno.EINVAL, "%s %r is not a path" % (what, root))
     real = os.path.realpath(root)
     if real == "/":
         raise UnsafePath(
             _errno.EPERM,
-            "root %s resolves to the host's / : a container there would run on the host's own files" % root,
+            "%s %s resolves to the host's /: a container there would run on the host's own files" % (what, root),
         )
     if base is not None:
         real_base = os.path.realpath(base)
         if real != real_base and not real.startswith(real_base.rstrip("/") + "/"):
-            raise UnsafePath(_errno.EPERM, "root %s resolves to %s, outside %s" % (root, real, real_base))
+            raise UnsafePath(_errno.EXDEV, "%s %s resolves to %s, outside %s" % (what, root, real, real_base))
     return real
 
 
@@ -195,6 +196,19 @@ def _replace(dir_fd, name, data, mode):
         raise
 
 
+def links_on_the_way(real_root, parts):
+    """' (etc -> /srv/x: links resolve inside the root)' for the error message, '' when none (lstat only)."""
+    seen = []
+    for i in range(len(parts)):
+        rel = "/".join(parts[: i + 1])
+        try:
+            seen.append("%s -> %s" % (rel, os.readlink(os.path.join(real_root, rel))))
+            break  # past a link the host's path means nothing
+        except OSError:
+            continue
+    return " (%s: links resolve inside the root)" % seen[0] if seen else ""
+
+
 def write_file(root, rel, data, mode=0o644, base=None, method=None):
     """Make `rel` inside `root` a regular file holding `data` (str or bytes) with `mode`; True when it changed.
     Links in the directories of `rel` resolve inside the root; a link as the last component is replaced.
@@ -210,8 +224,8 @@ def write_file(root, rel, data, mode=0o644, base=None, method=None):
         except OSError as exc:
             raise OSError(
                 exc.errno,
-                "cannot write %s inside %s: %s (links are resolved inside the root, so a link pointing out of it "
-                "leads to a path inside it, which must exist)" % (rel, real_root, os.strerror(exc.errno)),
+                "cannot write %s inside %s: %s%s"
+                % (rel, real_root, os.strerror(exc.errno), links_on_the_way(real_root, parts[:-1])),
             )
         try:
             current, st = _read_regular(dir_fd, parts[-1])

@@ -97,3 +97,57 @@ def test_exec_runs_in_its_own_session_inside(name, rootfs_path):
     res = container.exec_in(state, ["/bin/sh", "-c", "cut -d' ' -f6 /proc/self/stat; echo $$"])
     sid, pid = res["stdout"].split()
     assert sid == pid  # the shell leads its own session (and so its own process group)
+
+
+# ---------------------------------------------------------------- escape 4: a link planted in the upper layer
+
+
+def test_link_to_a_host_directory_in_place_of_etc_is_not_written_through(name, rootfs_path, tmp_path):
+    host_dir = tmp_path / "host-etc"
+    host_dir.mkdir()
+    (host_dir / "keep").write_text("host\n")
+    start(name, rootfs_path)
+    sh(name, "rm -rf /etc && ln -s %s /etc" % host_dir)
+    run_module_main(busybox_container, {"name": name, "state": "stopped"})
+    res = run_module_main(busybox_container, {"name": name, "rootfs": rootfs_path})
+    assert sorted(os.listdir(host_dir)) == ["keep"] and (host_dir / "keep").read_text() == "host\n"
+    if res.get("failed"):  # the link resolves inside the container, where that directory does not exist
+        assert "cannot write etc/hostname inside" in res["msg"], res["msg"]
+
+
+def test_link_to_a_host_file_in_place_of_etc_hostname_is_replaced(name, rootfs_path, tmp_path):
+    host_file = tmp_path / "hostname"
+    host_file.write_text("the-host\n")
+    start(name, rootfs_path, hostname="esc-box")
+    sh(name, "ln -sf %s /etc/hostname && ln -sf %s /etc/hosts" % (host_file, host_file))
+    run_module_main(busybox_container, {"name": name, "state": "stopped"})
+    start(name, rootfs_path, hostname="esc-box")
+    assert host_file.read_text() == "the-host\n"
+    assert sh(name, "test -L /etc/hostname || cat /etc/hostname")["stdout_lines"] == ["esc-box"]
+
+
+# ---------------------------------------------------------------- the rootfs itself
+
+
+@pytest.mark.parametrize("kind", ["slash", "link-to-slash"])
+def test_rootfs_that_is_the_host_s_root_is_refused(name, tmp_path, kind):
+    path = "/"
+    if kind == "link-to-slash":
+        (tmp_path / "root").symlink_to("/")
+        path = str(tmp_path / "root")
+    res = run_module_main(busybox_container, {"name": name, "rootfs": path})
+    assert res.get("failed") and "host's /" in res["msg"], res["msg"]
+    assert container.leftovers(name) == {}
+
+
+def test_rootfs_outside_the_image_directory_is_refused(name, rootfs_path, tmp_path):
+    (tmp_path / "elsewhere").symlink_to(rootfs_path)
+    assert (
+        run_module_main(busybox_container, {"name": name, "rootfs": str(tmp_path / "elsewhere")}).get("failed") is None
+    )
+    subprocess.run(["cp", "-a", rootfs_path, str(tmp_path / "copy")], check=True)
+    res = run_module_main(busybox_container, {"name": name + "x", "rootfs": str(tmp_path / "copy")})
+    try:
+        assert res.get("failed") and "outside" in res["msg"] and "rootfs_base" in res["msg"], res["msg"]
+    finally:
+        container.remove(name + "x")

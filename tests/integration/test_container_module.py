@@ -246,7 +246,7 @@ def test_container_failure_inside_init_is_reported_and_cleaned_up(name, rootfs_p
     (odd / "bin").mkdir(parents=True)
     os.symlink(os.path.join(rootfs_path, "bin/busybox"), str(odd / "bin/busybox"))
     os.symlink("busybox", str(odd / "bin/sh"))
-    res = run_module(busybox_container, {"name": name, "rootfs": str(odd), "pids": 8})
+    res = run_module(busybox_container, {"name": name, "rootfs": str(odd), "rootfs_base": str(tmp_path), "pids": 8})
     assert res["failed"] and "did not start" in res["msg"] and res["report"]["stage"] == "init"
     assert host_traces(name) == {}
 
@@ -289,7 +289,8 @@ def test_exec_into_a_stopped_container_fails(name):
 
 def test_container_check_mode_accepts_a_rootfs_not_built_yet(name, tmp_path):
     # in a --check run of container.yml the rootfs task only reports what it would build
-    res = run_module(busybox_container, {"name": name, "rootfs": str(tmp_path / "later")}, check=True)
+    args = {"name": name, "rootfs": str(tmp_path / "later"), "rootfs_base": str(tmp_path)}
+    res = run_module(busybox_container, args, check=True)
     assert res["changed"] and not res.get("failed") and "does not exist yet" in json.dumps(res.get("warnings"))
     assert host_traces(name) == {}
 

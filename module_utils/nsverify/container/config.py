@@ -7,11 +7,12 @@ says what was wrong and what to do.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 
-from ansible.module_utils.nsverify import catalog, cgroups, rootfs, validate
+from ansible.module_utils.nsverify import catalog, cgroups, rootfs, safepath, validate
 
 DEFAULT_HOSTNAME = "isolated-box"
 DEFAULT_NETWORK = "10.213.0.0/30"
@@ -157,12 +158,27 @@ def namespace_types(config):
     return catalog.validate_names(types)
 
 
-def _rootfs(path, required):
+def _check_root(path, base):
+    try:
+        safepath.check_root(path, base, what="rootfs")
+    except safepath.UnsafePath as exc:
+        hint = "pass the path busybox_rootfs returned"
+        if exc.errno == errno.EXDEV:
+            hint += ", or set rootfs_base to the directory your images live in"
+        raise ContainerError("%s: %s" % (exc.strerror, hint))
+
+
+def _rootfs(path, required, base):
+    """The rootfs' real path. Refused: the host's / (or a link to it: the "container" would run on the host's
+    own files), and anything resolving outside `base`, the directory the images live in."""
+    if path:
+        _check_root(path, None)
     if not path or (required and not os.path.isdir(path)):
         raise ContainerError(
             "rootfs %r does not exist: build it first (role busybox_rootfs, module "
             "busybox_rootfs) and pass its path" % (path,)
         )
+    _check_root(path, base)
     if os.path.isdir(path) and not rootfs.looks_like_rootfs(path):
         raise ContainerError(
             "rootfs %s has no executable bin/busybox and bin/sh: build it with the busybox_rootfs module" % path
@@ -229,13 +245,16 @@ def normalize(
     gid_map=None,
     namespaces=None,
     warnings=None,
+    rootfs_base=None,
 ):
     """Validate the request and return the canonical config (what the config hash covers).
     require_rootfs=False (check mode) accepts a rootfs that an earlier task would build.
-    `warnings` (a list) receives deprecation messages, e.g. for id maps given as lists."""
+    `warnings` (a list) receives deprecation messages, e.g. for id maps given as lists.
+    rootfs_base: the rootfs must resolve inside it; None (engine callers, tests) refuses only the host's /,
+    the module passes its option (default rootfs.DEFAULT_BASE, the images' directory)."""
     try:
         validate.container_name(name)
-        root = _rootfs(rootfs_path, require_rootfs)
+        root = _rootfs(rootfs_path, require_rootfs, rootfs_base)
         validate.hostname(hostname)
         limits = _limits(memory, cpus, pids)
         veth_config = _veth(name, veth, veth_host, veth_container, network)

@@ -15,7 +15,7 @@ import signal
 import time
 import traceback
 
-from ansible.module_utils.nsverify import catalog, procfs, rootfs, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, rootfs, safepath, syscalls
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import network
 
@@ -32,19 +32,6 @@ WORKLOAD_OOM_SCORE_ADJ = 1000
 
 
 # ---------------------------------------------------------------- the root
-def _set_text(path, text):
-    current = None
-    if os.path.isfile(path) and not os.path.islink(path):
-        with open(path) as fh:
-            current = fh.read()
-    if current != text:
-        if os.path.lexists(path):
-            os.unlink(path)
-        with open(path, "w") as fh:
-            fh.write(text)
-        os.chmod(path, 0o644)
-
-
 def mount_dev(dev):
     """A minimal /dev: the usual character devices, devpts, shm and the fd links."""
     syscalls.mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "mode=755,size=512k")
@@ -113,8 +100,10 @@ def setup_root(config, p):
         0,
         "lowerdir=%s,upperdir=%s,workdir=%s" % (config["rootfs"], p["upper"], p["work"]),
     )
-    _set_text(os.path.join(merged, "etc/hostname"), "%s\n" % config["hostname"])
-    _set_text(os.path.join(merged, "etc/hosts"), rootfs.etc_files(config["hostname"])["etc/hosts"])
+    # The upper layer is the workload's to change (/etc may now be a link to a host directory): resolve
+    # inside the root, never through a link out of it (safepath.py, issue 10 escape 4).
+    safepath.write_file(merged, "etc/hostname", "%s\n" % config["hostname"])
+    safepath.write_file(merged, "etc/hosts", rootfs.etc_files(config["hostname"])["etc/hosts"])
     for d, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)):
         if not os.path.isdir(os.path.join(merged, d)):
             os.mkdir(os.path.join(merged, d), mode)
