@@ -189,7 +189,7 @@ gate:
   description: The exit policy's verdict - failed, fail_on, fail_on_new, causes (host, id, severity, title), message.
   returned: always
   type: dict
-  sample: {"failed": true, "fail_on": "high", "fail_on_new": false, "message": "1 failed controls of severity high or worse: web1 NS-KRN-010 (high)"}
+  sample: {"failed": true, "fail_on": "high", "fail_on_new": false, "message": "failed controls of severity high or worse (1): web1 NS-KRN-010 (high)"}
 drift:
   description: Counts per drift state against the baseline, the baseline used and one summary line; empty without
     a baseline.

@@ -200,9 +200,9 @@ def gate(report, fail_on="none", fail_on_new=False):
     if fail_on != "none":
         what += " of severity %s or worse" % fail_on
     if causes:
-        message = "%d %s: %s" % (
-            len(causes),
+        message = "%s (%d): %s" % (
             what,
+            len(causes),
             ", ".join("%s %s (%s)" % (c["host"], c["id"], c["severity"]) for c in causes),
         )
     else:

@@ -105,7 +105,7 @@ def test_drift_against_the_previous_report_in_dest_and_fail_on_new(tmp_path):
     first = run(tmp_path, fail_on_new=True)
     assert first["changed"] and not first.get("failed") and first["drift"] == {}
     second = run(tmp_path, fleet("not-built"), fail_on_new=True)
-    assert second["failed"] and "1 new failures" in second["msg"] and "NS-KRN-008" in second["msg"]
+    assert second["failed"] and "new failures (1): web1 NS-KRN-008" in second["msg"] and "NS-KRN-008" in second["msg"]
     assert second["drift"]["counts"]["new-failure"] == 1
     data = written(tmp_path)
     web = {e["id"]: e for e in data["hosts"]["web1"]["controls"]}

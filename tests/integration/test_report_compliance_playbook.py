@@ -82,7 +82,7 @@ def test_the_gate_fails_the_host_after_writing_every_format_and_printing_the_sum
     res, tmp = runs["gated"], runs["tmp"]
     assert res.returncode != 0
     assert "localhost: gate high failed on NS-KRN-010 high" in res.stdout
-    assert "gate: 1 failed controls of severity high or worse: localhost NS-KRN-010 (high)" in res.stdout
+    assert "gate: failed controls of severity high or worse (1): localhost NS-KRN-010 (high)" in res.stdout
     assert FLEET_RE.findall(res.stdout) == [runs["first"]["summary_line"]]
     names = sorted(os.listdir(tmp / "reports"))
     assert names == [
