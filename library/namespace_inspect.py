@@ -74,6 +74,11 @@ options:
     type: list
     elements: path
     default: [/var/run/docker.sock, /run/docker.sock]
+  lxc_paths:
+    description: LXC container directories (lxcpath) to look in, each read with C(lxc-info -P).
+    type: list
+    elements: path
+    default: [/var/lib/lxc]
   max_targets:
     description: The most targets a process match may select; a larger match fails with its count.
     type: int
@@ -205,6 +210,7 @@ def build_module():
                 type="list", elements="str", choices=list(discovery.RUNTIMES), default=list(discovery.RUNTIMES)
             ),
             docker_sockets=dict(type="list", elements="path", default=list(discovery.DOCKER_SOCKETS)),
+            lxc_paths=dict(type="list", elements="path", default=[discovery.LXC_PATH]),
             max_targets=dict(type="int", default=256),
             reference_pid=dict(type="int"),
             list_namespaces=dict(type="bool", default=False),
@@ -253,7 +259,9 @@ def main():
     except userns.NoReference as exc:
         module.fail_json(msg="no reference for the host's namespaces: %s" % exc)
     reference["pid1_readable"] = all(v is not None for v in inspect.read_ns_inodes(1).values())
-    found = discovery.discover(p["runtimes"], docker_sockets=p["docker_sockets"]) if p["discover"] else None
+    found = None
+    if p["discover"]:
+        found = discovery.discover(p["runtimes"], docker_sockets=p["docker_sockets"], lxc_paths=p["lxc_paths"])
     containers = found["containers"] if found else []
     specs, errors = _targets(module, containers)
     others = [dict(c, name=discovery.label(c)) for c in containers]

@@ -267,17 +267,19 @@ def parse_lxc_info(text):
     return {"state": out.get("state"), "pid": int(out["pid"]) if out.get("pid", "").isdigit() else None}
 
 
-def lxc(runner=run, lxc_path=LXC_PATH):
-    if not os.path.isdir(lxc_path) or not which("lxc-info"):
+def lxc(runner=run, lxc_paths=(LXC_PATH,)):
+    paths = [p for p in lxc_paths if os.path.isdir(p)]
+    if not paths or not which("lxc-info"):
         return None
     rows = []
-    for name in sorted(os.listdir(lxc_path)):
-        if not os.path.isfile(os.path.join(lxc_path, name, "config")):
-            continue
-        rc, out, _ = runner(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"])
-        info = parse_lxc_info(out) if rc == 0 else {}
-        if info.get("state") == "RUNNING" and info.get("pid"):
-            rows.append(_row("lxc", name, name, info["pid"], "lxc-info"))
+    for lxc_path in paths:
+        for name in sorted(os.listdir(lxc_path)):
+            if not os.path.isfile(os.path.join(lxc_path, name, "config")):
+                continue
+            rc, out, _ = runner(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"])
+            info = parse_lxc_info(out) if rc == 0 else {}
+            if info.get("state") == "RUNNING" and info.get("pid"):
+                rows.append(_row("lxc", name, name, info["pid"], "lxc-info -P %s" % lxc_path))
     return rows
 
 
@@ -303,14 +305,14 @@ def kubernetes(runner=run, sockets=CRI_SOCKETS):
     return rows
 
 
-def discover(runtimes=RUNTIMES, runner=run, proc="/proc", docker_sockets=DOCKER_SOCKETS):
+def discover(runtimes=RUNTIMES, runner=run, proc="/proc", docker_sockets=DOCKER_SOCKETS, lxc_paths=(LXC_PATH,)):
     """{'containers': [...], 'runtimes': {runtime: {'count', 'error'?}}} of the runtimes present here."""
     finders = {
         "nsverify": nsverify,
         "docker": lambda: docker(docker_sockets),
         "podman": lambda: podman(runner, proc),
         "kubernetes": lambda: kubernetes(runner),
-        "lxc": lambda: lxc(runner),
+        "lxc": lambda: lxc(runner, lxc_paths),
         "nspawn": nspawn,
         "crun": lambda: oci_state(OCI_STATE[:1]),
         "runc": lambda: oci_state(OCI_STATE[1:]),

@@ -544,3 +544,75 @@ def test_inspect_playbook_prints_a_table_and_writes_json(tmp_path):
         assert data["targets"][0]["pid"] == pid and data["reference"]["basis"] == "kthreadd"
     finally:
         started.end()
+
+
+def test_nsverify_container():
+    import busybox_container
+
+    from ansible.module_utils.nsverify import container, rootfs
+
+    name = "h6insp%d" % (os.getpid() % 100000)
+    try:
+        started = run_module_main(
+            busybox_container, {"name": name, "rootfs": rootfs.build()["path"], "memory": "32M", "pids": 32}
+        )
+        assert started["state"] == "running", started
+        result = inspect(containers=["nsverify:" + name], runtimes=["nsverify"])
+        t = by_name(result)["nsverify:" + name]
+        assert t["pid"] == started["container"]["init_pid"] and t["source"].endswith("/" + name)
+        assert_sharing(t, {"mnt", "uts", "ipc", "pid", "net", "cgroup"})
+        assert t["nspid"][-1] == 1
+        assert t["cgroup"]["limits"]["pids"]["value"] == 32
+    finally:
+        container.remove(name)
+    assert name not in container.list_names()
+
+
+def _lxc_cgroups():
+    return {p for p in (Path("/sys/fs/cgroup") / d / "lxc.pivot" for d in os.listdir("/sys/fs/cgroup")) if p.is_dir()}
+
+
+def test_lxc_container(tmp_path):
+    if not shutil.which("lxc-start"):
+        pytest.skip("lxc is not installed (apt-get install lxc)")
+    name = "nsvh6lxc%d" % (os.getpid() % 100000)
+    root = busybox_rootfs(tmp_path / name)
+    (tmp_path / name / "config").write_text(
+        "lxc.uts.name = %s\nlxc.rootfs.path = dir:%s\nlxc.init.cmd = /bin/sleep 300\nlxc.net.0.type = empty\n"
+        "lxc.mount.auto = proc:mixed\nlxc.apparmor.profile = unconfined\n" % (name, root)
+    )
+    pivots = _lxc_cgroups()
+    lxc = ["-P", str(tmp_path), "-n", name]
+    try:
+        subprocess.run(["lxc-start"] + lxc + ["-d"], check=True, capture_output=True, timeout=60)
+        result = inspect(containers=[name], runtimes=["lxc"], lxc_paths=[str(tmp_path)])
+        t = by_name(result)["lxc:" + name]
+        assert_sharing(t, {"mnt", "uts", "ipc", "pid", "net", "cgroup"})
+        assert t["nspid"][-1] == 1
+    finally:
+        subprocess.run(["lxc-stop"] + lxc + ["-k"], capture_output=True, timeout=60)
+        for p in _lxc_cgroups() - pivots:  # the monitor's cgroup that lxc-start makes and leaves
+            p.rmdir()
+    assert discovery.lxc(lxc_paths=[str(tmp_path)]) == []
+
+
+def test_nspawn_machines_as_machined_lists_them():
+    p = (
+        subprocess.run(["machinectl", "list", "--no-legend"], capture_output=True, text=True)
+        if shutil.which("machinectl")
+        else None
+    )
+    if p is None or p.returncode != 0:
+        why = "machinectl is not installed" if p is None else (p.stderr.strip() or p.stdout.strip())
+        pytest.skip("systemd-machined is not running here, so nspawn machines cannot be registered: %s" % why)
+    listed = {line.split()[0] for line in p.stdout.splitlines() if line.strip()}
+    found = discovery.nspawn() or []
+    assert {r["name"] for r in found} <= listed
+
+
+def test_kubernetes_cri():
+    sockets = [s for s in discovery.CRI_SOCKETS if os.path.exists(s)]
+    if not sockets:
+        pytest.skip("no CRI socket on this host (%s)" % ", ".join(discovery.CRI_SOCKETS))
+    out = discovery.kubernetes()
+    assert out is not None
