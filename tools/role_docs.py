@@ -46,7 +46,7 @@ def _flow(value):
     """A YAML value as it would be written in a playbook, on one line (a string as it is)."""
     if isinstance(value, str):
         return value if value else '""'
-    text = yaml.safe_dump(value, default_flow_style=True, width=10000, allow_unicode=True).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10000, allow_unicode=True, sort_keys=False).strip()
     return text[: -len("...")].strip() if text.endswith("...") else text
 
 
@@ -65,7 +65,7 @@ def _code(text):
 
 def _type(spec):
     kind = spec.get("type", "str")
-    if kind == "list" and spec.get("elements"):
+    if kind == "list" and spec.get("elements") not in (None, "raw"):
         kind = "list of %s" % spec["elements"]
     return kind
 
