@@ -67,7 +67,16 @@ def _testcase(suite, host, entry):
                 _detail(entry),
             )
         )
+    elif (entry.get("drift") or {}).get("state") not in (None, "unchanged", "new"):
+        # a pass or skip that changed since the baseline (fixed, changed evidence) says so
+        out = ET.SubElement(case, "system-out")
+        out.text = _text("drift: %s (baseline status %s)" % (entry["drift"]["state"], entry["drift"].get("before")))
     return case
+
+
+def _drift_counts(report, host):
+    counts = (((report.get("drift") or {}).get("hosts") or {}).get(host) or {}).get("counts") or {}
+    return ", ".join("%s %d" % (k, n) for k, n in counts.items() if n)
 
 
 def render_junit(report):
@@ -109,6 +118,7 @@ def render_junit(report):
             ("summary", r.get("summary_line")),
             ("profile", (report.get("profile") or {}).get("name")),
             ("schema", report.get("schema")),
+            ("drift", _drift_counts(report, host)),
         )
         ET.SubElement(suite, "system-out").text = _text("\n".join("%s: %s" % (k, v) for k, v in facts if v))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -99,7 +99,12 @@ def build_sarif(report, artifact_uri="nsverify-report.json"):
         "tool": {"driver": {"name": "nsverify", "rules": rules}},
         "automationDetails": {"id": "nsverify/%s/" % ((report.get("profile") or {}).get("name") or "all")},
         "results": results,
-        "properties": {"summary": report.get("summary_line"), "schema": report.get("schema")},
+        "properties": {
+            "summary": report.get("summary_line"),
+            "schema": report.get("schema"),
+            "drift": (report.get("drift") or {}).get("counts"),
+            "gate": (report.get("gate") or {}).get("message"),
+        },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 

@@ -319,3 +319,22 @@ def test_compose_enriches_compares_gates_and_digests_without_the_drift():
     )
     assert again["outcome_digest"] == now["outcome_digest"]  # drift differs (still-failing), the outcome does not
     assert not again["gate"]["failed"]
+
+
+def test_drift_reaches_junit_and_sarif(enriched, tmp_path):
+    before = report_policy.enrich(fleet(time_verdict="supported"), "container-host")
+    _ctl(before, "captured", "NS-KRN-010")["status"] = "fail"
+    now = copy.deepcopy(enriched)
+    drift.compare(now, before, "old.json")
+    xml = junitparser.JUnitXml.fromfile(str(_write(tmp_path, "r.xml", report_junit.render_junit(now))))
+    suites = {s.name: s for s in xml}
+    fixed = next(c for c in suites["captured"] if c.name.startswith("NS-KRN-010"))
+    assert "drift: fixed (baseline status fail)" in fixed.system_out
+    new = next(c for c in suites["web1"] if c.name.startswith("NS-KRN-008"))
+    assert "drift: new-failure" in new.result[0].text
+    run = report_sarif.build_sarif(now)["runs"][0]
+    assert run["properties"]["drift"]["new-failure"] == 1
+    assert {r["ruleId"]: r["properties"]["drift"] for r in run["results"]} == {
+        "NS-KRN-008": "new-failure",
+        "NS-UTS-001": "still-failing",
+    }
