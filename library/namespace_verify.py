@@ -64,8 +64,8 @@ options:
       - For the user proof with a fresh target, the uid map to request, as a list of C({inside, outside, count})
         mappings, the same shape as the M(namespace) module's O(uid_map).
       - The older list form C([[inside, outside, count]]) is still accepted, with a deprecation warning.
-      - Default C([{inside: 0, outside: 100000, count: 65536}]) as root and C([{inside: 0, outside: <euid>,
-        count: 1}]) without root. With a joined target the namespace's map is compared with it when given.
+      - "Default C([{inside: 0, outside: 100000, count: 65536}]) as root and C([{inside: 0, outside: <euid>,
+        count: 1}]) without root. With a joined target the namespace's map is compared with it when given."
       - Refused when ranges overlap inside or outside, a count is below 1, an id passes 4294967294, or there
         are more than 340 lines (5 before kernel 4.15).
     type: list
@@ -127,6 +127,13 @@ EXAMPLES = r"""
     pid: "{{ container_init_pid }}"
     types: [net]
     expected_interfaces: [nsv1a2b3c4dc]
+
+- name: Prove user and time namespaces with the maps and offsets given
+  namespace_verify:
+    types: [user, time]
+    uid_map: [{inside: 0, outside: 400000, count: 65536}]
+    gid_map: [{inside: 0, outside: 400000, count: 65536}]
+    time_offsets: {monotonic: 86400, boottime: 172800}
 
 - name: Prove a named namespace made by the namespace module
   namespace_verify:

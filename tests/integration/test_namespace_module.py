@@ -577,6 +577,7 @@ def test_diff_shows_config_before_and_after(name):
         (dict(types=["user"], gid_map=[{"inside": 0, "outside": 100000, "count": 0}]), "count must be at least 1"),
         (dict(types=["user"], uid_map=[{"inside": 0, "outside": 4294967290, "count": 10}]), "out of range"),
         (dict(types=["time"], monotonic_offset=-(10**9)), "before zero"),
+        (dict(types=["uts"], hostname="nsv_bad host"), "not a valid host name"),
         (dict(), "types"),
     ],
     ids=[
@@ -587,6 +588,7 @@ def test_diff_shows_config_before_and_after(name):
         "count-zero",
         "id-beyond-max",
         "offset-below-zero",
+        "hostname-not-rfc1123",
         "types-missing",
     ],
 )
