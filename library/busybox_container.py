@@ -121,6 +121,20 @@ options:
     elements: str
     choices: [mnt, uts, ipc, pid, net, cgroup]
     default: [mnt, uts, ipc, pid, net, cgroup]
+  seccomp:
+    description:
+      - The seccomp profile of the workload and of every exec. V(default) is modelled on moby's default
+        profile (refused with EPERM - keyrings, new user and other namespaces through unshare/clone, mounts,
+        bpf, perf_event_open, kernel modules, kexec, open_by_handle_at, setns, reboot, swap, userfaultfd,
+        io_uring; clone3 answers ENOSYS so that libc falls back to clone; a foreign architecture or x32 call
+        kills the process). A capability in O(capabilities) lifts its rules as in moby (C(SYS_ADMIN) allows
+        mounts and namespaces).
+      - V(unconfined) runs without a filter. Without a user namespace that leaves open what the profile closes
+        (a child user namespace raising the container's own cgroup limits, the host root's keyring).
+      - Containers started before this option run unfiltered until restarted; C(NS-CTR-010) shows it.
+    type: str
+    choices: [default, unconfined]
+    default: default
   stop_timeout:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
@@ -183,7 +197,8 @@ summary:
   description: Hostname, init pid, namespace inodes against the host's, cgroup limits as read back now.
   returned: when the container runs
   type: dict
-  sample: {name: demo, init_pid: 12345, hostname: isolated-box, namespaces: {uts: {container: 1, host: 2, isolated: true}}}
+  sample: {name: demo, init_pid: 12345, hostname: isolated-box, namespaces: {uts: {container: 1, host: 2, isolated: true}},
+           seccomp: default}
 summary_lines:
   description:
     - The same for people, one fact a line, read from the kernel now (init NSpid, hostname and interfaces
@@ -214,7 +229,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container, rootfs, validate
+from ansible.module_utils.nsverify import container, rootfs, seccomp, validate
 
 
 def build_module():
@@ -242,6 +257,7 @@ def build_module():
             ),
             stop_timeout=dict(type="int", default=10),
             rootfs_base=dict(type="path", default=rootfs.DEFAULT_BASE),
+            seccomp=dict(type="str", choices=list(seccomp.PROFILES), default=seccomp.DEFAULT_PROFILE),
         ),
         required_if=[("state", "started", ("rootfs",))],
         supports_check_mode=True,
@@ -276,6 +292,7 @@ def requested_config(module):
         namespaces=p["namespaces"],
         warnings=warnings,
         rootfs_base=p["rootfs_base"],
+        seccomp=p["seccomp"],
     )
     for msg in warnings:
         module.deprecate(msg, version="2.0.0")

@@ -414,9 +414,28 @@ def profile_of(config):
     return (config or {}).get("seccomp") or DEFAULT_PROFILE
 
 
+def filter_for(config):
+    """The packed program for a container config (None: unconfined). Built before the process joins the
+    container's memory cgroup: building it touches pages that a 4 MiB limit cannot spare."""
+    profile = profile_of(config)
+    if profile not in PROFILES:
+        raise SeccompError(_errno.EINVAL, "seccomp profile %r must be one of %s" % (profile, ", ".join(PROFILES)))
+    if profile == "unconfined":
+        return None
+    return pack(build(capabilities=(config or {}).get("capabilities") or ()))
+
+
+def install_filter(filter_bytes, libc=None):
+    """Install a packed program from filter_for() (None: nothing), no_new_privs first."""
+    if filter_bytes is None:
+        return None
+    syscalls.set_no_new_privs(libc=libc)
+    return seccomp_set_mode_filter(filter_bytes, libc=libc)
+
+
 def install_for(config):
     """Install the container config's profile for its kept capabilities, in the process about to exec."""
-    return install(profile_of(config), capabilities=(config or {}).get("capabilities") or ())
+    return install_filter(filter_for(config))
 
 
 def expected_mode(profile):

@@ -1,4 +1,5 @@
-"""The container's config for issue 10: the rootfs is never the host's / nor outside the image directory."""
+"""The container's config for issue 10: the rootfs is never the host's / nor outside the image directory, and
+the seccomp option (stored only when it is not the default, so that older containers keep their config hash)."""
 
 import pytest
 
@@ -31,3 +32,14 @@ def test_rootfs_outside_the_base_is_refused(tmp_path):
     for path in (tmp_path / "other", base / "link-out", tmp_path / "images2"):
         with pytest.raises(container.ContainerError, match="outside .*set rootfs_base"):
             normalize(str(path), rootfs_base=str(base))
+
+
+def test_seccomp_option_in_the_config():
+    default = normalize()
+    assert "seccomp" not in default  # the config hash of containers started before the option stays
+    assert container.config_hash(normalize(seccomp="default")) == container.config_hash(default)
+    unconfined = normalize(seccomp="unconfined")
+    assert unconfined["seccomp"] == "unconfined"
+    assert container.config_hash(unconfined) != container.config_hash(default)
+    with pytest.raises(container.ContainerError, match="seccomp 'strict' must be one of default, unconfined"):
+        normalize(seccomp="strict")

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, controls, inspect, probe, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, controls, inspect, probe, procfs, seccomp
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import exec as exec_room
 from ansible.module_utils.nsverify.container import init
@@ -417,7 +417,7 @@ def check_chroot_escape(state):
     )
 
 
-STATUS_FIELDS = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs")
+STATUS_FIELDS = ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs", "Seccomp", "Seccomp_filters")
 
 
 def _status_fields(text):
@@ -445,6 +445,9 @@ def check_caps(state):
     except (OSError, IndexError, ValueError):
         wl = {}
     sys_admin = 1 << config_room.CAPABILITIES.index("SYS_ADMIN")
+    # the seccomp profile in force: Seccomp 2 (filter) for the default profile, 0 when unconfined was asked for
+    profile = seccomp.profile_of(state["config"])
+    want_seccomp = str(seccomp.expected_mode(profile))
 
     def good(s):
         try:
@@ -452,7 +455,8 @@ def check_caps(state):
             eff = int(s["CapEff"], 16)
         except (KeyError, ValueError):
             return False
-        return bnd & ~want == 0 and eff & ~want == 0 and not bnd & sys_admin and s.get("NoNewPrivs") == "1"
+        caps_ok = bnd & ~want == 0 and eff & ~want == 0 and not bnd & sys_admin
+        return caps_ok and s.get("NoNewPrivs") == "1" and s.get("Seccomp") == want_seccomp
 
     ok = res["rc"] == 0 and good(st) and good(wl)
     pick = STATUS_FIELDS
@@ -461,6 +465,8 @@ def check_caps(state):
         ok,
         {
             "expected_mask": "%016x" % want,
+            "seccomp_profile": profile,
+            "expected_seccomp": want_seccomp,
             "exec": {k: st.get(k) for k in pick},
             "workload": {k: wl.get(k) for k in pick},
         },

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 
-from ansible.module_utils.nsverify import catalog, cgroups, rootfs, safepath, validate
+from ansible.module_utils.nsverify import catalog, cgroups, rootfs, safepath, seccomp, validate
 
 DEFAULT_HOSTNAME = "isolated-box"
 DEFAULT_NETWORK = "10.213.0.0/30"
@@ -186,6 +186,20 @@ def _rootfs(path, required, base):
     return os.path.realpath(path)
 
 
+def _seccomp(profile):
+    """The profile's config entry: absent for the default (config hashes of older containers stay)."""
+    profile = profile or seccomp.DEFAULT_PROFILE
+    if profile not in seccomp.PROFILES:
+        raise ContainerError("seccomp %r must be one of %s" % (profile, ", ".join(seccomp.PROFILES)))
+    if profile == "unconfined":
+        return {"seccomp": profile}
+    try:
+        seccomp.arch_for()
+    except seccomp.SeccompError as exc:
+        raise ContainerError(exc.strerror)
+    return {}
+
+
 def _limits(memory, cpus, pids):
     mem = validate.size(memory, "memory")
     if mem is not None:
@@ -245,6 +259,7 @@ def normalize(
     gid_map=None,
     namespaces=None,
     warnings=None,
+    seccomp=seccomp.DEFAULT_PROFILE,
     rootfs_base=None,
 ):
     """Validate the request and return the canonical config (what the config hash covers).
@@ -277,7 +292,7 @@ def normalize(
         capabilities=sorted(c.upper().replace("CAP_", "") for c in caps),
         time_offsets=offsets,
         user=user,
-        **limits,
+        **dict(limits, **_seccomp(seccomp)),
     )
     if chosen != sorted(BASE_TYPES):
         # only when it differs: the config hash of containers started before the option stays

@@ -12,7 +12,7 @@ import os
 import select
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, probe, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, probe, procfs, seccomp
 from ansible.module_utils.nsverify.container import init, state
 from ansible.module_utils.nsverify.container.config import ContainerError
 
@@ -21,7 +21,7 @@ from ansible.module_utils.nsverify.container.config import ContainerError
 DRAIN = 0.2
 
 
-def _command(chan, argv, out_w, err_w, oom_adj, config, in_user_namespace):
+def _command(chan, argv, out_w, err_w, oom_adj, config, in_user_namespace, seccomp_filter):
     """In the container (spawn's grandchild): its own session, stdio on the pipes, privileges down, exec."""
     try:
         # Its own session and process group: otherwise it shares the caller's (the Ansible worker's) group,
@@ -35,7 +35,7 @@ def _command(chan, argv, out_w, err_w, oom_adj, config, in_user_namespace):
         os.dup2(err_w, 2)
         probe.close_fds_except([])
         init.set_oom_score_adj(oom_adj)
-        init.become_workload(config, in_user_namespace)
+        init.become_workload(config, in_user_namespace, seccomp_filter)
         os.execve(argv[0], argv, init.ENV)
     except BaseException as exc:
         os.write(2, ("nsverify exec: %s\n" % exc).encode())
@@ -114,7 +114,8 @@ def exec_in(running, argv, timeout=30.0, limit=1 << 20, join_user=True):
     try:
         child = probe.spawn(
             _command,
-            args=(argv, out_w, err_w, oom_adj, running["config"], in_user),
+            # the filter is built here: in the child, which joined the memory cgroup, it may not fit
+            args=(argv, out_w, err_w, oom_adj, running["config"], in_user, seccomp.filter_for(running["config"])),
             join=ns_fds,
             join_cgroups=cg_fds,
             fork=True,

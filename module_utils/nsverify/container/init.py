@@ -15,7 +15,7 @@ import signal
 import time
 import traceback
 
-from ansible.module_utils.nsverify import catalog, procfs, rootfs, safepath, syscalls
+from ansible.module_utils.nsverify import catalog, procfs, rootfs, safepath, seccomp, syscalls
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import network
 
@@ -163,22 +163,25 @@ def become_root_inside(config):
         os.setresuid(0, 0, 0)
 
 
-def become_workload(config, in_user_namespace=True):
-    """The workload's privileges: root inside its user namespace (if any), the kept capabilities."""
+def become_workload(config, in_user_namespace=True, seccomp_filter=None):
+    """The workload's privileges: root inside its user namespace (if any), the kept capabilities, and the
+    seccomp profile (seccomp.py; last, just before exec: the filter also binds this process). seccomp_filter:
+    the config's program from seccomp.filter_for, built before joining the limited cgroup; None builds it."""
     permitted = permitted_caps()
     if in_user_namespace:
         become_root_inside(config)
     drop_privileges(config["capabilities"], permitted)
+    seccomp.install_filter(seccomp.filter_for(config) if seccomp_filter is None else seccomp_filter)
 
 
-def _exec_workload(config):
+def _exec_workload(config, seccomp_filter=None):
     for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     os.setsid()
     set_oom_score_adj(workload_oom_score_adj())  # read from init, whose adj we inherited
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
-    become_workload(config)
+    become_workload(config, seccomp_filter=seccomp_filter)
     os.execve(config["command"][0], config["command"], ENV)
 
 
@@ -237,6 +240,7 @@ def _stopper():
 def _start_workload(config, payload_fds, handled):
     # Block the signals across fork: a SIGTERM that arrives before the workload has reset
     # its handlers must hit the workload's default action, not run init's handler in it.
+    seccomp_filter = seccomp.filter_for(config)  # here, outside the limited cgroup
     signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     workload = os.fork()
     if workload == 0:
@@ -246,7 +250,7 @@ def _start_workload(config, payload_fds, handled):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
             for fd in payload_fds:  # the limited cgroup(s), which init stays out of
                 os.write(fd, b"0")
-            _exec_workload(config)
+            _exec_workload(config, seccomp_filter)
         except BaseException as exc:
             os.write(2, ("nsverify init: cannot start workload: %s\n" % exc).encode())
         os._exit(127)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, seccomp
 from ansible.module_utils.nsverify.container import network
 from ansible.module_utils.nsverify.container.config import BASE_TYPES
 
@@ -146,4 +146,5 @@ def describe(state):
         },
         "cgroup_limits": cgroups.read_limits(state.get("cgroups") or {}),
         "veth": state.get("veth"),
+        "seccomp": seccomp.profile_of(state.get("config")),
     }
