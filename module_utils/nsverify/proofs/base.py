@@ -155,6 +155,20 @@ def setns_or_refuse(path, type_name):
         os.close(fd)
 
 
+def await_ready(child, flags, what):
+    """The first word of a namespace a probe function spawned itself (probe.spawn with `flags`):
+    ready, or its refusal raised as NamespaceRefused (so it keeps its stage, and so its verdict);
+    any other failure raises OSError naming `what`."""
+    msg = child.recv()
+    if msg and "error" in msg:
+        if msg.get("stage") in SETUP_STAGES:
+            raise NamespaceRefused(msg["stage"], msg.get("errno"), msg["error"], flags)
+        raise OSError(errno.EIO, "%s did not start: %s" % (what, msg["error"]))
+    if not msg or "ready" not in msg:
+        raise OSError(errno.EIO, "%s did not start" % what)
+    return msg["ready"]
+
+
 def refusing(fn):
     """Wrap a probe function so that NamespaceRefused comes back as a value marked REFUSED_KEY
     (probe.run keeps only the errno of OSError, and only as stage "run")."""

@@ -16,12 +16,10 @@
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import tempfile
 
-from ansible.module_utils.nsverify import catalog, procfs, syscalls
+from ansible.module_utils.nsverify import catalog, probe, procfs, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "mnt"
@@ -80,37 +78,20 @@ def _inside(rendezvous, where, source, fresh):
 
 
 # ---------------------------------------------------------------- 002-005
-def _inner(scratch, tok, to_outer, from_outer):
-    """The inner namespace: runs in a child of outer."""
-    out = {"seen_from_outer": {}}
-    try:
-        base.unshare_or_refuse(catalog.CLONE_NEWNS)
-        syscalls.mount(None, os.path.join(scratch, "slave"), None, syscalls.MS_SLAVE)
-        out["inner_tags"] = dict((k, _propagation_tag(os.path.join(scratch, k))) for k in KINDS)
-        os.write(to_outer, b"r")
-        if os.read(from_outer, 1) != b"m":
-            os._exit(1)
-        for k in KINDS:
-            out["seen_from_outer"][k] = _mounted("nsv-o-%s-%s" % (k, tok), os.path.join(scratch, k, "o"))
-        for k in KINDS:
-            _tmpfs("nsv-i-%s-%s" % (k, tok), os.path.join(scratch, k, "i"))
-    except base.NamespaceRefused as exc:
-        out["refused"] = exc.record
-    except BaseException as exc:
-        out["error"] = str(exc)
-    os.write(to_outer, b"i" + json.dumps(out).encode() + b"\n")
-    os.read(from_outer, 1)
-    os._exit(0)
-
-
-def _read_line(fd):
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
+def _inner(chan, scratch, tok):
+    """The inner namespace, spawned by outer into a new mount namespace: a slave of outer's
+    slave mount; reports what it sees of outer's mounts and stays until outer has looked at its own."""
+    syscalls.mount(None, os.path.join(scratch, "slave"), None, syscalls.MS_SLAVE)
+    inner_tags = dict((k, _propagation_tag(os.path.join(scratch, k))) for k in KINDS)
+    chan.ready()
+    if (chan.recv() or {}).get("mounted") is not True:
+        return {}
+    seen = dict((k, _mounted("nsv-o-%s-%s" % (k, tok), os.path.join(scratch, k, "o"))) for k in KINDS)
+    for k in KINDS:
+        _tmpfs("nsv-i-%s-%s" % (k, tok), os.path.join(scratch, k, "i"))
+    chan.send({"inner_tags": inner_tags, "seen_from_outer": seen})
+    chan.recv()  # outer has looked (EOF)
+    return {}
 
 
 def _propagation(where, tok):
@@ -142,34 +123,14 @@ def _propagation(where, tok):
             syscalls.umount2(dest, syscalls.MNT_DETACH)
         except OSError as exc:
             bind[k] = syscalls.errno_name(exc.errno)
-    up_r, up_w = os.pipe()
-    down_r, down_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(up_r)
-        os.close(down_w)
-        _inner(where, tok, up_w, down_r)
-    os.close(up_w)
-    os.close(down_r)
-    try:
-        first = os.read(up_r, 1)
-        if first == b"i":  # inner reported before it started: its unshare was refused
-            inner = json.loads(_read_line(up_r).decode())
-            if "refused" in inner:
-                raise base.NamespaceRefused.from_record(inner["refused"])
-        if first != b"r":
-            raise OSError(errno.EIO, "inner mount namespace did not start")
+    with probe.spawn(_inner, args=(where, tok), unshare=catalog.CLONE_NEWNS) as child:
+        base.await_ready(child, catalog.CLONE_NEWNS, "inner mount namespace")
         for k in KINDS:
             _tmpfs("nsv-o-%s-%s" % (k, tok), os.path.join(where, k, "o"))
-        os.write(down_w, b"m")
-        data = _read_line(up_r)
-        inner = json.loads(data[1:].decode()) if data.startswith(b"i") else {"error": "no report"}
+        child.send({"mounted": True})
+        report = child.recv() or {"error": "no report"}
+        inner = {"error": report["error"]} if "error" in report else report
         seen_in_outer = dict((k, _mounted("nsv-i-%s-%s" % (k, tok), os.path.join(where, k, "i"))) for k in KINDS)
-    finally:
-        os.write(down_w, b"x")
-        os.close(down_w)
-        os.close(up_r)
-        os.waitpid(child, 0)
     return {"outer_tags": outer_tags, "inner": inner, "bind": bind, "inner_mounts_seen_by_outer": seen_in_outer}
 
 

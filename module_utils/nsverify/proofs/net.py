@@ -164,17 +164,6 @@ def _namespace_b(chan, ip, name_b, addr_b, port, timeout):
     return out
 
 
-def _await_b(b):
-    """B's first word: ready, or why it did not start (a refused namespace keeps its stage)."""
-    msg = b.recv()
-    if msg and "error" in msg:
-        if msg.get("stage") in base.SETUP_STAGES:  # A re-raises it: the same verdict as a refused A
-            raise base.NamespaceRefused(msg["stage"], msg.get("errno"), msg["error"], catalog.CLONE_NEWNET)
-        raise OSError(errno.EIO, "namespace B did not start: %s" % msg["error"])
-    if not msg or "ready" not in msg:
-        raise OSError(errno.EIO, "namespace B did not start")
-
-
 def _ping(addr_a, addr_b, port, timeout):
     """Send datagrams from A to B's echo until one comes back or `timeout` passes."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -204,7 +193,7 @@ def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
     ev = {"veth": [name_a, name_b], "addresses": [addr_a, addr_b], "port": port}
     args = (ip, name_b, addr_b, port, timeout)
     with probe.spawn(_namespace_b, args=args, unshare=catalog.CLONE_NEWNET, timeout=2 * timeout + 10) as b:
-        _await_b(b)
+        base.await_ready(b, catalog.CLONE_NEWNET, "namespace B")
         try:
             ev["ns_a_inode"] = os.stat(procfs.ns_path("self", "net")).st_ino
             ev["ns_b_inode"] = os.stat(procfs.ns_path(b.pid, "net")).st_ino
