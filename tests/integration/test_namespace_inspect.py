@@ -413,6 +413,8 @@ def podman(tmp_path_factory):
         assert p.returncode == 0 or not check, (args, p.stderr)
         return p.stdout.strip()
 
+    # podman builds localhost/podman-pause for the first pod: removed again if this test made it
+    before = set(pm("images", "--format", "{{.Repository}}:{{.Tag}}").split())
     pm("import", str(busybox_tarball(where)), image)
     names = []
     try:
@@ -423,6 +425,9 @@ def podman(tmp_path_factory):
                 "rm", "-f", "-t", "0", n, check=False
             )
         pm("rmi", "-f", image, check=False)
+        for made in set(pm("images", "--format", "{{.Repository}}:{{.Tag}}").split()) - before:
+            if made.startswith("localhost/podman-pause:"):
+                pm("rmi", made, check=False)
 
 
 def test_podman_container(podman):
@@ -572,6 +577,20 @@ def _lxc_cgroups():
     return {p for p in (Path("/sys/fs/cgroup") / d / "lxc.pivot" for d in os.listdir("/sys/fs/cgroup")) if p.is_dir()}
 
 
+def _lxc_monitors(name):
+    """PIDs of the '[lxc monitor] <path> <name>' processes of a container."""
+    found = []
+    for e in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % e, "rb") as fh:
+                argv = fh.read().decode(errors="replace")
+        except OSError:
+            continue
+        if "[lxc monitor]" in argv and name in argv:
+            found.append(int(e))
+    return found
+
+
 def test_lxc_container(tmp_path):
     if not shutil.which("lxc-start"):
         pytest.skip("lxc is not installed (apt-get install lxc)")
@@ -591,7 +610,11 @@ def test_lxc_container(tmp_path):
         assert t["nspid"][-1] == 1
     finally:
         subprocess.run(["lxc-stop"] + lxc + ["-k"], capture_output=True, timeout=60)
-        for p in _lxc_cgroups() - pivots:  # the monitor's cgroup that lxc-start makes and leaves
+        # the monitor moves itself into lxc.pivot as it exits: wait for it, then remove what it left
+        deadline = time.monotonic() + 10
+        while _lxc_monitors(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for p in _lxc_cgroups() - pivots:
             p.rmdir()
     assert discovery.lxc(lxc_paths=[str(tmp_path)]) == []
 
