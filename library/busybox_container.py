@@ -74,9 +74,14 @@ options:
     description: Container-side veth name (C(nsv) prefix, at most 15 characters); default C(nsv<8 hex>c).
     type: str
   network:
-    description: Private IPv4 /30 for the veth pair; the host gets the first address, the container the second.
+    description:
+      - Private IPv4 /30 for the veth pair; the host gets the first address, the container the second.
+      - C(auto) picks the first /30 of the pool 10.213.0.0/24 that no other nsverify container records
+        (running or stopped) and no host link carries; a container keeps the network it recorded.
+      - A given /30 that overlaps a running nsverify container's network or a host link's address is refused
+        at start, naming the other owner.
     type: str
-    default: 10.213.0.0/30
+    default: auto
   command:
     description: The workload (argv, absolute path inside the container). Default an idle shell loop.
     type: list
@@ -245,7 +250,7 @@ def build_module():
             veth=dict(type="bool", default=False),
             veth_host_name=dict(type="str"),
             veth_container_name=dict(type="str"),
-            network=dict(type="str", default=container.DEFAULT_NETWORK),
+            network=dict(type="str", default=container.AUTO_NETWORK),
             command=dict(type="list", elements="str"),
             capabilities=dict(type="list", elements="str"),
             time_offsets=dict(type="dict"),

@@ -205,7 +205,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import drift, report, report_policy
+from ansible.module_utils.nsverify import drift, report, report_policy, validate
 from ansible.module_utils.nsverify.report import files
 
 try:
@@ -342,6 +342,10 @@ def check_arguments(module, p):
         today = report.parse_date(p["today"]) if p["today"] else datetime.date.today()
     except ValueError as exc:
         module.fail_json(msg="today: %s" % exc)
+    try:
+        validate.basename(p["basename"])
+    except validate.InvalidInput as exc:
+        module.fail_json(msg=str(exc))
     if p["min_headroom"] < 0:
         module.fail_json(msg="min_headroom must be 0 or more, got %d" % p["min_headroom"])
     bad_hosts = [h for h, v in p["hosts"].items() if v is not None and not isinstance(v, dict)]

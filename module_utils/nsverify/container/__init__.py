@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ansible.module_utils.nsverify.container import checks  # noqa: F401
 from ansible.module_utils.nsverify.container.config import (  # noqa: F401
+    AUTO_NETWORK,
     BASE_TYPES,
     CAPABILITIES,
     DEFAULT_CAPS,

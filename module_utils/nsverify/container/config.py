@@ -15,7 +15,8 @@ import os
 from ansible.module_utils.nsverify import catalog, cgroups, rootfs, safepath, seccomp, validate
 
 DEFAULT_HOSTNAME = "isolated-box"
-DEFAULT_NETWORK = "10.213.0.0/30"
+DEFAULT_NETWORK = "10.213.0.0/30"  # the engine's default; the module's is "auto" (container/addresses.py)
+AUTO_NETWORK = "auto"
 # The workload when none is given: a shell that idles and leaves on SIGTERM.
 DEFAULT_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 BASE_TYPES = ("mnt", "uts", "ipc", "pid", "net", "cgroup")  # the catalogue's order
@@ -227,6 +228,11 @@ def _veth(name, veth, host, container, network):
     container = validate.ifname(container or default_ctr, "veth container name")
     if host == container:
         raise ContainerError("veth host and container names must differ")
+    if network in (None, AUTO_NETWORK):
+        # a free /30 of the pool, or the one this container recorded (addresses imports state, which imports us)
+        from ansible.module_utils.nsverify.container import addresses
+
+        network = addresses.allocate(name, host)
     _, host_addr, ctr_addr = validate.network30(network)
     return {"host": host, "container": container, "host_address": host_addr, "container_address": ctr_addr}
 

@@ -21,8 +21,8 @@ import signal
 import time
 
 from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, syscalls
+from ansible.module_utils.nsverify.container import addresses, init, network, state, summary
 from ansible.module_utils.nsverify.container import config as config_room
-from ansible.module_utils.nsverify.container import init, network, state, summary
 from ansible.module_utils.nsverify.container.config import ContainerError
 
 WANT_STATES = ("started", "stopped", "absent")
@@ -235,11 +235,13 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
     """Start the container described by `config` (from normalize()); return its state.
     On any failure everything made so far is removed and ContainerError raised."""
     name = config["name"]
+    addresses.preflight(config, run_dir, data_dir)  # before anything is made: others' links and networks
     p = state.paths(name, run_dir, data_dir)
     made_run = not os.path.isdir(p["run"])
     made_data = not os.path.isdir(p["data"])
     cg = None
     init_pid = None
+    made_veth = False
     try:
         _prepare_dirs(config, p)
         try:
@@ -249,6 +251,7 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
         init_pid, msg = _launch(config, p, cg, timeout)
         _check_report(name, config, msg, timeout)
         if config["veth"]:
+            made_veth = True  # preflight saw no such link: whatever has this name now is ours
             network.setup_veth(config["veth"], init_pid)
         running = _running_state(config, p, cg, init_pid)
         state.write_json(p["state"], running)
@@ -256,7 +259,7 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
     except BaseException as exc:
         if init_pid:
             kill_and_wait(init_pid, state.read_stat(init_pid), 0.5)
-        if config.get("veth") and network.link_exists(config["veth"]["host"]):
+        if made_veth and network.link_exists(config["veth"]["host"]):
             network.delete_link(config["veth"]["host"])
         if cg:
             cgroups.remove(cg)

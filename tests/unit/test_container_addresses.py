@@ -1,0 +1,78 @@
+"""container.addresses: network=auto picks a free /30 of the pool; overlaps and foreign links are refused."""
+
+import ipaddress
+import json
+import os
+
+import pytest
+
+from ansible.module_utils.nsverify.container import addresses, config, state
+
+
+def record(run_dir, data_dir, name, network, running=False):
+    """A container `name` that recorded `network` (config.json; a state.json of this process when running)."""
+    _, host, ctr = config.validate.network30(network)
+    cfg = {
+        "name": name,
+        "veth": {"host": "nsv%sh" % name, "container": "nsv%sc" % name, "host_address": host, "container_address": ctr},
+    }
+    p = state.paths(name, str(run_dir), str(data_dir))
+    os.makedirs(p["data"])
+    with open(p["config"], "w") as fh:
+        json.dump({"config": cfg}, fh)
+    if running:
+        os.makedirs(p["run"])
+        st = state.read_stat(os.getpid())
+        with open(p["state"], "w") as fh:
+            json.dump({"init_pid": os.getpid(), "init_starttime": st["starttime"], "config": cfg}, fh)
+
+
+@pytest.fixture()
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setattr(addresses, "host_addresses", lambda: [("eth0", ipaddress.ip_interface("192.0.2.2/24"))])
+    return tmp_path / "run", tmp_path / "data"
+
+
+def test_auto_takes_the_first_free_network(dirs):
+    assert addresses.allocate("a", "nsvah", *map(str, dirs)) == "10.213.0.0/30"
+    record(*dirs, "b", "10.213.0.0/30")  # stopped: reserved for its next start
+    record(*dirs, "c", "10.213.0.4/30", running=True)
+    assert addresses.allocate("a", "nsvah", *map(str, dirs)) == "10.213.0.8/30"
+
+
+def test_auto_keeps_the_network_a_container_recorded(dirs):
+    record(*dirs, "a", "10.213.0.20/30")
+    assert addresses.allocate("a", "nsvah", *map(str, dirs)) == "10.213.0.20/30"
+
+
+def test_auto_avoids_host_links(dirs, monkeypatch):
+    links = [("eth1", ipaddress.ip_interface("10.213.0.1/29")), ("nsvah", ipaddress.ip_interface("10.213.0.9/30"))]
+    monkeypatch.setattr(addresses, "host_addresses", lambda: links)
+    # eth1 covers .0 and .4; nsvah is the container's own host end and does not count
+    assert addresses.allocate("a", "nsvah", *map(str, dirs)) == "10.213.0.8/30"
+
+
+def test_auto_says_when_the_pool_is_full(dirs, monkeypatch):
+    monkeypatch.setattr(addresses, "host_addresses", lambda: [("br0", ipaddress.ip_interface("10.213.0.1/24"))])
+    with pytest.raises(config.ContainerError, match="no free /30 left in the pool 10.213.0.0/24"):
+        addresses.allocate("a", "nsvah", *map(str, dirs))
+
+
+def test_preflight_refuses_a_running_containers_network(dirs):
+    record(*dirs, "b", "10.213.0.4/30", running=True)
+    cfg = {"name": "a", "veth": {"host": "nsvnotalinkh", "host_address": "10.213.0.5/30"}}
+    with pytest.raises(config.ContainerError, match=r"overlaps container b \(10.213.0.4/30\).*network=auto"):
+        addresses.preflight(cfg, *map(str, dirs))
+    cfg["veth"]["host_address"] = "10.213.0.1/30"
+    addresses.preflight(cfg, *map(str, dirs))  # a stopped container's network does not block an explicit one
+
+
+def test_preflight_refuses_an_existing_link(dirs):
+    cfg = {"name": "a", "veth": {"host": "lo", "host_address": "10.213.0.1/30"}}
+    with pytest.raises(config.ContainerError, match="veth host name lo already exists"):
+        addresses.preflight(cfg, *map(str, dirs))
+
+
+def test_host_addresses_reads_ip():
+    links = dict(addresses.host_addresses())
+    assert links.get("lo") == ipaddress.ip_interface("127.0.0.1/8")
