@@ -25,7 +25,7 @@ description:
   - Idempotent. A running container with the requested config is left alone; a running container with
     another config under the same name is an error (stop it first).
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   name:
     description: Container name; 1 to 32 characters of C(a-z), C(0-9), C(_), C(.), C(-), starting with a letter or
@@ -147,8 +147,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reports whether the container would be started, stopped, recreated or removed, and does nothing.
   diff_mode:
     support: full
+    description: Shows the container's state and config hash before and after.
 notes:
   - Requires root. Without O(user_namespace) the container's root is the host's root with a reduced
     capability set and no_new_privs.

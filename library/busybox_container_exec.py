@@ -16,7 +16,7 @@ description:
     the container's set, sets no_new_privs and executes O(argv) (or C(/bin/sh -c) O(cmd)).
   - Like M(ansible.builtin.command) it reports changed; use C(changed_when) for read-only commands.
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   name:
     description: Name of a running container (see M(busybox_container)).
@@ -36,8 +36,10 @@ options:
 attributes:
   check_mode:
     support: none
+    description: The command runs for real or not at all, so check mode is refused.
   diff_mode:
     support: none
+    description: No diff; what the command changes inside the container is not tracked.
 """
 
 EXAMPLES = r"""
@@ -66,7 +68,7 @@ stdout:
   type: str
   sample: isolated-box
 stdout_lines:
-  description: O(stdout) split into lines.
+  description: RV(stdout) split into lines.
   returned: always
   type: list
   elements: str

@@ -24,7 +24,7 @@ description:
     C(NS-CTR-011) every namespace inode differs from the host's.
   - Read-only for the host; the memory and pids checks load the container briefly.
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   name:
     description: Name of a running container.
@@ -41,8 +41,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: The checks leave nothing behind, so they run in check mode too.
   diff_mode:
     support: none
+    description: Nothing on the host changes.
 """
 
 EXAMPLES = r"""

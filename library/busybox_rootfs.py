@@ -17,7 +17,7 @@ description:
   - Computes the layout, compares it with the disk and applies only the difference, so a second run changes
     nothing. A dynamically linked busybox is refused (the rootfs has no C library).
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   binary:
     description: Path of a static busybox (Debian package busybox-static installs C(/bin/busybox)).
@@ -40,8 +40,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Computes the actions that would bring the rootfs up to date and does none of them.
   diff_mode:
     support: full
+    description: Lists the actions taken (or that would be taken).
 """
 
 EXAMPLES = r"""

@@ -34,7 +34,7 @@ description:
   - The module process itself never changes namespace; a forked child does the C(unshare(2)).
 version_added: "1.0.0"
 author:
-  - nsverify project
+  - nsverify maintainers (!UNKNOWN)
 options:
   name:
     description:

@@ -27,7 +27,7 @@ description:
     run as root), the cgroup layout (v1, v2, hybrid) and its mount points, and the headroom of each type (distinct
     namespaces now against the limit; a lower bound when some processes are unreadable).
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   types:
     description:

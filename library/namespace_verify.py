@@ -31,7 +31,7 @@ description:
   - A proof that would write the hostname of this host's own UTS namespace (a target that shares it) does not
     write it and fails on the shared inode instead.
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   types:
     description: Namespace types to prove.
@@ -101,10 +101,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: The proofs leave nothing behind, so they run in check mode too.
+    description: The proofs leave nothing behind, so they run in check mode too.
   diff_mode:
     support: none
-    details: Nothing on the host changes.
+    description: Nothing on the host changes.
 notes:
   - Needs Linux. Runs as root, or as another user through user namespaces where the kernel allows them.
 seealso:

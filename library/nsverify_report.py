@@ -23,7 +23,7 @@ description:
     numbers) do not count. O(force=true) rewrites anyway.
   - "Meant to run once on the controller: C(delegate_to: localhost), C(run_once: true)."
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   hosts:
     description:
