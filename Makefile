@@ -29,6 +29,8 @@ help:
 	@echo "make molecule  - kernel matrix (6.1, 6.12, newest, restricted) in throwaway QEMU guests, ~9 min cold"
 	@echo "make molecule-local - the same converge/verify on this machine (molecule test -s local)"
 	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
+	@echo "make collection - build the nsverify.namespaces collection (.cache/collection/nsverify-namespaces-<version>.tar.gz)"
+	@echo "make collection-sanity - ansible-test sanity on the built collection (Python 3.11 and what pyenv has)"
 
 setup: apt venv
 
@@ -91,3 +93,12 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache reports
+
+# The collection nsverify.namespaces, staged from this checkout (tools/build_collection.py) and built
+# with ansible-galaxy; tests/integration/test_collection.py installs it and runs it by FQCN.
+.PHONY: collection collection-sanity
+collection: venv
+	$(BIN)/python tools/build_collection.py
+
+collection-sanity: venv
+	$(BIN)/python tools/collection_sanity.py
