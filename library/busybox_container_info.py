@@ -17,7 +17,7 @@ description:
     reused PID is not the container).
   - Read-only, C(changed) is always false; runs in check mode.
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   name:
     description:

@@ -31,7 +31,7 @@ description:
   - With C(list_namespaces=true) also lists every namespace on the host like lsns(8), including namespaces kept
     alive only by a bind mount (C(/run/netns/*), C(/run/nsverify/ns/*), any nsfs mount) or an open descriptor.
 version_added: "1.1.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   pids:
     description: PIDs to inspect.

@@ -18,7 +18,7 @@ description:
     changed.
   - "Meant to run once on the controller: C(delegate_to: localhost), C(run_once: true)."
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   hosts:
     description:

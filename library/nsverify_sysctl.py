@@ -20,7 +20,7 @@ description:
   - A second run with the same policy changes nothing. O(state=absent) writes the recorded values back and
     removes the file and the record.
 version_added: "1.0.0"
-author: nsverify
+author: nsverify maintainers (!UNKNOWN)
 options:
   profile:
     description: Profile whose sysctl policy applies (module_utils/nsverify/control_data.py PROFILES).
