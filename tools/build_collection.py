@@ -9,7 +9,8 @@ Stages DIR/ansible_collections/nsverify/namespaces/ (default DIR: .cache/collect
                           spellings ansible-test's pylint refuses respelled (see pylint_compat)
   roles/, playbooks/      short module and role names rewritten to FQCNs (nsverify.namespaces.<name>)
   meta/runtime.yml, galaxy.yml, README.md, changelogs/ (+ CHANGELOG.rst from the fragments),
-  tests/sanity/           the ansible-test ignore files, if any
+  tests/sanity/           ansible-test ignore files: the license entries every module needs (the collection is
+                          not GPLv3) plus the checkout's tests/sanity/ignore-*.txt
 then runs `ansible-galaxy collection build` into the output directory (default .cache/collection) and prints
 the artifact's path. The checkout is never changed: every rewrite happens in the staged copy.
 """
@@ -37,13 +38,11 @@ ENGINE_IMPORT = re.compile(r"\bansible\.module_utils\.nsverify\b")
 ENGINE_COLLECTION = "ansible_collections.%s.%s.plugins.module_utils.nsverify" % (NAMESPACE, NAME)
 TASK_LIST_KEYS = ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always")
 ROLE_TASK_KEYS = ("include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role")
-# Where the checkout's playbooks put reports (next to the checkout) and where the collection's put them:
-# under ./reports of the directory ansible-playbook runs in, not inside the installed collection.
-REPORT_DIRS = {
-    "audit.yml": ('"{{ playbook_dir | dirname }}/reports/audit"', "audit"),
-    "report.yml": ('"{{ playbook_dir }}/../reports"', ""),
-}
-CWD_REPORTS = "\"{{ lookup('ansible.builtin.env', 'PWD', default=playbook_dir | dirname) }}/reports%s\""
+# Where the checkout puts reports (next to the checkout: the playbooks' directory's parent) and where the
+# collection puts them: under ./reports of the directory ansible-playbook runs in, not inside the installed
+# collection (playbook_dir of a collection's playbook is in the collection).
+CHECKOUT_REPORTS = re.compile(r"\{\{ playbook_dir \| dirname \}\}/reports|\{\{ playbook_dir \}\}/\.\./reports")
+CWD_REPORTS = "{{ lookup('ansible.builtin.env', 'PWD', default=playbook_dir | dirname) }}/reports"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
@@ -286,12 +285,19 @@ def leftover_short_names(text, modules, roles, kind):
 # ---------------------------------------------------------------- the staged tree
 
 
+def reports_in_working_directory(text):
+    return CHECKOUT_REPORTS.sub(lambda m: CWD_REPORTS, text)
+
+
 def stage_roles(root, coll, modules, roles):
     for role in roles:
-        shutil.copytree(root / "roles" / role, coll / "roles" / role, ignore=IGNORED)
+        dest = coll / "roles" / role
+        shutil.copytree(root / "roles" / role, dest, ignore=IGNORED)
         for sub in ("tasks", "handlers"):
-            for path in sorted((coll / "roles" / role / sub).glob("*.yml")):
+            for path in sorted((dest / sub).glob("*.yml")):
                 path.write_text(rewrite_yaml(path.read_text(), modules, roles, "tasks"))
+        for path in sorted(dest.glob("*/*.yml")):
+            path.write_text(reports_in_working_directory(path.read_text()))
 
 
 def stage_playbooks(root, coll, modules, roles):
@@ -299,12 +305,7 @@ def stage_playbooks(root, coll, modules, roles):
     shutil.copytree(root / "playbooks", dest, ignore=IGNORED)
     for path in sorted(dest.glob("*.yml")):
         text = rewrite_yaml(path.read_text(), modules, roles, "playbook")
-        if path.name in REPORT_DIRS:
-            old, sub = REPORT_DIRS[path.name]
-            if old not in text:
-                raise BuildError("%s: default report directory %s not found" % (path.name, old))
-            text = text.replace(old, CWD_REPORTS % (("/" + sub) if sub else ""))
-        path.write_text(text)
+        path.write_text(reports_in_working_directory(text))
 
 
 def stage_changelog(root, coll, version):
@@ -328,6 +329,32 @@ def stage_changelog(root, coll, version):
         raise BuildError("antsibull-changelog %s failed: %s%s" % (" ".join(cmd[1:]), proc.stdout, proc.stderr))
 
 
+def license_ignores(root, modules):
+    """validate-modules wants a GPLv3 header in every module; this collection is licensed as galaxy.yml says
+    (MIT, like the roles), so every module gets the same ignore entry, with that reason."""
+    with open(root / "galaxy.yml") as fh:
+        licenses = yaml.safe_load(fh).get("license") or []
+    if any(name.startswith("GPL-3.0") for name in licenses):
+        return []
+    reason = "licensed %s (galaxy.yml), not GPLv3: no GPL header to find" % " or ".join(licenses)
+    return ["plugins/modules/%s.py validate-modules:missing-gplv3-license # %s" % (m, reason) for m in modules]
+
+
+def stage_sanity_ignores(root, coll, modules):
+    """tests/sanity/ignore-<core>.txt of the collection: the license entries above, then the checkout's
+    tests/sanity/ignore-<core>.txt (entries written by hand, each with its reason)."""
+    dest = coll / "tests" / "sanity"
+    dest.mkdir(parents=True, exist_ok=True)
+    sources = sorted((root / "tests" / "sanity").glob("ignore-*.txt")) or [
+        root / "tests" / "sanity" / "ignore-2.19.txt"
+    ]
+    for src in sources:
+        lines = license_ignores(root, modules)
+        if src.is_file():
+            lines += [line for line in src.read_text().splitlines() if line.strip()]
+        (dest / src.name).write_text("".join(line + "\n" for line in lines))
+
+
 def stage(root=ROOT, stage_dir=None):
     """Lay out the collection under stage_dir/ansible_collections/nsverify/namespaces; return that path."""
     stage_dir = Path(stage_dir or root / ".cache" / "collection" / "stage")
@@ -345,8 +372,7 @@ def stage(root=ROOT, stage_dir=None):
     copy_python_tree(root / "module_utils" / "nsverify", coll / "plugins" / "module_utils" / "nsverify")
     stage_roles(root, coll, modules, roles)
     stage_playbooks(root, coll, modules, roles)
-    if (root / "tests" / "sanity").is_dir():
-        shutil.copytree(root / "tests" / "sanity", coll / "tests" / "sanity", ignore=IGNORED)
+    stage_sanity_ignores(root, coll, modules)
     stage_changelog(root, coll, version)
     for path in coll.rglob("*.py"):
         if ENGINE_IMPORT.search(path.read_text()):
