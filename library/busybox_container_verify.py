@@ -17,10 +17,13 @@ description:
     C(NS-CTR-003) only lo and the veth, which reaches the host end; C(NS-CTR-004) root is the overlay, no host
     mount inside, no container mount on the host; C(NS-CTR-005) /sys read-only; C(NS-CTR-006) a fork bomb of
     long-lived children is refused with EAGAIN, counted in C(pids.events), and the count reaches but never
-    passes C(pids.max) (its children are killed after); C(NS-CTR-007) an allocation beyond the memory limit is OOM-killed inside while init lives;
+    passes C(pids.max) (its children are killed after); C(NS-CTR-007) an allocation beyond the memory limit is
+    OOM-killed inside while init lives;
     C(NS-CTR-008) an orphan is reaped by init; C(NS-CTR-009) a chroot escape (chroot into a subdirectory,
     chdir(".."), chroot(".")) does not reach a host-only marker, while the same attempt from a plain chroot
-    does; C(NS-CTR-010) bounding/effective capabilities within the kept set, no CAP_SYS_ADMIN, no_new_privs, and the seccomp profile in force (C(Seccomp) 2 in the status of the workload and of an exec for the default profile);
+    does; C(NS-CTR-010) bounding/effective capabilities within the kept set, no CAP_SYS_ADMIN, no_new_privs,
+    and the seccomp profile in force (C(Seccomp) 2 in the status of the workload and of an exec for the default
+    profile);
     C(NS-CTR-011) every namespace inode differs from the host's.
   - Read-only for the host; the memory and pids checks load the container briefly.
 version_added: "1.0.0"
