@@ -182,6 +182,7 @@ FQCN_PLAYBOOK = """\
       vars:
         busybox_container_name: nsv-h4-collection
         busybox_container_veth: false
+        busybox_container_rootfs_base: "{{ nsv_out }}/rootfs"
         # the checks, proofs and summary gate on the play's --check, not on a task's check_mode
         busybox_container_verify: false
         busybox_container_prove_namespaces: false
