@@ -17,6 +17,7 @@ How a container starts (the caller never changes namespace), with probe.spawn:
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 
@@ -273,6 +274,43 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
 
 
 # ---------------------------------------------------------------- stop, remove
+def open_pidfd(pid, stat):
+    """A pidfd of `pid` when it is still the process `stat` describes (same start time), else
+    None: Python < 3.9, a kernel before 5.3, or the process already gone or its pid reused."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    now = state.read_stat(pid)  # read after the open: the fd holds the process it names
+    if not now or now["starttime"] != stat["starttime"]:
+        os.close(fd)
+        return None
+    return fd
+
+
+def wait_gone(gone, pidfd, timeout):
+    """Wait up to `timeout` for gone() to be true: poll(2) on the pidfd (readable once the
+    process has exited, no sleep ticks), or short growing sleeps without one."""
+    deadline = time.monotonic() + timeout
+    poller = None
+    if pidfd is not None:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+    delay = 0.001
+    while not gone():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if poller is not None:
+            poller.poll(max(1, int(left * 1000)))
+        else:
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.05)
+    return True
+
+
 def kill_and_wait(pid, stat, timeout):
     """SIGTERM, wait up to `timeout`, then SIGKILL; True when the process is gone."""
     if not stat:
@@ -282,19 +320,24 @@ def kill_and_wait(pid, stat, timeout):
         now = state.read_stat(pid)
         return not now or now["starttime"] != stat["starttime"] or now["state"] in ("Z", "X")
 
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        if gone():
-            return True
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
+    pidfd = open_pidfd(pid, stat)
+    try:
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             if gone():
                 return True
-            time.sleep(0.05)
-    return gone()
+            try:
+                if pidfd is not None:
+                    signal.pidfd_send_signal(pidfd, sig)
+                else:
+                    os.kill(pid, sig)
+            except ProcessLookupError:
+                return True
+            if wait_gone(gone, pidfd, wait):
+                return True
+        return gone()
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def stop(name, timeout=10.0, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):

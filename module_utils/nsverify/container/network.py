@@ -1,5 +1,5 @@
 """The container's network: lo up, the veth pair to the host and its /30, the interfaces seen
-from inside. ioctls where no ip binary is needed (inside the container), ip(8) on the host."""
+from inside. ioctls inside the container, rtnetlink (rtnetlink.py) for the veth: no ip binary."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import ipaddress
 import os
 import socket
 import struct
-import subprocess
 import time
 
+from ansible.module_utils.nsverify import rtnetlink
 from ansible.module_utils.nsverify.container.config import ContainerError
 
 SIOCGIFFLAGS = 0x8913
@@ -48,39 +48,36 @@ def interfaces_here():
     return out
 
 
-def run_ip(argv):
-    res = subprocess.run(
-        argv, capture_output=True, text=True, env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, timeout=30
-    )
-    if res.returncode != 0:
-        raise ContainerError(
-            "%s failed (rc %d): %s" % (" ".join(argv), res.returncode, res.stderr.strip()),
-            cmd=argv,
-            rc=res.returncode,
-            stderr=res.stderr,
-        )
-    return res.stdout
-
-
 def link_exists(ifname):
     return os.path.exists(os.path.join("/sys/class/net", ifname))
 
 
 def setup_veth(veth, init_pid):
-    """Host end in the host, peer moved into the container's network namespace, a /30 between."""
-    run_ip(
-        ["ip", "link", "add", veth["host"], "type", "veth", "peer", "name", veth["container"], "netns", str(init_pid)]
-    )
-    run_ip(["ip", "addr", "add", veth["host_address"], "dev", veth["host"]])
-    run_ip(["ip", "link", "set", veth["host"], "up"])
-    inside = ["nsenter", "--target", str(init_pid), "--net", "--", "ip"]
-    run_ip(inside + ["addr", "add", veth["container_address"], "dev", veth["container"]])
-    run_ip(inside + ["link", "set", veth["container"], "up"])
+    """Host end in the host, peer moved into the container's network namespace, a /30 between;
+    in-process over rtnetlink (the peer's side from a thread in init's network namespace)."""
+
+    def inside(nl):
+        nl.add_address(veth["container"], veth["container_address"])
+        nl.set_up(veth["container"])
+
+    try:
+        with rtnetlink.Rtnl() as nl:
+            nl.add_veth(veth["host"], veth["container"], peer_netns_pid=init_pid)
+            nl.add_address(veth["host"], veth["host_address"])
+            nl.set_up(veth["host"])
+        rtnetlink.in_netns(init_pid, inside)
+    except OSError as exc:
+        raise ContainerError("veth %s/%s: %s" % (veth["host"], veth["container"], exc), errno=exc.errno)
 
 
 def delete_link(ifname):
-    """ip link del, quietly (the pair goes with it)."""
-    subprocess.run(["ip", "link", "del", ifname], capture_output=True)
+    """Delete a link, quietly (a veth pair goes with it); True when the kernel removed it."""
+    try:
+        with rtnetlink.Rtnl() as nl:
+            nl.delete_link(ifname)
+        return True
+    except OSError:
+        return False
 
 
 def remove_veth(veth, patience=5.0):
@@ -90,8 +87,10 @@ def remove_veth(veth, patience=5.0):
     if existed:
         delete_link(veth["host"])
     deadline = time.monotonic() + patience
+    delay = 0.001
     while link_exists(veth["host"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
     if link_exists(veth["host"]):
         delete_link(veth["host"])
     return existed
