@@ -184,6 +184,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+restored_limits:
+  description: >-
+    Cgroup limits of the running container that were changed from outside since its start and written
+    again by this run (file -> {want, now}); the task is then changed. A limit that cannot be restored
+    fails the task ("compromised": stop and start the container).
+  returned: when a limit was restored
+  type: dict
+  sample: {/sys/fs/cgroup/pids/nsv-demo/pids.max: {want: "64", now: "100000"}}
 container:
   description: The container as it runs now (empty when stopped or absent).
   returned: always
@@ -333,6 +341,8 @@ def main():
     if not module.check_mode:
         try:
             result.update(container.act(plan, p["name"], stop_timeout=p["stop_timeout"]))
+            if result.get("restored_limits"):
+                module.warn("container %s: %s; written again" % (p["name"], plan["reason"]))
         except container.ContainerError as exc:
             module.fail_json(msg=str(exc), **exc.evidence)
     elif exam["status"]["running"] and p["state"] == "started":

@@ -76,3 +76,16 @@ def test_preflight_refuses_an_existing_link(dirs):
 def test_host_addresses_reads_ip():
     links = dict(addresses.host_addresses())
     assert links.get("lo") == ipaddress.ip_interface("127.0.0.1/8")
+
+
+def test_limits_drift_counts_memory_in_pages(tmp_path):
+    from ansible.module_utils.nsverify.container import limits
+
+    mem, pids = tmp_path / "memory.limit_in_bytes", tmp_path / "pids.max"
+    mem.write_text("%d\n" % (limits.PAGE * 10))
+    pids.write_text("64\n")
+    st = {"name": "x", "cgroups": {"limits": {str(mem): str(limits.PAGE * 10 + 5), str(pids): "64"}}}
+    assert limits.drift(st) == {}
+    pids.write_text("max\n")
+    assert limits.drift(st) == {str(pids): {"want": "64", "now": "max"}}
+    assert limits.restore(st) == {str(pids): {"want": "64", "now": "max"}} and pids.read_text() == "64"

@@ -17,7 +17,7 @@ container`, then container.status(name), container.start(config), ...
 
 from __future__ import annotations
 
-from ansible.module_utils.nsverify.container import checks  # noqa: F401
+from ansible.module_utils.nsverify.container import addresses, checks, limits  # noqa: F401
 from ansible.module_utils.nsverify.container.config import (  # noqa: F401
     AUTO_NETWORK,
     BASE_TYPES,

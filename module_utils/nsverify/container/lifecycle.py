@@ -22,7 +22,7 @@ import signal
 import time
 
 from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, syscalls
-from ansible.module_utils.nsverify.container import addresses, init, network, state, summary
+from ansible.module_utils.nsverify.container import addresses, init, limits, network, state, summary
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container.config import ContainerError
 
@@ -37,11 +37,16 @@ class ConfigConflict(ContainerError):
 def examine(name, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
     """What exists of container `name`: status() and the leftovers on the host."""
     st = state.status(name, run_dir, data_dir)
-    return {"status": st, "word": state.state_word(st), "leftovers": state.leftovers(name, run_dir, data_dir)}
+    return {
+        "status": st,
+        "word": state.state_word(st),
+        "leftovers": state.leftovers(name, run_dir, data_dir),
+        "limits_drift": limits.drift(st["state"]) if st["running"] else {},
+    }
 
 
 def decide(want_state, config, exam):
-    """{'action': none|start|stop|remove, 'changed', 'before', 'after', 'reason'}.
+    """{'action': none|start|restore_limits|stop|remove, 'changed', 'before', 'after', 'reason'}.
     Raise ConfigConflict when the name runs with another config than `config`."""
     st, left, before = exam["status"], exam["leftovers"], exam["word"]
     plan = {"want": want_state, "before": before, "config": config}
@@ -56,6 +61,14 @@ def decide(want_state, config, exam):
                     % (config["name"], running_hash, want_hash),
                     running_config=st["state"].get("config"),
                     requested_config=config,
+                )
+            if exam.get("limits_drift"):
+                return dict(
+                    plan,
+                    action="restore_limits",
+                    changed=True,
+                    after="running",
+                    reason="cgroup limits changed from outside: %s" % limits.describe(exam["limits_drift"]),
                 )
             return dict(plan, action="none", changed=False, after="running", reason="running as configured")
         return dict(plan, action="start", changed=True, after="running", reason="not running")
@@ -89,6 +102,8 @@ def act(plan, name, stop_timeout=10, run_dir=state.RUN_DIR, data_dir=state.DATA_
             if plan["before"] != "absent":
                 stop(name, stop_timeout, run_dir, data_dir)  # clear a dead run's remnants
             start(plan["config"], run_dir, data_dir)
+        elif plan["action"] == "restore_limits":
+            out["restored_limits"] = limits.restore(state.status(name, run_dir, data_dir)["state"])
         out.update(report(state.status(name, run_dir, data_dir)["state"]))
     elif plan["action"] == "remove":
         out["removed"] = remove(name, stop_timeout, run_dir, data_dir)
