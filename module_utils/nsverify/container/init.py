@@ -23,6 +23,7 @@ DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("u
 ENV = {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin", "HOME": "/root", "TERM": "dumb"}
 STOP_GRACE = 5.0
 STOP_TICK = 0.2
+FIRST_TICK = 0.005  # the first repeat of SIGTERM; the ticks double up to STOP_TICK
 # oom_score_adj of the workload and of exec'd processes when init could not make itself
 # unkillable (-1000 needs CAP_SYS_RESOURCE, which some sandboxes withhold from root): the
 # OOM killer ranks by RSS plus adj/1000 of the limit, and the Python init's RSS (~26 MiB,
@@ -212,7 +213,7 @@ def _prepare(chan, config, p):
 
 def _stopper():
     """SIGTERM/SIGINT and SIGALRM handlers of init: forward, repeat, then SIGKILL after the grace."""
-    stopping = {"on": False, "since": 0.0}
+    stopping = {"on": False, "since": 0.0, "tick": FIRST_TICK}
 
     def on_term(signum, frame):
         if not stopping["on"]:
@@ -222,17 +223,21 @@ def _stopper():
                 os.kill(-1, signal.SIGTERM)  # -1 from PID 1: every process of this PID namespace
             except OSError:
                 pass
-            signal.setitimer(signal.ITIMER_REAL, STOP_TICK, STOP_TICK)
+            signal.setitimer(signal.ITIMER_REAL, FIRST_TICK)
 
     def on_alarm(signum, frame):
         # A process can miss the first SIGTERM (forked while it went round, or a shell child
         # that still ran its parent's trap handler when it arrived): repeat it every tick,
         # then SIGKILL whatever is left after the grace.
+        # The first repeats come soon (a missed SIGTERM was the usual cause of a slow stop),
+        # then every STOP_TICK.
         late = time.monotonic() - stopping["since"] >= STOP_GRACE
         try:
             os.kill(-1, signal.SIGKILL if late else signal.SIGTERM)
         except OSError:
             pass
+        stopping["tick"] = min(stopping["tick"] * 2, STOP_TICK)
+        signal.setitimer(signal.ITIMER_REAL, stopping["tick"])
 
     return on_term, on_alarm
 
