@@ -21,8 +21,8 @@ import select
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, syscalls
-from ansible.module_utils.nsverify.container import addresses, init, limits, network, state, summary
+from ansible.module_utils.nsverify import catalog, cgroups, faults, inspect, probe, procfs, syscalls
+from ansible.module_utils.nsverify.container import addresses, init, limits, network, orphans, state, summary
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container.config import ContainerError
 
@@ -260,17 +260,23 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
     made_veth = False
     try:
         _prepare_dirs(config, p)
+        faults.point("container:dirs")
         try:
             cg = cgroups.create(name, memory=config["memory"], cpus=config["cpus"], pids=config["pids"])
         except cgroups.CgroupError as exc:
             raise ContainerError(str(exc))
+        faults.point("container:cgroups")
         init_pid, msg = _launch(config, p, cg, timeout)
+        faults.point("container:launched")
         _check_report(name, config, msg, timeout)
+        faults.point("container:ready")
         if config["veth"]:
             made_veth = True  # preflight saw no such link: whatever has this name now is ours
             network.setup_veth(config["veth"], init_pid)
+            faults.point("container:veth")
         running = _running_state(config, p, cg, init_pid)
         state.write_json(p["state"], running)
+        faults.point("container:state")
         return running
     except BaseException as exc:
         if init_pid:
@@ -365,13 +371,18 @@ def stop(name, timeout=10.0, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
         if not kill_and_wait(running["init_pid"], state.read_stat(running["init_pid"]), timeout):
             raise ContainerError("init %d of %s did not die after SIGKILL" % (running["init_pid"], name))
         removed["init_pid"] = running["init_pid"]
+    faults.point("container:stopping")
+    cg_dirs = (running.get("cgroups") or {}).get("dirs")
+    if cg_dirs is None:  # no state: find them by name
+        cg_dirs = cgroups.with_children(state.named_cgroups(name))
+    # an init no state records (a start killed before state.json) lives on in the cgroups made for it alone
+    killed = orphans.kill_in_cgroups(cg_dirs)
+    if killed:
+        removed["orphans"] = killed
     saved = (state.read_json(p["config"]) or {}).get("config") or {}
     veth = (running.get("config") or {}).get("veth") or saved.get("veth")
     if veth and network.remove_veth(veth):
         removed["veth"] = veth["host"]
-    cg_dirs = (running.get("cgroups") or {}).get("dirs")
-    if cg_dirs is None:  # no state: find them by name
-        cg_dirs = cgroups.with_children(state.named_cgroups(name))
     left = cgroups.remove({"dirs": cg_dirs})
     if left:
         raise ContainerError("cgroups of %s still busy: %s" % (name, ", ".join(left)), cgroups=left)

@@ -15,7 +15,7 @@ import shutil
 import signal
 import time
 
-from ansible.module_utils.nsverify import catalog, probe, procfs, syscalls, validate
+from ansible.module_utils.nsverify import catalog, faults, probe, procfs, syscalls, validate
 from ansible.module_utils.nsverify.namespaces import holder
 from ansible.module_utils.nsverify.namespaces.config import PROPAGATIONS, NamespaceError, needs_holder
 from ansible.module_utils.nsverify.namespaces.plan import examine, read_hostname, set_hostname
@@ -246,6 +246,7 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_state(name, state, ns_dir)
+    faults.point("namespace:state")
     exec_r, exec_w = os.pipe()
     try:
         child = probe.spawn(
@@ -267,7 +268,9 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
                 source = _await_ready(child, config, state, name, ns_dir, proc, timeout)
                 if state["holder"]:
                     _await_holder(exec_r, state, name, proc, timeout)
+                faults.point("namespace:ready")
                 _bind_mount_all(config["types"], source, base, state, proc)
+                faults.point("namespace:mounted")
             except BaseException:
                 if state["holder"]:
                     # still our grandchild (its parent waits for our word), so the PID is surely ours
