@@ -445,7 +445,7 @@ else:  # one nested probe: the second namespace of the mnt or net proof, made in
     from ansible.module_utils.nsverify import catalog
     from ansible.module_utils.nsverify.proofs import base, mnt, net
     fn, args = {"mnt": (mnt._propagation, (sys.argv[4], "feed")),
-                "net": (net._veth_round_trip, (net.find_ip(), "nsvlimita", "nsvlimitb", "10.213.250.1",
+                "net": (net._veth_round_trip, ("nsvlimita", "nsvlimitb", "10.213.250.1",
                                                "10.213.250.2", 40250, 2.0))}[sys.argv[3]]
     res = base.run_probe(fn, args=args, unshare=catalog.get(sys.argv[3]).flag)
     try:

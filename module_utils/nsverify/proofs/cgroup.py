@@ -85,12 +85,17 @@ def _scratch_cgroup(own):
 
 
 def _remove_cgroup(path):
-    for _ in range(50):  # the probe's exit frees the cgroup a moment later
+    deadline = time.monotonic() + 1.0  # the probe's exit frees the cgroup a moment later
+    delay = 0.0005
+    while True:
         try:
             os.rmdir(path)
             return
         except OSError:
-            time.sleep(0.02)
+            if time.monotonic() > deadline:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
 
 def _observe(ctx, procs_file):

@@ -16,13 +16,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
 import socket
 import struct
-import subprocess
 import time
 
-from ansible.module_utils.nsverify import catalog, probe, procfs, syscalls
+from ansible.module_utils.nsverify import catalog, probe, procfs, rtnetlink, syscalls
 from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "net"
@@ -128,31 +126,31 @@ def _host_look(data):
 
 
 # ---------------------------------------------------------------- 003 veth
-def _ip(ip, *args):
-    res = subprocess.run(
-        [ip] + list(args),
-        capture_output=True,
-        env=dict(os.environ, LC_ALL="C"),
-        text=True,
-        timeout=10,
-    )
-    if res.returncode != 0:
-        raise OSError(errno.EIO, "ip %s: %s" % (" ".join(args), res.stderr.strip()))
-    return res.stdout
+SIOCGIFADDR = 0x8915
 
 
-def _namespace_b(chan, ip, name_b, addr_b, port, timeout):
-    """Namespace B (spawned into a new net namespace by A): wait for its veth end, address it,
-    echo one UDP datagram back."""
+def ipv4_of(name):
+    """The first IPv4 address of an interface (SIOCGIFADDR), None without one."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        res = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        return socket.inet_ntoa(res[20:24])
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def _namespace_b(chan, name_b, addr_b, port, timeout):
+    """Namespace B (spawned into a new net namespace by A): wait for its veth end, address it
+    (rtnetlink, no ip process), echo one UDP datagram back."""
     chan.ready()
     if (chan.recv() or {}).get("go") is not True:
         return {}
-    _ip(ip, "addr", "add", addr_b + "/30", "dev", name_b)
-    _ip(ip, "link", "set", name_b, "up")
-    out = {
-        "b_links": [l for l in _ip(ip, "-o", "link", "show").splitlines() if l],
-        "b_addrs": _ip(ip, "-o", "-4", "addr", "show", "dev", name_b).strip(),
-    }
+    with rtnetlink.Rtnl() as nl:
+        nl.add_address(name_b, addr_b + "/30")
+        nl.set_up(name_b)
+    out = {"b_links": interfaces(), "b_addrs": {name_b: ipv4_of(name_b)}}
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((addr_b, port))
     sock.settimeout(timeout)
@@ -188,27 +186,29 @@ def _ping(addr_a, addr_b, port, timeout):
     return out
 
 
-def _veth_round_trip(ip, name_a, name_b, addr_a, addr_b, port, timeout):
-    """In throwaway namespace A: make namespace B (probe.spawn), a veth between them, and a UDP echo."""
+def _veth_round_trip(name_a, name_b, addr_a, addr_b, port, timeout):
+    """In throwaway namespace A: make namespace B (probe.spawn), a veth between them (rtnetlink:
+    the peer made straight into B's namespace), and a UDP echo."""
     ev = {"veth": [name_a, name_b], "addresses": [addr_a, addr_b], "port": port}
-    args = (ip, name_b, addr_b, port, timeout)
+    args = (name_b, addr_b, port, timeout)
     with probe.spawn(_namespace_b, args=args, unshare=catalog.CLONE_NEWNET, timeout=2 * timeout + 10) as b:
         base.await_ready(b, catalog.CLONE_NEWNET, "namespace B")
         try:
             ev["ns_a_inode"] = os.stat(procfs.ns_path("self", "net")).st_ino
             ev["ns_b_inode"] = os.stat(procfs.ns_path(b.pid, "net")).st_ino
-            _ip(ip, "link", "add", name_a, "type", "veth", "peer", "name", name_b)
-            _ip(ip, "link", "set", name_b, "netns", str(b.pid))
-            _ip(ip, "addr", "add", addr_a + "/30", "dev", name_a)
-            _ip(ip, "link", "set", name_a, "up")
-            ev["a_links"] = [l for l in _ip(ip, "-o", "link", "show").splitlines() if l]
+            with rtnetlink.Rtnl() as nl:
+                nl.add_veth(name_a, name_b, peer_netns_pid=b.pid)
+                nl.add_address(name_a, addr_a + "/30")
+                nl.set_up(name_a)
+            ev["a_links"] = interfaces()
             b.send({"go": True})
             if "listening" not in (b.recv() or {}):
                 raise OSError(errno.EIO, "namespace B did not listen")
             ev.update(_ping(addr_a, addr_b, port, timeout))
         finally:
             try:
-                _ip(ip, "link", "del", name_a)
+                with rtnetlink.Rtnl() as nl:
+                    nl.delete_link(name_a)
                 ev["deleted"] = name_a
             except OSError as exc:
                 ev["delete_error"] = str(exc)
@@ -241,13 +241,6 @@ def judge_links(interfaces, lo_up, fresh, expected=()):
         ev["expected_interfaces_ignored"] = expected
     ok = not ev["unexpected"] and not ev["missing"] and (lo_up is False or not fresh)
     return ok, ev
-
-
-def find_ip():
-    for candidate in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def prove(ctx):
@@ -292,10 +285,6 @@ def prove(ctx):
         )
     )
 
-    ip = find_ip()
-    if ip is None:
-        ctx.add(base.skip("NS-NET-003", "iproute2's ip command was not found"))
-        return
     tok = base.token(3)
     octet = int(tok[:2], 16)
     name_a, name_b = "nsv%sa" % tok, "nsv%sb" % tok
@@ -307,7 +296,7 @@ def prove(ctx):
         opts["uid_map"], opts["gid_map"] = ctx.self_map()
     opts["unshare"] |= catalog.CLONE_NEWNET
     vres = base.run_probe(
-        _veth_round_trip, args=(ip, name_a, name_b, addr_a, addr_b, 40000 + octet, min(ctx.timeout / 2, 5.0)), **opts
+        _veth_round_trip, args=(name_a, name_b, addr_a, addr_b, 40000 + octet, min(ctx.timeout / 2, 5.0)), **opts
     )
     ev = base.require_ok(vres, "veth probe")
     host_links = interfaces()

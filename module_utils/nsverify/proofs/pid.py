@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import time
 
@@ -39,31 +40,56 @@ def list_processes(proc="/proc"):
     return sorted(out)
 
 
+def _wait_parent_gone(parent, seconds=5.0):
+    """Until getppid() is no longer `parent`: poll(2) on a pidfd of the parent (readable once it
+    has exited, after its children were re-parented), growing short sleeps without one."""
+    fd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(parent)
+        except OSError:
+            fd = None
+    deadline = time.monotonic() + seconds
+    delay = 0.0005
+    try:
+        while os.getppid() == parent and time.monotonic() < deadline:
+            if fd is not None:
+                select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            else:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.01)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _orphan_test():
-    """Make a grandchild an orphan; report its parent before and after; reap it as PID 1."""
+    """Make a grandchild an orphan; report its parent before and after; reap it as PID 1.
+    No fixed sleep: the orphan stays until PID 1 has read its report (the go pipe), then exits,
+    and PID 1 waits for it with a blocking waitpid (ECHILD when it was not re-parented to us)."""
     r, w = os.pipe()
     seen_r, seen_w = os.pipe()
+    go_r, go_w = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(r)
+        os.close(go_w)
         grandchild = os.fork()
         if grandchild == 0:
             parent = os.getppid()
             os.write(seen_w, b"s")  # the parent exits only after we saw it alive
-            deadline = time.monotonic() + 5
-            while os.getppid() == parent and time.monotonic() < deadline:
-                time.sleep(0.005)
+            _wait_parent_gone(parent)
             os.write(
                 w,
                 json.dumps({"orphan_pid": os.getpid(), "parent_before": parent, "parent_after": os.getppid()}).encode(),
             )
             os.close(w)
-            # stay until the inside PID 1 has looked at us
-            time.sleep(0.2)
+            os.read(go_r, 1)  # stay until the inside PID 1 has looked at us (or is gone: EOF)
             os._exit(0)
         os.read(seen_r, 1)
         os._exit(0)
     os.close(w)
+    os.close(go_r)
     os.close(seen_r)
     os.close(seen_w)
     os.waitpid(child, 0)
@@ -76,18 +102,13 @@ def _orphan_test():
     os.close(r)
     report = json.loads(data.decode())
     orphan = report["orphan_pid"]
-    deadline = time.monotonic() + 5
-    reaped = None
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(orphan, os.WNOHANG)
-        except ChildProcessError:
-            reaped = False  # not our child: it was not re-parented to us
-            break
-        if pid == orphan:
-            reaped = True
-            break
-        time.sleep(0.01)
+    os.write(go_w, b"g")
+    os.close(go_w)
+    try:
+        pid, _ = os.waitpid(orphan, 0)
+        reaped = pid == orphan
+    except ChildProcessError:
+        reaped = False  # not our child: it was not re-parented to us
     report["reaped_by_pid1"] = reaped
     report["left_in_proc"] = os.path.exists("/proc/%d" % orphan)
     report["state_after"] = procfs.read_state(orphan)
@@ -174,11 +195,13 @@ class _Sentinel:
 def _wait_gone(pids, seconds=5.0):
     deadline = time.monotonic() + seconds
     states = {}
+    delay = 0.0005
     while time.monotonic() < deadline:
         states = dict((p, procfs.read_state(p)) for p in pids)
         if all(s in (None, "Z", "X") for s in states.values()):
             break
-        time.sleep(0.02)
+        time.sleep(delay)  # the kernel ends the namespace's processes within a few ms
+        delay = min(delay * 2, 0.02)
     return states
 
 
