@@ -22,6 +22,7 @@ APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e
 help:
 	@echo "make run       - set up and run playbooks/container.yml on this machine"
 	@echo "make test      - set up and run the whole test suite (pytest + ansible-lint + molecule)"
+	@echo "make soak      - 100 cycles of container, named namespace and proof runs; the host left as found"
 	@echo "make audit     - kernel namespace capability audit (playbooks/audit.yml)"
 	@echo "make verify    - isolation proofs for all eight types (playbooks/verify.yml)"
 	@echo "make report    - compliance report, JSON/HTML/Markdown under reports/ (playbooks/report.yml)"
@@ -102,3 +103,9 @@ collection: venv
 
 collection-sanity: venv
 	$(BIN)/python tools/collection_sanity.py
+
+# Soak (issue 10): 100 cycles of container start/verify/stop, of named namespace create/verify/remove and
+# 100 proof runs against a running container, the host snapshot identical before and after (10 in the suite).
+.PHONY: soak
+soak: setup
+	NSV_SOAK_CYCLES=100 $(BIN)/pytest -q tests/integration/test_soak.py

@@ -159,7 +159,14 @@ def explain_refusal(refused, err=None):
 # ---------------------------------------------------------------- start
 def _prepare_dirs(config, p):
     for d in (p["run"], p["merged"], p["data"], p["upper"], p["work"]):
-        os.makedirs(d, mode=0o700, exist_ok=True)
+        for attempt in range(5):
+            try:
+                os.makedirs(d, mode=0o700, exist_ok=True)
+                break
+            except FileNotFoundError:
+                # another container's stop pruned the empty containers/ dir between makedirs' mkdirs
+                if attempt == 4:
+                    raise
     # the upper dir's mode is the container's / mode: root inside a user namespace is
     # an unprivileged host uid and must be able to traverse it
     os.chmod(p["merged"], 0o755)

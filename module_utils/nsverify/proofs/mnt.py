@@ -59,10 +59,13 @@ def _propagation_tag(mount_point):
 def _inside(rendezvous, where, source, fresh):
     if fresh:
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
-    made = False
-    if not os.path.isdir(where):
-        os.makedirs(where, 0o755)
-        made = True
+    made = []  # where and its missing parents: in a joined target's own filesystem, removed again
+    d = where
+    while not os.path.isdir(d):
+        made.append(d)
+        d = os.path.dirname(d)
+    for d in reversed(made):
+        os.mkdir(d, 0o755)
     _tmpfs(source, where)
     try:
         with open(os.path.join(where, "marker"), "w") as fh:
@@ -72,8 +75,8 @@ def _inside(rendezvous, where, source, fresh):
         rendezvous({"pid": os.getpid(), "inside_marker": os.path.exists(os.path.join(where, "marker"))})
     finally:
         syscalls.umount2(where, syscalls.MNT_DETACH)
-        if made:
-            os.rmdir(where)
+        for d in made:
+            os.rmdir(d)
     return {"unmounted_inside": not os.path.exists(os.path.join(where, "marker"))}
 
 
@@ -95,14 +98,40 @@ def _inner(chan, scratch, tok):
 
 
 def _propagation(where, tok):
-    """The outer namespace (a private copy): set up, fork inner, mount, compare."""
+    """The outer namespace (a private copy): set up, fork inner, mount, compare. The directories it makes
+    for `where` are in the target's own filesystem (a joined target's, e.g. a container's upper layer):
+    removed again, once its mounts are detached, whatever the outcome."""
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     if not os.path.exists("/proc/self/mountinfo"):
         # the copied tree's /proc is another PID namespace's (a container's): mount our own,
         # in this private copy only
         syscalls.mount("proc", "/proc", "proc", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC)
-    if not os.path.isdir(where):
-        os.makedirs(where, 0o755)
+    made = []
+    d = where
+    while not os.path.isdir(d):
+        made.append(d)
+        d = os.path.dirname(d)
+    if made and d != "/":
+        # a tmpfs over the nearest directory that exists (this private copy only): what follows is made on
+        # it, not in the target's filesystem (an overlay would keep even a copied-up parent directory)
+        _tmpfs("nsv-base-%s" % tok, d)
+    for d in reversed(made):
+        os.mkdir(d, 0o755)
+    try:
+        return _propagation_on(where, tok)
+    finally:
+        try:
+            syscalls.umount2(where, syscalls.MNT_DETACH)
+        except OSError:
+            pass
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
+def _propagation_on(where, tok):
     _tmpfs("nsv-scratch-%s" % tok, where)
     for k in KINDS:
         d = os.path.join(where, k)
