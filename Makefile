@@ -31,7 +31,7 @@ help:
 	@echo "make molecule-local - the same converge/verify on this machine (molecule test -s local)"
 	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
 	@echo "make collection - build the nsverify.namespaces collection (.cache/collection/nsverify-namespaces-<version>.tar.gz)"
-	@echo "make collection-sanity - ansible-test sanity on the built collection (Python 3.11 and what pyenv has)"
+	@echo "make collection-sanity - ansible-test sanity (3.11, and compile/import on what pyenv has) and units on the built collection"
 
 setup: apt venv
 
@@ -102,7 +102,7 @@ collection: venv
 	$(BIN)/python tools/build_collection.py
 
 collection-sanity: venv
-	$(BIN)/python tools/collection_sanity.py
+	$(BIN)/python tools/collection_sanity.py --units
 
 # Soak (issue 10): 100 cycles of container start/verify/stop, of named namespace create/verify/remove and
 # 100 proof runs against a running container, the host snapshot identical before and after (10 in the suite).

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,15 +111,61 @@ def unpack(artifact, workdir):
     return coll
 
 
-def run_sanity(coll, python, tests=(), home=None, timeout=900):
-    """Run ansible-test sanity for one Python version; return (returncode, output, seconds)."""
-    exe = Path(sys.executable).parent / "ansible-test"
+# Unit tests of the engine alone (no module, no conftest, no path of the checkout, no sibling test module) run
+# unchanged under ansible-test units once their imports name the collection's engine.
+NOT_ENGINE_ONLY = re.compile(
+    r"^(from|import) (conftest|test_|namespace|busybox|nsverify_|library)|ROOT|Path\(__file__\)|sys\.path", re.M
+)
+
+
+def mirror_unit_tests(coll, root=ROOT):
+    """Copy the checkout's engine-only unit tests (and their fixtures) into coll/tests/unit/plugins/module_utils/
+    nsverify/, imports rewritten; only into the unpacked tree, the artifact ships no tests. Returns their names."""
+    dest = Path(coll) / "tests" / "unit" / "plugins" / "module_utils" / "nsverify"
+    dest.mkdir(parents=True, exist_ok=True)
+    names = []
+    for path in sorted((root / "tests" / "unit").glob("test_*.py")):
+        text = path.read_text()
+        if not NOT_ENGINE_ONLY.search(text):
+            (dest / path.name).write_text(build_collection.rewrite_python(text))
+            names.append(path.name)
+    fixtures = root / "tests" / "unit" / "fixtures"
+    if fixtures.is_dir():
+        shutil.copytree(fixtures, dest / "fixtures", dirs_exist_ok=True)
+    return names
+
+
+def _ansible_test_env(home):
     env = dict(os.environ)
     # pyenv's real interpreters before its shims: ansible-test re-executes itself under a controller Python it
     # finds on PATH and refuses a shim (sys.executable then differs from the path it started).
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent)] + pyenv_dirs() + [env.get("PATH", "")])
     env["HOME"] = str(prepare_home(home or ROOT / ".cache" / "ansible-test-home"))
     env.pop("ANSIBLE_CONFIG", None)  # the checkout's ansible.cfg names library/ and module_utils/
+    return env
+
+
+def run_units(coll, python, home=None, timeout=900):
+    """ansible-test units on the mirrored tests; (returncode, output, seconds)."""
+    exe = Path(sys.executable).parent / "ansible-test"
+    cmd = [str(exe), "units", "--python", python, "--requirements", "--color", "no"]
+    start = time.monotonic()
+    proc = subprocess.run(
+        cmd,
+        cwd=coll,
+        env=_ansible_test_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return proc.returncode, proc.stdout, time.monotonic() - start
+
+
+def run_sanity(coll, python, tests=(), home=None, timeout=900):
+    """Run ansible-test sanity for one Python version; return (returncode, output, seconds)."""
+    exe = Path(sys.executable).parent / "ansible-test"
+    env = _ansible_test_env(home)
     cmd = [str(exe), "sanity", "--python", python, "--requirements", "--color", "no"]
     for test in tests:
         cmd += ["--test", test]
@@ -138,6 +185,7 @@ def main(argv=None):
         help="Python version (repeatable; default: all tests on 3.11, compile and import on the rest)",
     )
     parser.add_argument("--test", action="append", default=[], help="only this sanity test (repeatable)")
+    parser.add_argument("--units", action="store_true", help="also ansible-test units on the mirrored engine tests")
     parser.add_argument("--workdir", help="where to unpack (default: a new temporary directory, removed after)")
     args = parser.parse_args(argv)
     artifact = args.artifact or build_collection.build(build_collection.stage(ROOT), ROOT / ".cache" / "collection")
@@ -160,6 +208,12 @@ def main(argv=None):
         print(
             "ansible-test sanity --python %s %s: rc=%d in %.0f s" % (version, " ".join(tests) or "(all)", rc, seconds)
         )
+        worst = worst or rc
+    if args.units:
+        print("mirrored unit tests: %s" % " ".join(mirror_unit_tests(coll)))
+        rc, out, seconds = run_units(coll, CONTROLLER)
+        print(out)
+        print("ansible-test units --python %s: rc=%d in %.0f s" % (CONTROLLER, rc, seconds))
         worst = worst or rc
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)

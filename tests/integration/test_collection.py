@@ -332,6 +332,19 @@ def test_ansible_test_sanity_passes(unpacked, python, tests):
         assert set(ran) == set(tests)
 
 
+def test_ansible_test_units_pass_on_the_mirrored_engine_tests(collection, tmp_path):
+    """The checkout's engine-only unit tests, imports pointed at the collection's engine, under ansible-test units
+    (pytest as ansible-test pins it) in an unpacked copy of the artifact."""
+    coll = collection_sanity.unpack(collection["artifact"], tmp_path)
+    names = collection_sanity.mirror_unit_tests(coll)
+    assert "test_catalog.py" in names and "test_procfs.py" in names
+    rc, out, seconds = collection_sanity.run_units(coll, collection_sanity.CONTROLLER)
+    summary = re.findall(r"^=+ (.*(?:passed|failed).*) =+$", out, re.M)
+    print("ansible-test units: %d files, %s in %.0f s" % (len(names), summary[-1] if summary else "?", seconds))
+    assert rc == 0, out[-6000:]
+    assert summary and "failed" not in summary[-1]
+
+
 # ---------------------------------------------------------------- execution environment
 
 
