@@ -15,7 +15,7 @@ import traceback
 from collections import OrderedDict
 
 from ansible.module_utils.nsverify import audit, catalog, probe, procfs, syscalls
-from ansible.module_utils.nsverify.proofs import base
+from ansible.module_utils.nsverify.proofs import base, foreign
 from ansible.module_utils.nsverify.proofs import cgroup as _cgroup
 from ansible.module_utils.nsverify.proofs import ipc as _ipc
 from ansible.module_utils.nsverify.proofs import mnt as _mnt
@@ -117,7 +117,7 @@ def _ev(res, cid):
 
 def key_evidence(type_name, res):
     """One short line of what the proof saw, for tables; never raises."""
-    if res["status"] == "skipped":
+    if res["status"] == "skipped" or (res.get("sharing") or {}).get("status") == "shared" or res.get("findings"):
         return res["reason"][:120]
     try:
         return _KEY[type_name](res)
@@ -149,7 +149,8 @@ def _key_net(r):
 def _key_mnt(r):
     e1 = _ev(r, "NS-MNT-001")
     props = [c["evidence"]["propagation"] for c in r["checks"][1:] if c["status"] == "pass"]
-    return "host sees inside mount: %s; propagation ok: %s" % (bool(e1["host_mount_points"]), ",".join(props) or "none")
+    what = "propagation ok" if not r.get("sharing") else "kernel propagation (namespaces made by the proof) ok"
+    return "host sees inside mount: %s; %s: %s" % (bool(e1["host_mount_points"]), what, ",".join(props) or "none")
 
 
 def _key_user(r):
@@ -218,9 +219,13 @@ def run(
     if audit_facts is None:
         audit_facts = gate_facts(types, release, proc)
     results = OrderedDict()
+    ref = foreign.reference(target, proc)
     for t in types:
-        results[t] = run_one(t, target, options, timeout, release, proc, audit_facts or {})
+        res = run_one(t, target, options, timeout, release, proc, audit_facts or {})
+        results[t] = foreign.judge(t, res, target, ref, getattr(REGISTRY[t], "KERNEL_CHECKS", ()))
+    out_ref = None if ref is None else dict((k, v) for k, v in ref.items())
     return {
+        "reference": out_ref,
         "results": results,
         "summary": base.summarize(results),
         "table": table(results),

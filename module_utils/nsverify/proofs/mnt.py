@@ -24,6 +24,7 @@ from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "mnt"
 CONTROL_IDS = ("NS-MNT-001", "NS-MNT-002", "NS-MNT-003", "NS-MNT-004", "NS-MNT-005")
+KERNEL_CHECKS = ("NS-MNT-002", "NS-MNT-003", "NS-MNT-004", "NS-MNT-005")  # namespaces made here (foreign.py)
 KINDS = ("private", "shared", "slave", "unbindable")
 KIND_FLAGS = {
     "private": syscalls.MS_PRIVATE,

@@ -25,6 +25,7 @@ from ansible.module_utils.nsverify.proofs import base
 
 TYPE = "net"
 CONTROL_IDS = ("NS-NET-001", "NS-NET-002", "NS-NET-003")
+KERNEL_CHECKS = ("NS-NET-003",)  # a veth between two namespaces made here (foreign.py)
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914

@@ -113,5 +113,10 @@ def prove(ctx):
             and host["host_offsets"].get(name) == 0
             and host["inside_offsets"].get(name) == expected
         )
+        if expected == 0 and not ctx.target.fresh and host["inside_inode"] != host["host_inode"]:
+            ctx.add(base.skip(cid, "own time namespace, %s offset is zero: nothing to prove" % name, ev))
+            continue
         reason = None if expected != 0 else "no offset applies inside: the clocks read the host's values"
         ctx.add(base.check(cid, ok, ev, reason=None if ok else reason))
+    if all(c["status"] == "skip" for c in ctx.checks):
+        raise base.ProofSkip("supported", "own time namespace, offsets are zero: nothing to prove")

@@ -1,0 +1,125 @@
+"""namespace_verify against foreign workloads (issue 9): per-type results name the real reason.
+
+Every process a test starts is killed by PID by that test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ansible.module_utils.nsverify import proofs
+from ansible.module_utils.nsverify.proofs import base
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to join foreign namespaces")
+
+
+def _descendant(pid, depth):
+    """The process `depth` levels of first children below pid (unshare --fork, bwrap's init)."""
+    for _ in range(400):
+        cur, ok = pid, True
+        for _ in range(depth):
+            try:
+                with open("/proc/%d/task/%d/children" % (cur, cur)) as fh:
+                    kids = fh.read().split()
+            except OSError:
+                kids = []
+            if not kids:
+                ok = False
+                break
+            cur = int(kids[0])
+        if ok:
+            return cur
+        time.sleep(0.01)
+    raise AssertionError("no child of %d appeared" % pid)
+
+
+@pytest.fixture
+def started():
+    procs = []
+
+    def start(argv, depth):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        return _descendant(proc.pid, depth)
+
+    yield start
+    for proc in procs:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _run(types, pid):
+    out = proofs.run(types, base.make_target("pid", pid=pid, types=types))
+    return out, out["results"]
+
+
+def test_root_mapped_user_namespace_is_a_named_finding(started):
+    pid = started(["unshare", "--user", "--map-root-user", "sleep", "300"], 0)
+    out, res = _run(["user"], pid)
+    user = res["user"]
+    assert user["status"] == "failed", json.dumps(user, indent=1)
+    assert "own user namespace, but uid 0 inside is uid 0 on the host" in user["reason"]
+    assert user["findings"][0]["id"] == "root-mapped-to-host-root" and user["findings"][0]["severity"] == "high"
+    assert user["sharing"]["status"] == "own"
+    assert all(c["tests"] == "target" for c in user["checks"])
+
+
+def test_bwrap_unshare_all_as_root(started):
+    pid = started(
+        ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "sleep", "300"], 1
+    )
+    types = ["uts", "ipc", "pid", "net", "user"]
+    out, res = _run(types, pid)
+    for t in ("uts", "ipc", "pid", "net"):
+        assert res[t]["status"] == "passed", json.dumps(out["table"], indent=1)
+        assert res[t]["sharing"]["status"] == "own"
+    assert "uid 0 inside is uid 0 on the host" in res["user"]["reason"]
+    assert [c["tests"] for c in res["net"]["checks"]] == ["target", "target", "kernel"]
+
+
+def test_own_time_namespace_with_a_zero_boottime_offset_is_not_a_failure(started):
+    pid = started(["unshare", "--fork", "--time", "--monotonic", "1000", "sleep", "300"], 1)
+    out, res = _run(["time"], pid)
+    t = res["time"]
+    assert t["status"] == "passed", json.dumps(t, indent=1)
+    assert [c["status"] for c in t["checks"]] == ["pass", "skip"]
+    assert "own time namespace, boottime offset is zero" in t["checks"][1]["reason"]
+
+
+def test_own_time_namespace_with_zero_offsets_is_skipped_with_that_reason(started):
+    pid = started(["unshare", "--fork", "--time", "sleep", "300"], 1)
+    out, res = _run(["time"], pid)
+    assert res["time"]["status"] == "skipped" and "offsets are zero" in res["time"]["reason"], res["time"]
+
+
+@pytest.mark.parametrize("type_name", ["mnt", "net"])
+def test_target_sharing_the_hosts_namespace_never_passes(started, type_name):
+    pid = started(["unshare", "--uts", "sleep", "300"], 0)  # own uts only: mnt and net are the host's
+    out, res = _run([type_name], pid)
+    r = res[type_name]
+    assert r["status"] == "failed" and r["reason"].startswith("shares the "), json.dumps(r, indent=1)
+    assert "%s namespace (inode %d)" % (type_name, r["sharing"]["inode"]) in r["reason"]
+    kernel = [c["id"] for c in r["checks"] if c["tests"] == "kernel"]
+    assert kernel == (
+        ["NS-MNT-002", "NS-MNT-003", "NS-MNT-004", "NS-MNT-005"] if type_name == "mnt" else ["NS-NET-003"]
+    )
+    row = [x for x in out["table"] if x["type"] == type_name][0]
+    assert "propagation ok" not in row["evidence"]
+    assert out["reference"]["inodes"][type_name] == r["sharing"]["reference_inode"]
+
+
+def test_process_of_the_projects_own_kind_of_sandbox_all_own(started):
+    """unshare with every type but user and cgroup: each owned type passes, the shared ones fail by name."""
+    pid = started(
+        ["unshare", "--uts", "--ipc", "--net", "--mount", "--pid", "--fork", "--mount-proc", "sleep", "300"], 1
+    )
+    out, res = _run(["uts", "ipc", "net", "mnt", "pid", "user", "cgroup"], pid)
+    for t in ("uts", "ipc", "net", "mnt", "pid"):
+        assert res[t]["status"] == "passed", json.dumps(out["table"], indent=1)
+    for t in ("user", "cgroup"):
+        assert res[t]["status"] == "failed" and res[t]["reason"].startswith("shares the "), res[t]["reason"]
