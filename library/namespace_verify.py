@@ -185,9 +185,24 @@ proofs:
       description: Seconds the proof took.
       type: float
       sample: 0.035
+    sharing:
+      description:
+        - Joined targets only. C(status) C(own) or C(shared), C(with) (C(host), or C(engine) when the engine is
+          not in the host's namespaces), C(inode) and C(reference_inode). A shared type always fails with
+          reason "shares the host's <type> namespace (inode N)".
+      type: dict
+      sample: {status: own, inode: 4026532301, reference_inode: 4026531837}
+    findings:
+      description:
+        - Findings that are not an isolation failure of the namespace itself, each with C(id), C(severity),
+          C(status) and C(reason); e.g. C(root-mapped-to-host-root) (severity high) for an own user namespace
+          whose uid 0 is uid 0 on the host.
+      type: list
+      elements: dict
     checks:
-      description: One record per control, each with C(id), C(title), C(status) (pass/fail/skip), C(evidence)
-        and, when not passed, C(reason).
+      description: One record per control, each with C(id), C(title), C(status) (pass/fail/skip), C(evidence),
+        C(tests) (C(target), or C(kernel) for checks on namespaces the proof makes itself, e.g. NS-MNT-002..005
+        and NS-NET-003) and, when not passed, C(reason).
       type: list
       elements: dict
       sample:
@@ -224,6 +239,12 @@ target:
   returned: always
   type: dict
   sample: {kind: fresh, label: fresh, paths: {}, sandboxed: false}
+reference:
+  description: Joined targets only (null for fresh) - whose namespaces stand for the host (C(basis), C(pid),
+    C(inodes), C(why)), found as namespace_inspect finds them.
+  returned: always
+  type: dict
+  sample: {basis: kthreadd, pid: 2, inodes: {net: 4026531840}, why: kthreadd is a kernel thread}
 privilege:
   description: The effective uid and whether the proofs ran without root (through a user namespace).
   returned: always
