@@ -112,9 +112,12 @@ def build_module():
 def main():
     module = build_module()
     p = module.params
+    if p["argv"] is not None and not p["argv"]:
+        module.fail_json(msg="argv is empty: give the command and its arguments, e.g. [/bin/ls, /], or cmd")
     argv = p["argv"] or ["/bin/sh", "-c", p["cmd"]]
     try:
         validate.container_name(p["name"])
+        validate.integer(p["timeout"], "timeout (seconds the command may run)", minimum=1)
     except validate.InvalidInput as exc:
         module.fail_json(msg=str(exc))
     st = container.status(p["name"])
@@ -125,7 +128,13 @@ def main():
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc), **exc.evidence)
     result = dict(changed=True, init_pid=st["state"]["init_pid"], stdout_lines=res["stdout"].splitlines(), **res)
-    if res["rc"] != 0 or res["timed_out"]:
+    if res["timed_out"]:
+        module.fail_json(
+            msg="command inside %s ran longer than timeout %ds and was killed (rc %d): raise timeout"
+            % (p["name"], p["timeout"], res["rc"]),
+            **result,
+        )
+    if res["rc"] != 0:
         module.fail_json(msg="command failed inside %s (rc %d)" % (p["name"], res["rc"]), **result)
     module.exit_json(**result)
 

@@ -319,10 +319,28 @@ def summary_line(summary):
     )
 
 
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the flags field of /proc/<pid>/stat
+
+
+def kernel_thread(pid):
+    """True when `pid` is a kernel thread (no namespaces of its own to prove: it runs in the initial ones)."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            text = fh.read()
+        return bool(int(text[text.rindex(")") + 2 :].split()[6]) & PF_KTHREAD)
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def main():
     module = build_module()
     p = module.params
     deprecations = []
+    if p["target"] == "pid" and p["pid"] is not None and kernel_thread(p["pid"]):
+        module.fail_json(
+            msg="pid %d is a kernel thread: it has the host's initial namespaces and nothing to prove; "
+            "give the pid of a process in the namespaces to prove (e.g. a container's init)" % p["pid"]
+        )
     try:
         target = base.make_target(p["target"], name=p["name"], pid=p["pid"], paths=p["paths"], types=p["types"])
         options = {
