@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -123,3 +124,59 @@ def test_process_of_the_projects_own_kind_of_sandbox_all_own(started):
         assert res[t]["status"] == "passed", json.dumps(out["table"], indent=1)
     for t in ("user", "cgroup"):
         assert res[t]["status"] == "failed" and res[t]["reason"].startswith("shares the "), res[t]["reason"]
+
+
+def _busybox_bundle(where):
+    """An OCI bundle around a static BusyBox rootfs (the approach of test_namespace_inspect's crun test)."""
+    busybox = shutil.which("busybox")
+    kind = subprocess.run(["file", "-L", busybox or "/nonexistent"], capture_output=True, text=True).stdout
+    if not busybox or "statically linked" not in kind:
+        pytest.skip("needs a static busybox (apt-get install busybox-static)")
+    root = where / "rootfs"
+    for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox, root / "bin" / "busybox")
+    subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s", "/bin"], check=True)
+    config = {
+        "ociVersion": "1.0.0",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["sleep", "300"], "cwd": "/",
+                    "env": ["PATH=/bin"]},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "nsv-h11-crun",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"namespaces": [{"type": t} for t in ("mount", "uts", "ipc", "pid", "network", "cgroup")]},
+    }  # fmt: skip
+    (where / "config.json").write_text(json.dumps(config))
+
+
+def test_crun_container_own_types_pass_and_the_shared_user_namespace_fails_by_name(tmp_path):
+    if not shutil.which("crun"):
+        pytest.skip("crun is not installed (apt-get install crun)")
+    _busybox_bundle(tmp_path)
+    name = "nsv-h11-crun-%d" % os.getpid()
+    # crun 1.8 refuses this hybrid cgroup host unless it runs without the cgroup2 mount (see test_namespace_inspect)
+    run = "umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -d %s" % name
+    pid = None
+    try:
+        with open(tmp_path / "crun.log", "w") as log:
+            p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", run], cwd=tmp_path,
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=log, timeout=60)  # fmt: skip
+        assert p.returncode == 0, (tmp_path / "crun.log").read_text()
+        state = json.loads(subprocess.run(["crun", "state", name], capture_output=True, text=True, check=True).stdout)
+        pid = state["pid"]
+        # mnt left out: its proof makes /tmp/nsv-mnt-* in the target's tree, and this rootfs is read-only
+        # (EROFS: the mnt type fails with "proof error ... Read-only file system", a known limitation)
+        types = ["uts", "ipc", "pid", "net", "user", "cgroup"]
+        out = proofs.run(types, base.make_target("pid", pid=pid, types=types))
+        res = out["results"]
+        for t in ("uts", "ipc", "pid", "net", "cgroup"):
+            assert res[t]["status"] == "passed" and res[t]["sharing"]["status"] == "own", json.dumps(out["table"])
+        assert res["user"]["status"] == "failed"
+        assert res["user"]["reason"] == "shares the host's user namespace (inode %d)" % res["user"]["sharing"]["inode"]
+    finally:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        subprocess.run(["crun", "delete", "-f", name], capture_output=True)
