@@ -167,15 +167,19 @@ def _ping(addr_a, addr_b, port, timeout):
     """Send datagrams from A to B's echo until one comes back or `timeout` passes."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((addr_a, 0))
-    sock.settimeout(0.2)
     message = ("ping:%s" % base.token()).encode()
     deadline = time.monotonic() + timeout
     out = {}
     reply = None
     sent = 0
+    # A datagram sent before the new link's qdisc is active (linkwatch) is dropped: resend after
+    # 5 ms, doubling up to 200 ms, rather than wait 200 ms for the first answer.
+    wait = 0.005
     while reply is None and time.monotonic() < deadline:
         sock.sendto(message, (addr_b, port))
         sent += 1
+        sock.settimeout(wait)
+        wait = min(wait * 2, 0.2)
         try:
             data, peer = sock.recvfrom(256)
             reply = data.decode()
