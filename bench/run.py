@@ -36,6 +36,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import nsverify_audit_cli  # noqa: E402
+import peers as bench_peers  # noqa: E402
 
 nsverify_audit_cli.import_engine()
 
@@ -301,20 +302,12 @@ def bench_create(runs):
 
 
 def bench_container(runs):
-    """nsverify container start+stop vs bwrap --unshare-all running /bin/true in the same rootfs.
-
-    Both sides: new mnt, uts, ipc, pid, net, cgroup namespaces over the BusyBox rootfs, a process
-    inside, everything gone afterwards. nsverify does more per start (overlay with a writable
-    upper layer, pivot_root and detach, /proc, read-only /sys, /dev, a state file, its init
-    reporting back; remove() deletes the upper layer); bwrap mounts the rootfs read-only.
-    """
+    """The container rows (bench/peers.py): nsverify start and start+remove, plain and with
+    cgroup limits and veth, against bwrap, crun (or runc), unshare(1) and the C floor."""
     try:
         from ansible.module_utils.nsverify import container, rootfs
     except ImportError as exc:
         return {"skipped": "container engine not available: %s" % exc}
-    bwrap = shutil.which("bwrap")
-    if not bwrap:
-        return {"skipped": "bubblewrap not installed"}
     built = None
     try:
         info = rootfs.query_binary(rootfs.DEFAULT_BINARY)
@@ -325,57 +318,32 @@ def bench_container(runs):
             rootfs_path = rootfs.build(base=built)["path"]
     except Exception as exc:
         return {"skipped": "no BusyBox rootfs: %s" % exc}
-    name = "nsvbench%d" % os.getpid()
-    ours, theirs, starts = [], [], []
-    bwrap_argv = [
-        bwrap,
-        "--unshare-all",
-        "--die-with-parent",
-        "--ro-bind",
-        rootfs_path,
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--hostname",
-        "nsvbench",
-        "/bin/true",
-    ]
     try:
-        for _ in range(runs):
-            config = container.normalize(name, rootfs_path)
-            start = time.perf_counter()
-            container.start(config)
-            started = time.perf_counter()
-            container.remove(name)
-            ours.append(time.perf_counter() - start)
-            starts.append(started - start)
-            start = time.perf_counter()
-            rc = subprocess.run(bwrap_argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
-            theirs.append(time.perf_counter() - start)
-            if rc != 0:
-                return {"skipped": "bwrap exited %d: %s" % (rc, " ".join(bwrap_argv))}
+        return bench_peers.bench_container(container, rootfs_path, runs)
     except Exception as exc:
-        return {"skipped": "container start/stop failed: %s" % exc}
+        return {"skipped": "container bench failed: %s: %s" % (type(exc).__name__, exc)}
     finally:
-        try:
-            container.remove(name)
-        except Exception as exc:  # say so: a leftover must not go unnoticed
-            print("WARNING: could not remove bench container %s: %s" % (name, exc), file=sys.stderr)
         if built:
             shutil.rmtree(built, ignore_errors=True)
-    return {
-        "runs": runs,
-        "rootfs": rootfs_path,
-        "nsverify_start_stop_median_ms": round(statistics.median(ours) * 1000, 3),
-        "nsverify_start_median_ms": round(statistics.median(starts) * 1000, 3),
-        "bwrap_median_ms": round(statistics.median(theirs) * 1000, 3),
-        "ratio_nsverify_to_bwrap": ratio(statistics.median(ours), statistics.median(theirs)),
-        "bwrap_argv": bwrap_argv,
-    }
+
+
+def bench_engine_rows(runs, with_module):
+    """proofs.run vs the C floor of 8 creations; a named netns vs ip netns; the module via Ansible."""
+    from ansible.module_utils.nsverify import namespaces, proofs
+
+    workdir = tempfile.mkdtemp(prefix="nsv-bench-")
+    try:
+        floor, why = bench_peers.build_floor(workdir)
+        out = {
+            "proofs": bench_peers.bench_proofs(proofs, runs, floor),
+            "netns": bench_peers.bench_netns(namespaces, runs * 3),
+        }
+        if why:
+            out["proofs"]["floor_left_out"] = why
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    out["module"] = bench_peers.bench_module(max(3, runs // 2)) if with_module else {"skipped": "--no-module"}
+    return out
 
 
 # ---------------------------------------------------------------- output
@@ -396,6 +364,13 @@ def _missing(cov):
 
 
 def print_report(result):
+    if "audit" in result:
+        print_audit_create(result)
+    print("\n== Issue 13's rows: nsverify against its peers, interleaved ==")
+    print(bench_peers.markdown(result))
+
+
+def print_audit_create(result):
     audit = result["audit"]
     peers = [p for p in PEERS if p in audit["tools"]]
     print(
@@ -436,31 +411,15 @@ def print_report(result):
         else:
             rows.append([name, r["nsverify_probe_median_ms"], r["unshare_median_ms"], r["ratio_nsverify_to_unshare"]])
     print(table(rows, ["type", "nsverify ms", "unshare ms", "ratio"]))
-    c = result["container"]
-    print("\n== Container start+remove vs bwrap /bin/true (median of %s) ==" % c.get("runs", "-"))
-    if "skipped" in c:
-        print("  left out: %s" % c["skipped"])
-    else:
-        print(
-            table(
-                [
-                    [
-                        c["nsverify_start_stop_median_ms"],
-                        c["nsverify_start_median_ms"],
-                        c["bwrap_median_ms"],
-                        c["ratio_nsverify_to_bwrap"],
-                    ]
-                ],
-                ["nsverify start+remove ms", "of which start ms", "bwrap ms", "ratio"],
-            )
-        )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=9, help="runs per audit tool (median)")
     ap.add_argument("--ns-runs", type=int, default=40, help="runs per namespace type (median)")
-    ap.add_argument("--container-runs", type=int, default=5)
+    ap.add_argument("--container-runs", type=int, default=9)
+    ap.add_argument("--engine-runs", type=int, default=7, help="runs of proofs.run and the named netns (x3)")
+    ap.add_argument("--only", choices=("container", "engine"), help="just the issue-13 container or engine rows")
     ap.add_argument("--no-fetch", action="store_true", help="do not apt-get download missing peers")
     ap.add_argument("--no-module", action="store_true", help="leave out the namespace_facts-through-Ansible run")
     ap.add_argument("--skip-container", action="store_true")
@@ -480,15 +439,21 @@ def main(argv=None):
             "machine": uname.machine,
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
+            "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
         },
         "runs": args.runs,
         "ns_runs": args.ns_runs,
     }
-    result["audit"] = bench_audit(args.runs, not args.no_fetch, not args.no_module)
-    result["create"] = bench_create(args.ns_runs)
+    if not args.only:
+        result["audit"] = bench_audit(args.runs, not args.no_fetch, not args.no_module)
+        result["create"] = bench_create(args.ns_runs)
     result["container"] = (
-        {"skipped": "--skip-container"} if args.skip_container else bench_container(args.container_runs)
+        {"skipped": "--skip-container"}
+        if args.skip_container or args.only == "engine"
+        else bench_container(args.container_runs)
     )
+    if args.only != "container":
+        result["engine"] = bench_engine_rows(args.engine_runs, not args.no_module)
     result["duration_s"] = round(time.perf_counter() - started, 1)
     print_report(result)
     os.makedirs(args.results, exist_ok=True)
@@ -497,6 +462,8 @@ def main(argv=None):
         with open(path, "w") as fh:
             json.dump(result, fh, indent=2, sort_keys=True)
             fh.write("\n")
+    with open(os.path.join(args.results, "latest.md"), "w") as fh:
+        fh.write(bench_peers.markdown(result))
     print("\nwrote %s (%.1fs)" % (os.path.join(args.results, "latest.json"), result["duration_s"]))
 
 
