@@ -41,14 +41,27 @@ def _descendant(pid, depth):
 
 @pytest.fixture
 def started():
-    procs = []
+    """Start argv; return the process `depth` first-children below it. Teardown kills by PID the
+    whole chain it found, deepest first (unshare --fork and bwrap leave their child running when
+    only they are killed), then the started process."""
+    procs, chains = [], []
 
     def start(argv, depth):
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(proc)
-        return _descendant(proc.pid, depth)
+        chain = [proc.pid]
+        for _ in range(depth):
+            chain.append(_descendant(chain[-1], 1))
+        chains.append(chain)
+        return chain[-1]
 
     yield start
+    for chain in chains:
+        for pid in reversed(chain[1:]):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
     for proc in procs:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
