@@ -245,6 +245,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import container, rootfs, seccomp, validate
+from ansible.module_utils.nsverify.container import rootless
 
 
 def build_module():
@@ -327,6 +328,9 @@ def _diff(plan, config, exam):
 def main():
     module = build_module()
     p = module.params
+    refused = rootless.denied(p["state"], p["name"])
+    if refused:
+        module.fail_json(msg=refused)
     try:
         config = requested_config(module)
         exam = container.examine(p["name"])

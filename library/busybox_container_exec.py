@@ -93,6 +93,7 @@ init_pid:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import container, validate
+from ansible.module_utils.nsverify.container import rootless
 
 
 def build_module():
@@ -120,6 +121,9 @@ def main():
         validate.integer(p["timeout"], "timeout (seconds the command may run)", minimum=1)
     except validate.InvalidInput as exc:
         module.fail_json(msg=str(exc))
+    refused = rootless.denied("exec", p["name"])
+    if refused:
+        module.fail_json(msg=refused)
     st = container.status(p["name"])
     if not st["running"]:
         module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])

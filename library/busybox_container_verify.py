@@ -82,6 +82,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import container, validate
 from ansible.module_utils.nsverify.container import checks as container_checks
+from ansible.module_utils.nsverify.container import rootless
 
 
 def build_module():
@@ -107,6 +108,9 @@ def main():
         validate.container_name(p["name"])
     except validate.InvalidInput as exc:
         module.fail_json(msg=str(exc))
+    refused = rootless.denied("verify", p["name"])
+    if refused:
+        module.fail_json(msg=refused)
     st = container.status(p["name"])
     if not st["running"]:
         module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])

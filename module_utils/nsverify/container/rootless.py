@@ -1,0 +1,20 @@
+"""Callers without root: the container engine needs it (overlay and pivot_root in new mount namespaces without
+a user namespace of the caller's, cgroups under /sys/fs/cgroup, veths, /run/nsverify and /var/lib/nsverify owned
+by root). An unprivileged caller gets one clear `denied` naming what is missing, instead of a PermissionError on
+/run/nsverify, an exec told a running container "is not running", or an absent told "cgroups still busy"."""
+
+from __future__ import annotations
+
+import os
+
+
+def denied(action, name):
+    """The message for a non-root caller, or None for root."""
+    if os.geteuid() == 0:
+        return None
+    return (
+        "denied: %s of container %s needs root (uid 0 with CAP_SYS_ADMIN and CAP_NET_ADMIN: the container's "
+        "state under /run/nsverify and /var/lib/nsverify is root's, its cgroups and veth are made by root); this "
+        "task runs as uid %d: run it with become: true. Rootless containers (a user namespace of an unprivileged "
+        "user, without the cgroup limits it may not set) are not supported yet" % (action, name, os.geteuid())
+    )
