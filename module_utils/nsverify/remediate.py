@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
-from ansible.module_utils.nsverify import catalog, control_data, procfs
+from ansible.module_utils.nsverify import catalog, control_data, fileio, procfs
 
 SYSCTL_FILE = control_data.SYSCTL_FILE
 RECORD_FILE = "/var/lib/nsverify/remediate-original.json"
@@ -162,18 +161,7 @@ def plan_absent(sys="/proc/sys", conf=SYSCTL_FILE, record=RECORD_FILE):
 
 
 def _write_atomic(path, text, mode):
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nsverify-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fileio.write_atomic(path, text, mode, make_dirs=True)
 
 
 def write_sysctl(name, value, sys="/proc/sys"):

@@ -3,8 +3,7 @@ never sees half a report and an interrupted run leaves the previous one in place
 
 from __future__ import annotations
 
-import os
-import tempfile
+from ansible.module_utils.nsverify import fileio
 
 
 def read_text(path):
@@ -18,16 +17,7 @@ def read_text(path):
 
 def write_atomic(path, text, mode):
     """Write text to a temporary file next to path, chmod it, and rename it over path."""
-    fd, tmp = tempfile.mkstemp(prefix=".nsv-", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fileio.write_atomic(path, text, mode)
 
 
 def parse_mode(value):
