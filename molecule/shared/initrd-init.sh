@@ -33,6 +33,9 @@ mount -t ext4 -o rw /dev/vda /newroot || fail "cannot mount /dev/vda"
 # there finds what is already loaded.
 mkdir -p "/newroot/lib/modules/$rel"
 cp -a "/lib/modules/$rel/." "/newroot/lib/modules/$rel/"
+# and the kernel's config where the audit looks for it
+mkdir -p /newroot/boot
+cp /config "/newroot/boot/config-$rel"
 
 umount /dev /sys /proc
 exec switch_root /newroot /bin/busybox init

@@ -8,8 +8,15 @@
 
 A platform is a molecule platform dict with these keys of ours:
     nsv_kernel   {"match": regex over Debian package names, "pick": "newest"|"oldest"}
-                 or {"package": exact name}; resolved with apt-cache on every run
+                 or {"package": exact name}; resolved with apt-cache on every run; with "suite": S
+                 (e.g. bullseye) from a private apt state of that suite under the cache (this machine's
+                 apt configuration is never changed)
+    nsv_kind     "qemu" (default: a QEMU/TCG guest) or "uml": user-mode Linux (nsv_kernel names
+                 Debian's user-mode-linux package), a host process in a network namespace of its own
+                 (NETNS_PREFIX + name) reaching the controller through a tap device there and a
+                 loopback port forwarder (see uml_start)
     nsv_cmdline  extra kernel command line (e.g. sysctl.user.max_time_namespaces=0)
+    nsv_cgroup   "v1": the guest's init mounts the cgroup v1 hierarchies and no cgroup2 (default v2)
     nsv_memory   MiB of guest memory (default 1024)
 
 With --project DIR, a read-only ext4 disk holding a copy of the project (its .venv included) is attached to
@@ -27,6 +34,7 @@ Stdlib only; runs on the controller as root (debootstrap, mknod in the initrd tr
 
 import argparse
 import contextlib
+import ctypes
 import fcntl
 import glob
 import hashlib
@@ -39,11 +47,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Bump when the build steps below change in a way the hashed inputs do not show.
-BUILD_EPOCH = "1"
+BUILD_EPOCH = "2"
 
 SUITE = "bookworm"
 APT_DIR = "/etc/apt"
@@ -70,6 +79,11 @@ MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "overlay", "v
 # Cache entries unused for this many days are removed when a run builds something new.
 CACHE_KEEP_DAYS = 14
 BOOT_TIMEOUT = int(os.environ.get("NSV_MOLECULE_BOOT_TIMEOUT", "300"))
+# Guests booted at once: TCG guests on 2 cores starve each other while booting, so the matrix boots in
+# waves of this many (each wave waits for SSH before the next starts).
+BOOT_WAVE = int(os.environ.get("NSV_MOLECULE_BOOT_WAVE", "4"))
+# A private apt state per extra suite is refreshed when older than this.
+APT_LISTS_MAX_AGE = 86400
 
 
 def log(msg):
@@ -251,6 +265,56 @@ def debian_mirror(suite=SUITE, apt_dir=APT_DIR, environ=None):
     return mirror
 
 
+# ---------------------------------------------------------------- apt (other suites)
+
+SUITE_SECURITY = SUITE + "-security"
+
+
+def suite_sources(suite, mirror, security):
+    """sources.list lines of a suite: the suite, its -updates and its -security (Debian's layout)."""
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    return "".join(
+        "deb [signed-by=%s] %s %s main\n" % (keyring, uri, name)
+        for uri, name in ((mirror, suite), (mirror, suite + "-updates"), (security, suite + "-security"))
+    )
+
+
+def apt_options(suite=None):
+    """apt-get/apt-cache options: none for this machine's own suite; for another suite a private
+    sources list and lists directory under the cache (refreshed with apt-get update when stale)."""
+    if not suite or suite == SUITE:
+        return []
+    mirror = debian_mirror()
+    security = os.environ.get("NSV_DEBIAN_SECURITY_MIRROR") or mirror_from_sources(SUITE_SECURITY, apt_source_files())
+    if not security:
+        security = re.sub(r"/debian$", "/debian-security", mirror)
+    sources = suite_sources(suite, mirror, security.rstrip("/"))
+    state = os.path.join(cache_root(), "apt", "%s-%s" % (suite, digest(sources)))
+    opts = [
+        "-o", "Dir::Etc::SourceList=" + os.path.join(state, "sources.list"),
+        "-o", "Dir::Etc::SourceParts=" + os.path.join(state, "sources.list.d"),
+        "-o", "Dir::State::Lists=" + os.path.join(state, "lists"),
+        "-o", "Dir::Cache=" + os.path.join(state, "cache"),
+        "-o", "APT::Sandbox::User=root",
+    ]  # fmt: skip
+    stamp = os.path.join(state, "updated")
+    with locked(state + ".lock"):
+        fresh = os.path.exists(stamp) and time.time() - os.path.getmtime(stamp) < APT_LISTS_MAX_AGE
+        if not fresh:
+            for d in ("sources.list.d", "lists/partial", "cache/archives/partial"):
+                os.makedirs(os.path.join(state, d), exist_ok=True)
+            with open(os.path.join(state, "sources.list"), "w") as fh:
+                fh.write(sources)
+            started = time.time()
+            run(["apt-get", "update", "-qq"] + opts, stdout=subprocess.DEVNULL)
+            with open(stamp, "w") as fh:
+                fh.write(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+            log("apt lists of %s refreshed in %.0f s (%s)" % (suite, time.time() - started, state))
+        else:
+            os.utime(state)
+    return opts
+
+
 # ---------------------------------------------------------------- kernels
 
 
@@ -259,11 +323,12 @@ def _version_key(name):
 
 
 def resolve_kernel(spec):
-    """(package, version) for a platform's nsv_kernel spec, from the local apt lists."""
+    """(package, version) for a platform's nsv_kernel spec, from the local (or the suite's) apt lists."""
+    opts = apt_options(spec.get("suite"))
     if "package" in spec:
         package = spec["package"]
     else:
-        names = run(["apt-cache", "pkgnames", "linux-image-"], capture_output=True, text=True).stdout.split()
+        names = run(["apt-cache"] + opts + ["pkgnames", "linux-image-"], capture_output=True, text=True).stdout.split()
         pattern = re.compile(spec["match"])
         names = sorted((n for n in names if pattern.search(n)), key=_version_key)
         if not names:
@@ -271,11 +336,17 @@ def resolve_kernel(spec):
                 "no Debian package matches %r: run 'apt-get update' or fix nsv_kernel in molecule.yml" % spec["match"]
             )
         package = names[0] if spec.get("pick") == "oldest" else names[-1]
-    show = run(["apt-cache", "show", "--no-all-versions", package], capture_output=True, text=True, check=False)
+    show = run(
+        ["apt-cache"] + opts + ["show", "--no-all-versions", package], capture_output=True, text=True, check=False
+    )
     m = re.search(r"^Version: (\S+)$", show.stdout, re.M)
     if show.returncode or not m:
         raise SystemExit("apt-cache knows no package %s: run 'apt-get update'" % package)
     return package, m.group(1)
+
+
+def kernel_spec_suite(spec):
+    return spec.get("suite") or SUITE
 
 
 def _find_module(tree, release, name):
@@ -320,6 +391,8 @@ def build_initrd(tree, release, dest):
         shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
         shutil.copy2(os.path.join(HERE, "initrd-init.sh"), os.path.join(root, "init"))
         os.chmod(os.path.join(root, "init"), 0o755)
+        # the package's config, copied to the guest's /boot/config-<release> (where the audit reads it)
+        shutil.copy2(os.path.join(tree, "boot/config-" + release), os.path.join(root, "config"))
         builtin = _builtin(tree, release)
         order = []
 
@@ -360,8 +433,9 @@ def kernel_recipe():
     return digest(BUILD_EPOCH, MODULES, file_bytes(os.path.join(HERE, "initrd-init.sh")), file_bytes("/bin/busybox"))
 
 
-def ensure_kernel(package, version):
-    """Cached {vmlinuz, initrd.img, release, config} for one kernel package version."""
+def ensure_kernel(package, version, suite=None, kind="qemu"):
+    """Cached {vmlinuz, initrd.img, release, config} for one kernel package version (qemu), or
+    {linux, modules.img, release, config} for Debian's user-mode-linux (uml)."""
     name = "%s_%s-%s" % (package, re.sub(r"[^A-Za-z0-9.+-]", "_", version), kernel_recipe())
     final = os.path.join(cache_root(), "kernels", name)
     with locked(final + ".lock"):
@@ -373,22 +447,21 @@ def ensure_kernel(package, version):
         work = tempfile.mkdtemp(prefix=name + ".build.", dir=os.path.dirname(final))
         try:
             run(
-                ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "%s=%s" % (package, version)],
+                ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root"]
+                + apt_options(suite)
+                + ["%s=%s" % (package, version)],
                 cwd=work,
                 stdout=subprocess.DEVNULL,
             )
             deb = glob.glob(os.path.join(work, "*.deb"))[0]
             tree = os.path.join(work, "x")
             run(["dpkg-deb", "-x", deb, tree])
-            vmlinuz = glob.glob(os.path.join(tree, "boot/vmlinuz-*"))[0]
-            release = os.path.basename(vmlinuz)[len("vmlinuz-") :]
             out = os.path.join(work, "out")
             os.makedirs(out)
-            shutil.copy2(vmlinuz, os.path.join(out, "vmlinuz"))
-            shutil.copy2(os.path.join(tree, "boot/config-" + release), os.path.join(out, "config"))
-            order = build_initrd(tree, release, os.path.join(out, "initrd.img"))
-            with open(os.path.join(out, "modules"), "w") as fh:
-                fh.write("\n".join(order) + "\n")
+            if kind == "uml":
+                release = _unpack_uml(tree, out)
+            else:
+                release = _unpack_qemu_kernel(tree, out)
             with open(os.path.join(out, "release"), "w") as fh:
                 fh.write(release + "\n")
             os.rename(out, final)
@@ -396,6 +469,35 @@ def ensure_kernel(package, version):
             shutil.rmtree(work)
         log("kernel %s %s ready in %.0f s" % (package, version, time.time() - started))
         return final
+
+
+def _unpack_qemu_kernel(tree, out):
+    vmlinuz = glob.glob(os.path.join(tree, "boot/vmlinuz-*"))[0]
+    release = os.path.basename(vmlinuz)[len("vmlinuz-") :]
+    shutil.copy2(vmlinuz, os.path.join(out, "vmlinuz"))
+    shutil.copy2(os.path.join(tree, "boot/config-" + release), os.path.join(out, "config"))
+    order = build_initrd(tree, release, os.path.join(out, "initrd.img"))
+    with open(os.path.join(out, "modules"), "w") as fh:
+        fh.write("\n".join(order) + "\n")
+    return release
+
+
+def _unpack_uml(tree, out):
+    """Debian's user-mode-linux: the `linux.uml` binary, and its modules (with modules.dep) plus its
+    config as a small ext4 disk the guest mounts at /lib/modules/<release> (guest-setup.sh)."""
+    shutil.copy2(os.path.join(tree, "usr/bin/linux.uml"), os.path.join(out, "linux"))
+    modules = glob.glob(os.path.join(tree, "usr/lib/uml/modules/*"))[0]
+    release = os.path.basename(modules)
+    with open(os.path.join(out, "config"), "wb") as fh:
+        run(["gzip", "-dc", os.path.join(tree, "usr/share/doc/user-mode-linux/config.gz")], stdout=fh)
+    shutil.copy2(os.path.join(out, "config"), os.path.join(modules, "config"))
+    used = int(run(["du", "-sk", modules], capture_output=True, text=True).stdout.split()[0])
+    run(
+        ["mkfs.ext4", "-q", "-F", "-L", "nsvmodules", "-d", modules, os.path.join(out, "modules.img"),
+         "%dk" % (used + used // 4 + 16384)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return release
 
 
 # ---------------------------------------------------------------- image
@@ -487,7 +589,8 @@ def prepare(platforms):
     kernels = {}
     for p in platforms:
         package, version = resolve_kernel(p["nsv_kernel"])
-        kernels[p["name"]] = (ensure_kernel(package, version), package, version)
+        kernel = ensure_kernel(package, version, p["nsv_kernel"].get("suite"), p.get("nsv_kind", "qemu"))
+        kernels[p["name"]] = (kernel, package, version)
     return image, kernels
 
 
@@ -501,7 +604,9 @@ def build_project_disk(project, dest):
     try:
         for entry in sorted(os.listdir(project)):
             if entry not in PROJECT_SKIP:
-                run(["cp", "-a", os.path.join(project, entry), stage])
+                # -H: a top-level symlink (a worktree's .venv pointing at another checkout's) is copied
+                # as what it points to, so the guest has the tree itself
+                run(["cp", "-a", "-H", os.path.join(project, entry), stage])
         used = int(run(["du", "-sk", stage], capture_output=True, text=True).stdout.split()[0])
         size_kb = used + used // 3 + 65536
         run(
@@ -509,6 +614,15 @@ def build_project_disk(project, dest):
         )
     finally:
         shutil.rmtree(stage)
+
+
+def venv_arg(project):
+    """` nsv.venv=<target>` when the project's .venv is a symlink (a git worktree sharing a checkout's venv):
+    its scripts' #! lines name the target, which the guest then points at its copy (guest-setup.sh)."""
+    venv = os.path.join(project, ".venv")
+    if os.path.islink(venv) and " " not in os.path.realpath(venv):
+        return " nsv.venv=" + os.path.realpath(venv)
+    return ""
 
 
 def free_port():
@@ -520,14 +634,15 @@ def free_port():
 def qemu_command(vm_dir, kernel_dir, platform, port, pubkey_b64, project=None, project_disk=None):
     with open(os.path.join(kernel_dir, "release")) as fh:
         release = fh.read().strip()
-    cmdline = "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 nsv.hostname=%s nsv.key=%s %s" % (
+    cmdline = "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 nsv.hostname=%s nsv.key=%s %s%s" % (
         platform["name"],
         pubkey_b64,
         platform.get("nsv_cmdline", ""),
+        " nsv.cgroup=v1" if platform.get("nsv_cgroup") == "v1" else "",
     )
     extra = []
     if project_disk:
-        cmdline += " nsv.project=%s" % project
+        cmdline += " nsv.project=%s%s" % (project, venv_arg(project))
         extra = ["-drive", "file=%s,if=virtio,format=raw,readonly=on" % project_disk]
     return release, [
         "qemu-system-x86_64",
@@ -630,12 +745,265 @@ def our_qemu(pid, vm_dir):
     )
 
 
+def our_process(pid, vm_dir, program):
+    """True when pid is still `program` (basename) started for vm_dir: an argument names vm_dir."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    mark = vm_dir.encode()
+    return bool(argv) and program.encode() in b" ".join(argv[:2]) and any(mark in a for a in argv)
+
+
+def read_pidfile(path):
+    try:
+        with open(path) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def guest_alive(vm, vm_dir):
+    if vm["kind"] == "uml":
+        pid = read_pidfile(os.path.join(vm_dir, "uml.pid"))
+        return pid is not None and our_process(pid, vm_dir, "linux")
+    pid = read_pid(vm_dir)
+    return pid is not None and our_qemu(pid, vm_dir)
+
+
 def console_tail(vm_dir, lines=25):
     try:
         with open(os.path.join(vm_dir, "console.log"), errors="replace") as fh:
             return "".join(fh.readlines()[-lines:])
     except OSError:
         return "(no console log)"
+
+
+# ---------------------------------------------------------------- user-mode Linux
+#
+# A UML guest is a process tree on this machine. Its network is a tap device (UML's tuntap transport;
+# slirp does not forward inbound connections) inside a network namespace made for it, with a /30 of its
+# own: nothing changes in the host's network namespace. The controller reaches its sshd through
+# `nsv_vm.py forward`, which listens on 127.0.0.1:<port> in the host's namespace and connects from inside
+# the guest's namespace. destroy stops both by their pidfiles and removes the namespace (and the tap in it).
+
+NETNS_PREFIX = "nsvmol-"
+UML_TAP = "nsvmtap0"
+UML_NET = ("10.213.254.1", "10.213.254.2", 30)
+CLONE_NEWNET = 0x40000000
+
+
+def netns_name(platform_name):
+    return NETNS_PREFIX + platform_name[-(15 - len(NETNS_PREFIX)) :]
+
+
+def uml_start(vm_dir, kernel_dir, image, platform, pubkey_b64, project=None, project_disk=None):
+    """Create the namespace and tap, start the UML kernel and the forwarder; return (release, port)."""
+    with open(os.path.join(kernel_dir, "release")) as fh:
+        release = fh.read().strip()
+    ns = netns_name(platform["name"])
+    host, guest, plen = UML_NET
+    if os.path.exists("/run/netns/" + ns):
+        raise SystemExit("network namespace %s exists already: a run of this scenario is up (molecule destroy)" % ns)
+    run(["ip", "netns", "add", ns])
+    with open(os.path.join(vm_dir, "netns"), "w") as fh:
+        fh.write(ns + "\n")
+    for cmd in (
+        ["ip", "tuntap", "add", "dev", UML_TAP, "mode", "tap"],
+        ["ip", "addr", "add", "%s/%d" % (host, plen), "dev", UML_TAP],
+        ["ip", "link", "set", UML_TAP, "up"],
+        ["ip", "link", "set", "lo", "up"],
+    ):
+        run(["ip", "netns", "exec", ns] + cmd)
+    disks = ["ubd0=%s,%s" % (os.path.join(vm_dir, "disk.cow"), image)]
+    if project_disk:
+        disks.append("ubd1r=" + project_disk)
+    disks.append("ubd2r=" + os.path.join(kernel_dir, "modules.img"))
+    args = [
+        os.path.join(kernel_dir, "linux"),
+        "mem=%dM" % platform.get("nsv_memory", 1024),
+        "root=/dev/ubda",
+        "rw",
+        "panic=-1",
+        "loglevel=4",
+        "con=null",
+        "con0=null,fd:1",
+        "eth0=tuntap,%s" % UML_TAP,
+        "nsv.hostname=" + platform["name"],
+        "nsv.key=" + pubkey_b64,
+        "nsv.disks=ubd",
+        "nsv.net=%s/%d,%s" % (guest, plen, host),
+    ] + disks
+    if project_disk:
+        args += ("nsv.project=" + project + venv_arg(project)).split()
+    if platform.get("nsv_cgroup") == "v1":
+        args.append("nsv.cgroup=v1")
+    args += platform.get("nsv_cmdline", "").split()
+    # busybox init is the image's init (the qemu guests reach it through the initrd's switch_root)
+    args += ["init=/bin/busybox", "--", "init"]
+    with open(os.path.join(vm_dir, "console.log"), "wb") as con:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns] + args,
+            stdin=subprocess.DEVNULL,
+            stdout=con,
+            stderr=subprocess.STDOUT,
+            cwd=vm_dir,
+            # UML keeps its memory in a file under TMPDIR: the per-run directory, removed by destroy
+            env=dict(os.environ, TMPDIR=vm_dir),
+            start_new_session=True,
+        )
+    with open(os.path.join(vm_dir, "uml.pid"), "w") as fh:
+        fh.write("%d\n" % proc.pid)
+    port = free_port()
+    fwd = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), "forward", "--netns", ns, "--port", str(port),
+         "--target", "%s:22" % guest, "--state-dir", vm_dir],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.path.join(vm_dir, "forward.log"), "wb"),
+        start_new_session=True,
+    )  # fmt: skip
+    with open(os.path.join(vm_dir, "forward.pid"), "w") as fh:
+        fh.write("%d\n" % fwd.pid)
+    return release, port
+
+
+def _pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+def forward(netns, port, target):
+    """Listen on 127.0.0.1:port here, then move into `netns` and relay each connection to target."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(16)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open("/run/netns/" + netns, os.O_RDONLY)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise SystemExit("setns into %s: %s" % (netns, os.strerror(ctypes.get_errno())))
+    os.close(fd)
+    host, _, tport = target.rpartition(":")
+    while True:
+        conn, _ = listener.accept()
+        try:
+            up = socket.create_connection((host, int(tport)), timeout=10)
+            up.settimeout(None)
+        except OSError:
+            conn.close()
+            continue
+        for a, b in ((conn, up), (up, conn)):
+            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+
+
+def uml_stop(vm_dir):
+    """Stop a UML guest's process group and its forwarder (by pidfile), remove its namespace."""
+    stopped = []
+    for pidfile, program in (("forward.pid", "nsv_vm.py"), ("uml.pid", "linux")):
+        pid = read_pidfile(os.path.join(vm_dir, pidfile))
+        if pid and our_process(pid, vm_dir, program):
+            # the session leader we started: UML runs one host process per guest address space
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not our_process(pid, vm_dir, program):
+                    break
+                time.sleep(0.1)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            if program == "linux":
+                stopped.append({"instance": os.path.basename(vm_dir), "pid": pid})
+    # wait for the rest of the group (UML's helpers) before the namespace goes
+    uml = read_pidfile(os.path.join(vm_dir, "uml.pid"))
+    for _ in range(50):
+        try:
+            os.killpg(uml, 0) if uml else None
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    try:
+        with open(os.path.join(vm_dir, "netns")) as fh:
+            ns = fh.read().strip()
+    except OSError:
+        ns = None
+    if ns and ns.startswith(NETNS_PREFIX) and os.path.exists("/run/netns/" + ns):
+        run(["ip", "netns", "delete", ns], check=False)
+    return stopped
+
+
+# ---------------------------------------------------------------- create / destroy
+
+
+def _launch(p, vm_dir, image, kernels, pubkey_b64, project, project_disk):
+    """Start one guest; return its record for the boot wait."""
+    kernel_dir, package, version = kernels[p["name"]]
+    kind = p.get("nsv_kind", "qemu")
+    if kind == "uml":
+        release, port = uml_start(vm_dir, kernel_dir, image, p, pubkey_b64, project, project_disk)
+        pid = read_pidfile(os.path.join(vm_dir, "uml.pid"))
+    else:
+        disk = os.path.join(vm_dir, "disk.qcow2")
+        if os.path.exists(disk):
+            os.unlink(disk)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk])
+        for _attempt in range(5):
+            port = free_port()
+            release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64, project, project_disk)
+            res = run(cmd, check=False, capture_output=True, text=True)
+            if res.returncode == 0:
+                break
+            if "host forwarding" not in res.stderr:
+                raise SystemExit("qemu for %s failed: %s" % (p["name"], res.stderr.strip()))
+        else:
+            raise SystemExit("no free loopback port for %s" % p["name"])
+        pid = read_pid(vm_dir)
+    log("booting %s (%s): %s on 127.0.0.1:%d (pid %s)" % (p["name"], kind, release, port, pid))
+    return {
+        "vm_dir": vm_dir,
+        "kind": kind,
+        "port": port,
+        "release": release,
+        "package": package,
+        "version": version,
+        "since": time.time(),
+    }
+
+
+def _wait_for_ssh(booting, key):
+    ready = {}
+    deadline = time.time() + BOOT_TIMEOUT
+    while len(ready) < len(booting):
+        for name, vm in booting.items():
+            if name in ready:
+                continue
+            if not guest_alive(vm, vm["vm_dir"]):
+                raise SystemExit("VM %s stopped while booting; console:\n%s" % (name, console_tail(vm["vm_dir"])))
+            if ssh_ok(vm["port"], key):
+                vm["boot_seconds"] = round(time.time() - vm["since"], 1)
+                ready[name] = vm
+                log("%s answers on SSH after %.1f s" % (name, vm["boot_seconds"]))
+        if len(ready) < len(booting):
+            if time.time() > deadline:
+                late = sorted(set(booting) - set(ready))
+                raise SystemExit(
+                    "no SSH after %d s from %s; console of %s:\n%s"
+                    % (BOOT_TIMEOUT, ", ".join(late), late[0], console_tail(booting[late[0]]["vm_dir"]))
+                )
+            time.sleep(2)
+    return ready
 
 
 def create(platforms, state_dir, key, project=None):
@@ -653,55 +1021,15 @@ def create(platforms, state_dir, key, project=None):
         project_disk = os.path.join(state_dir, "project.img")
         build_project_disk(project, project_disk)
         log("project disk ready in %.0f s" % (time.time() - started))
-    booting = {}
-    for p in platforms:
-        vm_dir = os.path.join(state_dir, p["name"])
-        os.makedirs(vm_dir, exist_ok=True)
-        disk = os.path.join(vm_dir, "disk.qcow2")
-        if os.path.exists(disk):
-            os.unlink(disk)
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk])
-        kernel_dir, package, version = kernels[p["name"]]
-        for _attempt in range(5):
-            port = free_port()
-            release, cmd = qemu_command(vm_dir, kernel_dir, p, port, pubkey_b64, project, project_disk)
-            res = run(cmd, check=False, capture_output=True, text=True)
-            if res.returncode == 0:
-                break
-            if "host forwarding" not in res.stderr:
-                raise SystemExit("qemu for %s failed: %s" % (p["name"], res.stderr.strip()))
-        else:
-            raise SystemExit("no free loopback port for %s" % p["name"])
-        booting[p["name"]] = {
-            "vm_dir": vm_dir,
-            "port": port,
-            "release": release,
-            "package": package,
-            "version": version,
-            "since": time.time(),
-        }
-        log("booting %s: %s on 127.0.0.1:%d (pid %s)" % (p["name"], release, port, read_pid(vm_dir)))
     ready = {}
-    deadline = time.time() + BOOT_TIMEOUT
-    while len(ready) < len(booting):
-        for name, vm in booting.items():
-            if name in ready:
-                continue
-            pid = read_pid(vm["vm_dir"])
-            if pid is None or not our_qemu(pid, vm["vm_dir"]):
-                raise SystemExit("VM %s stopped while booting; console:\n%s" % (name, console_tail(vm["vm_dir"])))
-            if ssh_ok(vm["port"], key):
-                vm["boot_seconds"] = round(time.time() - vm["since"], 1)
-                ready[name] = vm
-                log("%s answers on SSH after %.1f s" % (name, vm["boot_seconds"]))
-        if len(ready) < len(booting):
-            if time.time() > deadline:
-                late = sorted(set(booting) - set(ready))
-                raise SystemExit(
-                    "no SSH after %d s from %s; console of %s:\n%s"
-                    % (BOOT_TIMEOUT, ", ".join(late), late[0], console_tail(booting[late[0]]["vm_dir"]))
-                )
-            time.sleep(2)
+    wave = max(1, BOOT_WAVE)
+    for i in range(0, len(platforms), wave):
+        booting = {}
+        for p in platforms[i : i + wave]:
+            vm_dir = os.path.join(state_dir, p["name"])
+            os.makedirs(vm_dir, exist_ok=True)
+            booting[p["name"]] = _launch(p, vm_dir, image, kernels, pubkey_b64, project, project_disk)
+        ready.update(_wait_for_ssh(booting, key))
     return [
         {
             "instance": name,
@@ -711,8 +1039,9 @@ def create(platforms, state_dir, key, project=None):
             "identity_file": key,
             "kernel_release": vm["release"],
             "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
+            "kind": vm["kind"],
             "boot_seconds": vm["boot_seconds"],
-            "pid": read_pid(vm["vm_dir"]),
+            "pid": read_pid(vm["vm_dir"]) or read_pidfile(os.path.join(vm["vm_dir"], "uml.pid")),
         }
         for name, vm in sorted(ready.items())
     ]
@@ -727,6 +1056,9 @@ def destroy(state_dir):
         if os.path.basename(vm_dir.rstrip("/")).startswith("project."):
             continue
         vm_dir = vm_dir.rstrip("/")
+        if os.path.exists(os.path.join(vm_dir, "uml.pid")) or os.path.exists(os.path.join(vm_dir, "netns")):
+            stopped += uml_stop(vm_dir)
+            continue
         pid = read_pid(vm_dir)
         if pid and our_qemu(pid, vm_dir):
             os.kill(pid, signal.SIGTERM)
@@ -743,12 +1075,18 @@ def destroy(state_dir):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("action", choices=("prepare", "create", "destroy"))
+    ap.add_argument("action", choices=("prepare", "create", "destroy", "forward"))
+    ap.add_argument("--netns", help="forward: the network namespace to connect from")
+    ap.add_argument("--port", type=int, help="forward: the loopback port to listen on")
+    ap.add_argument("--target", help="forward: address:port to connect to inside --netns")
     ap.add_argument("--platforms", help="JSON list of molecule platforms")
     ap.add_argument("--state-dir", help="per-run directory for overlays, pidfiles and console logs")
     ap.add_argument("--key", help="private key of the run (the .pub beside it goes into the guests)")
     ap.add_argument("--project", help="project directory to attach read-only to every guest at the same path")
     args = ap.parse_args(argv)
+    if args.action == "forward":
+        forward(args.netns, args.port, args.target)
+        return 0
     if args.action == "destroy":
         print(json.dumps({"stopped": destroy(os.path.abspath(args.state_dir))}))
         return 0
