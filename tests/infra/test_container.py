@@ -19,9 +19,9 @@ from ansible.module_utils.nsverify import catalog, container, probe, procfs, roo
 from ansible.module_utils.nsverify.container import checks as container_checks
 
 NAME = os.environ.get("NSV_CONTAINER", "box")
-# NSV_CONTAINER_NETWORK: another /30 when a second container runs beside the playbook's box
+# NSV_CONTAINER_NETWORK: a fixed /30; by default a free one is picked (network=auto, as the role does)
 ROLE_DEFAULTS = dict(
-    memory="64M", cpus=0.5, pids=64, veth=True, network=os.environ.get("NSV_CONTAINER_NETWORK", "10.213.0.0/30")
+    memory="64M", cpus=0.5, pids=64, veth=True, network=os.environ.get("NSV_CONTAINER_NETWORK", "auto")
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the container needs root")
