@@ -27,7 +27,7 @@ help:
 	@echo "make verify    - isolation proofs for all eight types (playbooks/verify.yml)"
 	@echo "make report    - compliance report, JSON/HTML/Markdown under reports/ (playbooks/report.yml)"
 	@echo "make teardown  - stop and remove every nsverify container (playbooks/teardown.yml)"
-	@echo "make molecule  - kernel matrix (6.1, 6.12, newest, restricted) in throwaway QEMU guests, ~9 min cold"
+	@echo "make molecule  - kernel matrix (5.10, 6.1, 6.12, UML, userns switch, pure v1, restricted) in throwaway guests"
 	@echo "make molecule-local - the same converge/verify on this machine (molecule test -s local)"
 	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
 	@echo "make collection - build the nsverify.namespaces collection (.cache/collection/nsverify-namespaces-<version>.tar.gz)"
