@@ -406,6 +406,76 @@ _DATA = {
     ),
 }
 
+_WKL = "namespace_inspect (every discovered workload on the host): %s"
+_WKL_FIX = "Start the workload with %s, or waive the control for that host with the reason; then report again."
+_WKL_NS = {  # type: (control, severity, CIS references, the runtime option that shares it)
+    "net": ("NS-WKL-001", "high", [CIS_NET], "--net=host / hostNetwork: true"),
+    "pid": ("NS-WKL-002", "high", [CIS_PID], "--pid=host / hostPID: true"),
+    "ipc": ("NS-WKL-003", "medium", [CIS_IPC], "--ipc=host / hostIPC: true"),
+    "uts": ("NS-WKL-004", "medium", [CIS_UTS], "--uts=host"),
+    "mnt": ("NS-WKL-005", "critical", [CIS_PROPAGATION], "a runtime that does not unshare mounts"),
+    "cgroup": ("NS-WKL-006", "low", [], "--cgroupns=host"),
+}
+for _t, (_cid, _sev, _cis, _opt) in _WKL_NS.items():
+    _DATA[_cid] = _entry(
+        _sev,
+        "A workload in the host's %s namespace shares the host's %s: the isolation its runtime promises is not "
+        "there for that type." % (_t, _WHAT[_t]),
+        _WKL % "/proc/<pid>/ns/%s of each workload against the host's initial namespace (NS_GET_PARENT walk)" % _t,
+        _WKL_FIX % ("a %s namespace of its own (do not use %s)" % (_t, _opt)),
+        [_man("%s_namespaces" % _t if _t != "mnt" else "mount_namespaces")] + _cis,
+    )
+_DATA.update(
+    {
+        "NS-WKL-007": _entry(
+            "high",
+            "Root in a workload that is root on the host (no user namespace, or uid 0 mapped to uid 0) turns any "
+            "escape into host root.",
+            _WKL % "the user namespace's own/shared status and /proc/<pid>/uid_map (where uid 0 inside lands)",
+            _WKL_FIX % "a user namespace that maps root to an unprivileged id: dockerd --userns-remap=default, "
+            "podman --userns=auto, or a rootless runtime",
+            [_man("user_namespaces"), CIS_USERNS_DAEMON, CIS_USERNS],
+        ),
+        "NS-WKL-008": _entry(
+            "high",
+            "Without a seccomp filter every system call of the kernel is reachable from the workload, including "
+            "the rarely used ones most kernel exploits go through.",
+            _WKL % "Seccomp in /proc/<pid>/status (2 = filter)",
+            _WKL_FIX % "the runtime's default seccomp profile: do not use --security-opt seccomp=unconfined",
+            [_man("seccomp", "2"), CIS_SECCOMP],
+        ),
+        "NS-WKL-009": _entry(
+            "medium",
+            "Without no_new_privs a setuid or file-capability binary inside raises the workload's privileges.",
+            _WKL % "NoNewPrivs in /proc/<pid>/status",
+            _WKL_FIX % "--security-opt=no-new-privileges (allowPrivilegeEscalation: false)",
+            [_man("prctl", "2"), NNP_DOC, CIS_NNP],
+        ),
+        "NS-WKL-010": _entry(
+            "high",
+            "A workload whose bounding set holds every capability can regain all of them: it is privileged.",
+            _WKL % "CapBnd and CapEff in /proc/<pid>/status against the kernel's last capability",
+            _WKL_FIX % "a reduced capability set (--cap-drop=ALL and --cap-add of only what it needs), not "
+            "--privileged",
+            [_man("capabilities"), CIS_CAPS, CIS_PRIVILEGED],
+        ),
+        "NS-WKL-011": _entry(
+            "medium",
+            "Without a pids limit a fork bomb in one workload exhausts the host's PIDs.",
+            _WKL % "pids.max of the workload's own cgroup (v1 or v2)",
+            _WKL_FIX % "a pids limit (docker run --pids-limit, podman --pids-limit, systemd TasksMax=)",
+            [CGROUP_V2_DOC, CIS_PIDS],
+        ),
+        "NS-WKL-012": _entry(
+            "medium",
+            "Without a memory limit one workload drives the whole host into its OOM killer.",
+            _WKL % "memory.max (v2) or memory.limit_in_bytes (v1) of the workload's own cgroup",
+            _WKL_FIX % "a memory limit (docker run --memory, podman --memory, systemd MemoryMax=)",
+            [CGROUP_V2_DOC, CIS_MEMORY],
+        ),
+    }
+)
+
 
 def _build():
     out = OrderedDict()
@@ -441,7 +511,7 @@ PROFILES = OrderedDict(
                 "description": "A host that runs containers: kernel support, isolation proven for every type, "
                 "workloads isolated and limited, user-namespace limits non-zero with headroom.",
                 "controls": ["NS-KRN-*", "NS-UTS-*", "NS-PID-*", "NS-NET-*", "NS-MNT-*", "NS-USER-*", "NS-IPC-*"]
-                + ["NS-CGROUP-*", "NS-TIME-*", "NS-CTR-*"],
+                + ["NS-CGROUP-*", "NS-TIME-*", "NS-CTR-*", "NS-WKL-*"],
                 "severity": {
                     "NS-KRN-006": "high",
                     "NS-KRN-010": "high",
@@ -457,8 +527,8 @@ PROFILES = OrderedDict(
             {
                 "description": "container-host, plus unprivileged user namespaces off or restricted "
                 "(kernel.unprivileged_userns_clone=0, kernel.apparmor_restrict_unprivileged_userns=1 where "
-                "the kernel has them) and every workload confined; the policy control is high. Seccomp on every "
-                "workload is not evaluated yet: no control reads the workload's Seccomp status.",
+                "the kernel has them) and every workload confined: seccomp, no_new_privs and a user namespace on "
+                "every workload (NS-WKL-007..009 critical); the policy control is high.",
                 "controls": ["NS-*"],
                 "severity": {
                     "NS-KRN-006": "high",
@@ -469,6 +539,9 @@ PROFILES = OrderedDict(
                     "NS-CTR-010": "critical",
                     "NS-CTR-011": "critical",
                     "NS-NET-003": "medium",
+                    "NS-WKL-007": "critical",
+                    "NS-WKL-008": "critical",
+                    "NS-WKL-009": "critical",
                 },
                 "sysctl": dict(
                     {"user.max_%s_namespaces" % t: {"min": 15000} for t in catalog.TYPE_NAMES},

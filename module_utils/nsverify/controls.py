@@ -69,6 +69,19 @@ _CONTROLS = (
     Control("NS-CTR-009", "container", "mnt", "A chroot-style escape from inside does not reach the host root"),
     Control("NS-CTR-010", "container", None, "The workload runs with reduced capabilities and no_new_privs"),
     Control("NS-CTR-011", "container", None, "Every namespace of the container differs from the host's"),
+    # Every discovered workload (namespace_inspect): one record per control and host, each workload named in it.
+    Control("NS-WKL-001", "workload", "net", "Workloads do not share the host's network namespace"),
+    Control("NS-WKL-002", "workload", "pid", "Workloads do not share the host's PID namespace"),
+    Control("NS-WKL-003", "workload", "ipc", "Workloads do not share the host's IPC namespace"),
+    Control("NS-WKL-004", "workload", "uts", "Workloads do not share the host's UTS namespace"),
+    Control("NS-WKL-005", "workload", "mnt", "Workloads do not share the host's mount namespace"),
+    Control("NS-WKL-006", "workload", "cgroup", "Workloads do not share the host's cgroup namespace"),
+    Control("NS-WKL-007", "workload", "user", "Workloads run in a user namespace whose root is not the host's root"),
+    Control("NS-WKL-008", "workload", None, "Workloads run under a seccomp filter"),
+    Control("NS-WKL-009", "workload", None, "Workloads run with no_new_privs"),
+    Control("NS-WKL-010", "workload", None, "Workloads run with a reduced capability bounding set"),
+    Control("NS-WKL-011", "workload", None, "Workloads have a pids limit in their cgroup"),
+    Control("NS-WKL-012", "workload", None, "Workloads have a memory limit in their cgroup"),
 )
 
 CONTROLS = OrderedDict((c.id, c) for c in _CONTROLS)
@@ -87,6 +100,11 @@ def for_source(source):
 
 def for_namespace(name, source=None):
     return [c for c in _CONTROLS if c.namespace == name and (source is None or c.source == source)]
+
+
+def workload_namespace_controls():
+    """{type: control} of the NS-WKL controls that judge one namespace type's sharing."""
+    return {c.namespace: c for c in _CONTROLS if c.source == "workload" and c.namespace not in (None, "user")}
 
 
 def audit_control(type_name):

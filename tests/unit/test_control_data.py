@@ -45,11 +45,12 @@ def test_the_catalogue_data_and_the_control_table_have_the_same_ids_in_the_same_
 
 
 def test_every_catalogue_entry_is_evaluated_by_the_report():
-    """An empty container list makes the report evaluate every source: each id appears, once."""
-    built = report.build_report({"h": {"facts": {}, "proofs": {}, "container": []}})
+    """An empty container list and an inspection without workloads make the report evaluate every source:
+    each id appears, once."""
+    built = report.build_report({"h": {"facts": {}, "proofs": {}, "container": [], "workloads": {"targets": []}}})
     evaluated = [e["id"] for e in built["hosts"]["h"]["controls"]]
     assert sorted(evaluated) == sorted(control_data.CATALOGUE)
-    assert {c["source"] for c in control_data.CATALOGUE.values()} == {"audit", "proof", "container"}
+    assert {c["source"] for c in control_data.CATALOGUE.values()} == {"audit", "proof", "container", "workload"}
 
 
 @pytest.mark.parametrize("cid", list(control_data.CATALOGUE), ids=list(control_data.CATALOGUE))

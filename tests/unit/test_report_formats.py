@@ -16,6 +16,7 @@ import pytest
 import xunitparser
 from sarif import loader as sarif_loader
 from test_report_samples import sample_facts, sample_proofs, sample_type
+from test_report_workloads import sample_inspection
 
 from ansible.module_utils.nsverify import control_data, drift, report, report_junit, report_policy, report_sarif
 
@@ -31,8 +32,13 @@ def fleet(time_verdict="not-built", waivers=(), user_limit=63000):
     proofs_bad = sample_proofs()
     proofs_bad["uts"]["checks"][0].update(status="fail", reason=EVIL, evidence={"inside": EVIL})
     hosts = {
-        "captured": {"facts": CAPTURED["facts"], "proofs": CAPTURED["proofs"], "container": CAPTURED["container"]},
-        "web1": {"facts": facts_bad, "proofs": proofs_bad},
+        "captured": {
+            "facts": CAPTURED["facts"],
+            "proofs": CAPTURED["proofs"],
+            "container": CAPTURED["container"],
+            "workloads": {"targets": [sample_inspection()["targets"][0]]},
+        },
+        "web1": {"facts": facts_bad, "proofs": proofs_bad, "workloads": {"targets": [], "errors": []}},
         "empty": {},
     }
     return report.build_report(hosts, waivers=waivers, today=TODAY, generated="2026-11-23T10:00:00Z")

@@ -13,6 +13,7 @@ import json
 
 from ansible.module_utils.nsverify import catalog, controls
 from ansible.module_utils.nsverify.report import waivers as waiver_room
+from ansible.module_utils.nsverify.report import workloads as workload_room
 
 SCHEMA = "nsverify-report/1"
 
@@ -25,8 +26,13 @@ VERDICT_STATUS = {
     "unknown": "fail",
 }
 
-SOURCES = ("audit", "proof", "container")
-SOURCE_TITLES = {"audit": "Kernel audit", "proof": "Isolation proofs", "container": "BusyBox container"}
+SOURCES = ("audit", "proof", "container", "workload")
+SOURCE_TITLES = {
+    "audit": "Kernel audit",
+    "proof": "Isolation proofs",
+    "container": "BusyBox container",
+    "workload": "Workloads",
+}
 CHECK_STATUSES = ("pass", "fail", "skip")
 _CHECK_REASON = {"pass": "proven: see the evidence", "fail": "failed: see the evidence", "skip": "skipped"}
 
@@ -264,10 +270,15 @@ def summary_line(counts):
     )
 
 
-def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), today=None, min_headroom=1):
-    """The report of one host: controls (in catalogue order), summary and waiver notes."""
+def evaluate_host(
+    host, facts=None, proofs=None, container=None, waivers=(), today=None, min_headroom=1, workloads=None
+):
+    """The report of one host: controls (in catalogue order), summary and waiver notes.
+
+    workloads: the host's namespace_inspect result (optional; NS-WKL-* only when given)."""
     today = today or datetime.date.today()
     entries = evaluate_audit(facts, min_headroom) + evaluate_proofs(proofs) + evaluate_container(container)
+    entries += workload_room.evaluate_workloads(workloads)
     entries.sort(key=catalogue_order)
     notes = waiver_room.apply_waivers(entries, list(waivers), host, today)
     counts = summarize(entries)
@@ -275,7 +286,12 @@ def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), tod
     return {
         "host": host,
         "kernel": kernel.get("release"),
-        "inputs": {"audit": bool(facts), "proofs": bool(proofs), "container": container_checks(container) is not None},
+        "inputs": {
+            "audit": bool(facts),
+            "proofs": bool(proofs),
+            "container": container_checks(container) is not None,
+            "workloads": workload_room.inspected_targets(workloads) is not None,
+        },
         "controls": entries,
         "summary": counts,
         "summary_line": summary_line(counts),
@@ -284,15 +300,25 @@ def evaluate_host(host, facts=None, proofs=None, container=None, waivers=(), tod
 
 
 def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify compliance report", min_headroom=1):
-    """hosts: {name: {"facts", "proofs", "container"}} -> the fleet report dict."""
+    """hosts: {name: {"facts", "proofs", "container", "workloads"[, "audited"]}} -> the fleet report dict."""
     today = today or datetime.date.today()
     waivers = list(waivers)
     host_reports = {}
     for name in sorted(hosts):
         data = hosts[name] or {}
         host_reports[name] = evaluate_host(
-            name, data.get("facts"), data.get("proofs"), data.get("container"), waivers, today, min_headroom
+            name,
+            data.get("facts"),
+            data.get("proofs"),
+            data.get("container"),
+            waivers,
+            today,
+            min_headroom,
+            workloads=data.get("workloads"),
         )
+        for key in ("audited", "run"):  # when and by which run the host's inputs were gathered (fleet merge)
+            if data.get(key) is not None:
+                host_reports[name][key] = data[key]
     total = {"count": 0, "pass": 0, "fail": 0, "skip": 0, "waived": 0}
     for r in host_reports.values():
         for k in total:

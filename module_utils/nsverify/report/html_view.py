@@ -208,7 +208,7 @@ def _hosts_table(report, hosts, anchors):
     for h in hosts:
         r = report["hosts"][h]
         notes = []
-        missing = [k for k, v in r["inputs"].items() if not v and k != "container"]
+        missing = [k for k, v in r["inputs"].items() if not v and k not in ("container", "workloads")]
         if missing:
             notes.append('<span class="warn">missing: %s</span>' % _e(", ".join(missing)))
         if r["waivers"]["expired"]:
