@@ -100,3 +100,18 @@ def host_left_as_found():
             else:
                 diff[key] = {"before": before[key], "after": after[key]}
     assert not diff, "the test suite changed the host: %r" % diff
+
+
+def run_playbook(tmp, playbook, *extra, timeout=600):
+    """Run playbooks/<playbook> with Ansible's writes redirected under `tmp`, plain output; the result."""
+    env = dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp / "ansible"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
+    argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / playbook)] + list(extra)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

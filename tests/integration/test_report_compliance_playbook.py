@@ -8,12 +8,12 @@ junitparser and sarif-tools."""
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import jsonschema
 import junitparser
 import pytest
+from conftest import run_playbook
 from sarif import loader as sarif_loader
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,26 +24,17 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the audit creates nam
 
 
 def playbook(tmp, *extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_HOME=str(tmp / "ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    argv = [
-        str(exe) if exe.exists() else "ansible-playbook",
-        str(ROOT / "playbooks" / "report.yml"),
+    return run_playbook(
+        tmp,
+        "report.yml",
         "-e",
         "nsverify_report_container_name=''",
         "-e",
         "nsverify_report_dir=%s" % (tmp / "reports"),
         "--skip-tags",
         "verify",
-    ] + list(extra)
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        *extra,
+    )
 
 
 def validated(tmp):

@@ -10,10 +10,10 @@ tests/unit/test_report_captured.py.
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_playbook
 
 from ansible.module_utils.nsverify import catalog, controls, report
 
@@ -25,22 +25,13 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the proofs create nam
 
 
 def playbook(tmp, *extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_HOME=str(tmp / "ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    argv = [
-        str(exe) if exe.exists() else "ansible-playbook",
-        str(PLAYBOOK),
+    return run_playbook(
+        tmp,
+        "report.yml",
         "-e",
         "nsverify_report_container_name=''",
-    ] + list(extra)
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        *extra,
+    )
 
 
 def recap(stdout):
