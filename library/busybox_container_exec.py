@@ -117,18 +117,11 @@ def main():
         module.fail_json(msg="argv is empty: give the command and its arguments, e.g. [/bin/ls, /], or cmd")
     argv = p["argv"] or ["/bin/sh", "-c", p["cmd"]]
     try:
-        validate.container_name(p["name"])
         validate.integer(p["timeout"], "timeout (seconds the command may run)", minimum=1)
+        st = rootless.require_running("exec", p["name"])
+        res = container.exec_in(st["state"], argv, timeout=p["timeout"])
     except validate.InvalidInput as exc:
         module.fail_json(msg=str(exc))
-    refused = rootless.denied("exec", p["name"])
-    if refused:
-        module.fail_json(msg=refused)
-    st = container.status(p["name"])
-    if not st["running"]:
-        module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])
-    try:
-        res = container.exec_in(st["state"], argv, timeout=p["timeout"])
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc), **exc.evidence)
     result = dict(changed=True, init_pid=st["state"]["init_pid"], stdout_lines=res["stdout"].splitlines(), **res)

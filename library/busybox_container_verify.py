@@ -80,7 +80,7 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import container, validate
+from ansible.module_utils.nsverify import container
 from ansible.module_utils.nsverify.container import checks as container_checks
 from ansible.module_utils.nsverify.container import rootless
 
@@ -105,16 +105,7 @@ def main():
             msg="unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(container_checks.CHECK_IDS))
         )
     try:
-        validate.container_name(p["name"])
-    except validate.InvalidInput as exc:
-        module.fail_json(msg=str(exc))
-    refused = rootless.denied("verify", p["name"])
-    if refused:
-        module.fail_json(msg=refused)
-    st = container.status(p["name"])
-    if not st["running"]:
-        module.fail_json(msg="container %s is not running: start it with busybox_container first" % p["name"])
-    try:
+        st = rootless.require_running("verify", p["name"])
         checks = container_checks.run(st["state"], p["checks"])
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc))

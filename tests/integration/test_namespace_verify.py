@@ -13,7 +13,7 @@ from pathlib import Path
 
 import namespace_verify
 import pytest
-from conftest import run_module_main
+from conftest import run_module_main, run_playbook
 
 from ansible.module_utils.nsverify import catalog, namespaces, proofs
 from ansible.module_utils.nsverify.proofs import base
@@ -354,22 +354,7 @@ def test_module_fail_on_failed_decides_between_failing_and_reporting():
 
 # ---------------------------------------------------------------- through ansible-playbook
 def _playbook(tmp_path, *extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_HOME=str(tmp_path / "home"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    return subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), str(ROOT / "playbooks/verify.yml")] + list(extra),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_playbook(tmp_path, "verify.yml", *extra, timeout=300)
 
 
 def test_verify_playbook_proves_all_eight_and_second_run_is_unchanged(tmp_path):

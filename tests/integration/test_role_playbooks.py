@@ -4,26 +4,17 @@ full runs are in test_container_playbook.py, test_report_playbook.py, test_names
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def playbook(tmp, name, *extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_HOME=str(tmp / "ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / name)] + list(extra)
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return run_playbook(tmp, name, *extra, timeout=300)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "playbooks").glob("*.yml")))

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 
+from ansible.module_utils.nsverify import validate
+from ansible.module_utils.nsverify.container import config, state
+
 
 def denied(action, name):
     """The message for a non-root caller, or None for root."""
@@ -18,3 +21,19 @@ def denied(action, name):
         "task runs as uid %d: run it with become: true. Rootless containers (a user namespace of an unprivileged "
         "user, without the cgroup limits it may not set) are not supported yet" % (action, name, os.geteuid())
     )
+
+
+def require_running(action, name):
+    """The state of container `name` for an `action` that needs it running (exec, verify): the name
+    validated, a non-root caller denied, a container that is not running refused, each with what to do."""
+    try:
+        validate.container_name(name)
+    except validate.InvalidInput as exc:
+        raise config.ContainerError(str(exc)) from None
+    refused = denied(action, name)
+    if refused:
+        raise config.ContainerError(refused)
+    st = state.status(name)
+    if not st["running"]:
+        raise config.ContainerError("container %s is not running: start it with busybox_container first" % name)
+    return st
