@@ -145,7 +145,7 @@ def test_second_run_is_unchanged_when_the_outcome_is(runs):
     assert SUMMARY_RE.findall(runs["second"].stdout) == [runs["data2"]["hosts"]["localhost"]["summary_line"]]
 
 
-REPORT_ONLY = ["--skip-tags", "audit,verify,container"]
+REPORT_ONLY = ["--skip-tags", "audit,verify,container,workloads"]
 
 
 def test_check_mode_reports_changed_and_writes_nothing(tmp_path):
@@ -208,7 +208,7 @@ def running_container():
     built = not rootfs.looks_like_rootfs(path)
     if built:
         path = rootfs.build()["path"]
-    name = "nsvrep%d" % os.getpid()
+    name = "nsvrp%d" % os.getpid()
     container.start(container.normalize(name, path))
     try:
         yield name
@@ -244,18 +244,55 @@ def test_container_checks_of_a_running_container_join_the_report(tmp_path, runni
 
 
 def test_a_container_that_does_not_run_stays_out_of_the_report(tmp_path):
-    """busybox_container_info answers absent: no container check runs and no NS-CTR control is reported."""
+    """busybox_container_info answers absent: no container check runs and no NS-CTR control is reported;
+    with nsverify_report_workloads=false no workload is inspected and no NS-WKL control is reported."""
     res = playbook(
         tmp_path,
         "-e",
         "nsverify_report_dir=%s" % (tmp_path / "reports"),
         "-e",
         "nsverify_report_container_name=nsv-h3-absent",
+        "-e",
+        "nsverify_report_workloads=false",
         "--skip-tags",
         "audit,verify",
     )
     assert res.returncode == 0, res.stdout[-4000:]
     assert "Look for the running BusyBox container" in res.stdout
     data = json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())
-    assert not [e for e in data["hosts"]["localhost"]["controls"] if e["source"] == "container"]
+    sources = {e["source"] for e in data["hosts"]["localhost"]["controls"]}
+    assert "container" not in sources and "workload" not in sources
     assert data["hosts"]["localhost"]["inputs"]["container"] is False
+    assert data["hosts"]["localhost"]["inputs"]["workloads"] is False
+
+
+def test_workload_controls_name_every_discovered_workload(tmp_path, running_container):
+    """report.yml inspects the workloads of the host (namespace_inspect, discovery on): each NS-WKL control is
+    one record naming every workload it judged, our running container among them with its real verdict."""
+    res = playbook(
+        tmp_path,
+        "-e",
+        "nsverify_report_dir=%s" % (tmp_path / "reports"),
+        "--skip-tags",
+        "audit,verify,container",
+    )
+    assert res.returncode == 0, res.stdout[-4000:]
+    assert "NS-WKL-001..012 | INSPECT" in res.stdout
+    host = json.loads((tmp_path / "reports" / "nsverify-report.json").read_text())["hosts"]["localhost"]
+    assert host["inputs"]["workloads"] is True
+    entries = {e["id"]: e for e in host["controls"] if e["source"] == "workload"}
+    assert sorted(entries) == sorted(c.id for c in controls.for_source("workload"))
+    ours = "nsverify:%s" % running_container
+    for cid, entry in entries.items():
+        rows = {w["name"]: w for w in entry["workloads"]}
+        assert ours in rows, (cid, entry["reason"])
+        assert rows[ours]["runtime"] == "nsverify" and rows[ours]["status"] in ("pass", "fail")
+        assert ours in entry["reason"] and ours in entry["evidence"]["workloads"]
+        assert entry["status"] == ("fail" if any(w["status"] == "fail" for w in rows.values()) else "pass")
+    # the container has its own net, pid, ipc, uts, mnt and cgroup namespaces: NS-WKL-001..006 pass for it
+    for cid in ("NS-WKL-001", "NS-WKL-002", "NS-WKL-003", "NS-WKL-004", "NS-WKL-005", "NS-WKL-006"):
+        row = {w["name"]: w for w in entries[cid]["workloads"]}[ours]
+        assert row["status"] == "pass", (cid, row)
+    # no user namespace by default: its root is the host's root (NS-WKL-007 fails naming the reason)
+    row = {w["name"]: w for w in entries["NS-WKL-007"]["workloads"]}[ours]
+    assert row["status"] == "fail" and "host's user namespace" in row["reason"]
