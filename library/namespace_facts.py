@@ -152,12 +152,13 @@ ansible_facts:
           description:
             - NS-KRN-009. C(kernel.unprivileged_userns_clone), C(kernel.apparmor_restrict_unprivileged_userns)
               (null where the kernel has no such sysctl), C(user.max_user_namespaces), the RHEL 7 boot options
-              found in C(/proc/cmdline), whether an unprivileged user can create a user namespace and use a
+              found in C(/proc/cmdline), the audit's own seccomp mode and filter count (C(seccomp)), whether an unprivileged user can create a user namespace and use a
               capability in it (with the probe's evidence), and notes.
           type: dict
           returned: always
           sample: {"unprivileged_userns_clone": null, "apparmor_restrict_unprivileged_userns": null,
-                   "max_user_namespaces": 96365, "cmdline": {}, "unprivileged_can_create": true,
+                   "max_user_namespaces": 96365, "cmdline": {}, "seccomp": {"mode": 0, "filters": 0},
+                   "unprivileged_can_create": true,
                    "unprivileged_can_use_capabilities": true, "notes": []}
         cgroup:
           description: Cgroup layout (v1, v2, hybrid, none) and the cgroup mount points with their v1 controllers.

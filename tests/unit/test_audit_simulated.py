@@ -54,7 +54,7 @@ def build_tree(root, host):
         (proc / "self" / "ns").rmdir()
     (proc / "self" / "uid_map").write_text(host.get("uid_map", "         0          0 4294967295\n"))
     caps = "000001ffffffffff" if host.get("euid", 0) == 0 else "0000000000000000"
-    (proc / "self" / "status").write_text("Name:\tpython3\nCapEff:\t%s\n" % caps)
+    (proc / "self" / "status").write_text("Name:\tpython3\nCapEff:\t%s\n%s" % (caps, host.get("status_extra", "")))
     (proc / "self" / "mountinfo").write_text(
         (FIXTURES / host.get("mountinfo", "mountinfo-v2-debian12.txt")).read_text()
     )

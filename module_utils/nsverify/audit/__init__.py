@@ -14,6 +14,7 @@ audit.verdicts weighs both into a verdict and a reason. This module puts the fac
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ansible.module_utils.nsverify import catalog, controls, kernel
@@ -27,7 +28,13 @@ decide = verdicts.decide
 live_prober = probes.live_prober
 run_probes = probes.run_probes
 
-POLICY_KEYS = ("unprivileged_userns_clone", "apparmor_restrict_unprivileged_userns", "max_user_namespaces", "cmdline")
+POLICY_KEYS = (
+    "unprivileged_userns_clone",
+    "apparmor_restrict_unprivileged_userns",
+    "max_user_namespaces",
+    "cmdline",
+    "seccomp",
+)
 
 
 def _counts(proc, names, euid, privilege):
@@ -162,7 +169,12 @@ def _unprivileged_policy(facts, prober, exercised, euid):
             % (cap.get("action"), cap.get("errname"))
         )
     elif not res.get("ok"):
-        policy["notes"].append("an unprivileged user cannot create a user namespace (%s)" % res.get("errname"))
+        cause = ""
+        if res.get("errno") == errno.EPERM and policy["unprivileged_userns_clone"] == 0:
+            cause = ": kernel.unprivileged_userns_clone=0"
+        policy["notes"].append(
+            "an unprivileged user cannot create a user namespace (%s%s)" % (res.get("errname"), cause)
+        )
 
 
 def _headroom(types, counts):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pwd
 
-from ansible.module_utils.nsverify import catalog, cgroups, kernel, procfs
+from ansible.module_utils.nsverify import catalog, cgroups, kernel, procfs, seccomp
 
 # /proc/<pid>/ns/<entry> appeared later than some types themselves (namespaces(7)):
 # net/ipc/uts 3.0; mnt/pid/user 3.8; cgroup 4.6; time 5.6. A missing entry on a kernel
@@ -80,6 +80,13 @@ def read_privilege(proc="/proc", euid=None):
     }
 
 
+def read_seccomp(proc="/proc"):
+    """Seccomp mode (0 off, 1 strict, 2 filter) and filter count of the auditing process; None when unknown."""
+    text = procfs.read_text(os.path.join(proc, "self", "status"))
+    status = seccomp.parse_status(text) if text else {}
+    return {"mode": status.get("mode"), "filters": status.get("filters")}
+
+
 def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
     """The switches that decide whether an unprivileged user may create a user namespace."""
     cmdline = procfs.parse_cmdline(procfs.read_text(os.path.join(proc, "cmdline")))
@@ -93,6 +100,9 @@ def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
         ),
         "max_user_namespaces": procfs.read_sysctl("user.max_user_namespaces", sys),
         "cmdline": {k: cmdline[k] for k in ("user_namespace.enable", "namespace.unpriv_enable") if k in cmdline},
+        # a filter inherited by the audit (a container runtime's profile, systemd's RestrictNamespaces=)
+        # refuses unshare(2) with EPERM for root too
+        "seccomp": read_seccomp(proc),
         "notes": [],
     }
     notes = policy["notes"]
@@ -105,6 +115,11 @@ def read_userns_policy(release, proc="/proc", sys="/proc/sys"):
         )
     if policy["max_user_namespaces"] == 0:
         notes.append("user.max_user_namespaces=0: no user namespace can be created in this user namespace")
+    if policy["seccomp"]["mode"] == seccomp.SECCOMP_MODE_FILTER:
+        notes.append(
+            "the audit runs under a seccomp filter (Seccomp: 2, %s filter(s)): what it refuses is refused "
+            "to every probe" % policy["seccomp"]["filters"]
+        )
     if ".el7" in release:
         notes.append(
             "RHEL 7: user namespaces need user.max_user_namespaces > 0 (default 0) and, before 7.4, "

@@ -198,16 +198,19 @@ def refused_denied(case):
         )
     if not case.gate:
         case.contradictions.append("%s, but /proc/self/ns/%s exists" % (case.below_first(), t.proc_entry))
-    if case.result.get("stage") == "unshare-user":
-        reason = (
-            "an unprivileged caller needs a user namespace, and creating one was refused (%s): "
-            "see userns_policy" % errname
+    if case.result.get("stage") == "unshare-user" and not case.static.get("euid"):
+        reason = "unshare(%s) gives EPERM, and so does the retry's user namespace (%s): %s" % (
+            t.flag_name,
+            errname,
+            userns_refusal_cause(case),
+        )
+    elif case.result.get("stage") == "unshare-user":
+        reason = "an unprivileged caller needs a user namespace, and creating one was refused (%s): %s" % (
+            errname,
+            userns_refusal_cause(case),
         )
     elif name == "user":
-        reason = (
-            "unshare(CLONE_NEWUSER) gives %s: a sysctl (kernel.unprivileged_userns_clone), an LSM "
-            "or a seccomp filter refuses user namespaces; see userns_policy" % errname
-        )
+        reason = "unshare(CLONE_NEWUSER) gives %s: %s" % (errname, userns_refusal_cause(case))
     else:
         reason = "unshare(%s)%s gives %s: no CAP_SYS_ADMIN in the owning user namespace, an LSM or a seccomp filter" % (
             t.flag_name,
@@ -215,6 +218,35 @@ def refused_denied(case):
             errname,
         )
     return "denied", reason, case.joined()
+
+
+def userns_refusal_cause(case):
+    """The one cause of an EPERM from unshare(CLONE_NEWUSER) that the evidence shows: Debian's switch for
+    an unprivileged caller (it never stops a caller with CAP_SYS_ADMIN), else the seccomp filter the
+    audit runs under, else what was ruled out (what remains is an LSM's userns_create hook)."""
+    policy = case.policy or {}
+    euid = case.static.get("euid")
+    switch = policy.get("unprivileged_userns_clone")
+    if euid and switch == 0:
+        return (
+            "kernel.unprivileged_userns_clone=0 (Debian's switch) forbids user namespaces to callers without "
+            "CAP_SYS_ADMIN, and this caller is euid %d" % euid
+        )
+    filt = policy.get("seccomp") or {}
+    if filt.get("mode") == 2:
+        return (
+            "the seccomp filter this process runs under refuses it (Seccomp: 2, %s filter(s) in /proc/self/status)"
+            % (filt.get("filters"))
+        )
+    if switch is None:
+        ruled_out = "kernel.unprivileged_userns_clone is absent"
+    else:
+        ruled_out = "kernel.unprivileged_userns_clone=%s%s" % (switch, "" if euid else ", which does not apply to root")
+    mode = filt.get("mode")
+    return "neither the sysctl (%s) nor a seccomp filter (Seccomp: %s) explains it: an LSM's userns_create hook" % (
+        ruled_out,
+        "unknown" if mode is None else mode,
+    )
 
 
 def inconclusive(case):
