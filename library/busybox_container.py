@@ -140,6 +140,27 @@ options:
     type: str
     choices: [default, unconfined]
     default: default
+  pod:
+    description:
+      - Join the namespaces of O(pod_share) of this running nsverify container (the pod's first container, started
+        without O(pod)), like the containers of a Kubernetes pod. The member keeps its own mnt namespace, rootfs
+        overlay, cgroup, limits (and user and time namespaces when asked for); it gets no veth of its own when it
+        shares net, and the pod's hostname when it shares uts (a O(hostname) other than the default and the
+        pod's is refused).
+      - Refused when the container does not exist or does not run, is this container itself, is itself a member
+        of a pod, or has no namespace of its own of a shared type. Check mode lets a pod that does not run yet
+        pass, with a warning.
+      - Stopping or removing the first container stops its running members first (C(removed.pod_members)
+        names them). A member whose pod was restarted since it joined is restarted by its next V(started) run.
+    type: str
+  pod_share:
+    description:
+      - With O(pod), the namespace types joined from the pod's first container; any of V(uts), V(ipc), V(net) and
+        V(pid) (like Kubernetes' C(shareProcessNamespace)). Default V([uts, ipc, net]).
+      - A member sharing pid is not PID 1; its init is the subreaper of its own processes and a stop ends only
+        those.
+    type: list
+    elements: str
   stop_timeout:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
@@ -171,6 +192,19 @@ EXAMPLES = r"""
     name: nocgns
     rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
     namespaces: [mnt, uts, ipc, pid, net]
+
+- name: A second container in demo's pod (shares its net, ipc and uts namespaces, like a Kubernetes pod)
+  busybox_container:
+    name: sidecar
+    rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
+    pod: demo
+
+- name: A third one that also sees demo's processes (pid shared, like shareProcessNamespace)
+  busybox_container:
+    name: debugger
+    rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
+    pod: demo
+    pod_share: [uts, ipc, pid, net]
 
 - name: Stop it (the upper layer is kept)
   busybox_container:
@@ -208,6 +242,8 @@ container:
     overlay: {lower: /var/lib/nsverify/rootfs/busybox-1.35.0, upper: /var/lib/nsverify/containers/demo/upper}
     cgroups: {dirs: [/sys/fs/cgroup/memory/nsv-demo], limits: {/sys/fs/cgroup/memory/nsv-demo/memory.limit_in_bytes: "67108864"}}
     veth: {host: nsv1a2b3c4dh, container: nsv1a2b3c4dc, host_address: 10.213.0.1/30, container_address: 10.213.0.2/30}
+    pod: {name: web, share: [uts, ipc, net], init_pid: 12001, init_starttime: 987000,
+          namespaces: {ipc: 4026532403, net: 4026532406, uts: 4026532402}}
 summary:
   description: Hostname, init pid, namespace inodes against the host's, cgroup limits as read back now.
   returned: when the container runs
@@ -232,7 +268,8 @@ removed:
   description: What stop/absent removed (init pid, cgroups, veth, runtime and data directories).
   returned: when state is stopped or absent and something was running or left
   type: dict
-  sample: {init_pid: 12345, cgroups: [/sys/fs/cgroup/pids/nsv-demo], veth: nsv1a2b3c4dh, run_dir: /run/nsverify/containers/demo}
+  sample: {init_pid: 12345, cgroups: [/sys/fs/cgroup/pids/nsv-demo], veth: nsv1a2b3c4dh, run_dir: /run/nsverify/containers/demo,
+           pod_members: [sidecar]}
 state:
   description: running, stopped or absent, after the task.
   returned: always
@@ -274,6 +311,8 @@ def build_module():
             stop_timeout=dict(type="int", default=10),
             rootfs_base=dict(type="path", default=rootfs.DEFAULT_BASE),
             seccomp=dict(type="str", choices=list(seccomp.PROFILES), default=seccomp.DEFAULT_PROFILE),
+            pod=dict(type="str"),
+            pod_share=dict(type="list", elements="str"),
         ),
         required_if=[("state", "started", ("rootfs",))],
         supports_check_mode=True,
@@ -309,11 +348,15 @@ def requested_config(module):
         warnings=warnings,
         rootfs_base=p["rootfs_base"],
         seccomp=p["seccomp"],
+        pod=p["pod"],
+        pod_share=p["pod_share"],
     )
     for msg in warnings:
         module.deprecate(msg, version="2.0.0")
     if module.check_mode and not os.path.isdir(config["rootfs"]):
         module.warn("rootfs %s does not exist yet: a real run needs it built first" % config["rootfs"])
+    if module.check_mode and config.get("pod") and not container.status(config["pod"]["name"])["running"]:
+        module.warn("pod %s does not run yet: a real run needs it started first" % config["pod"]["name"])
     return config
 
 

@@ -77,7 +77,15 @@ def nsverify():
     for name in names:
         st = container.status(name)
         if st.get("running") and (st.get("state") or {}).get("init_pid"):
-            rows.append(_row("nsverify", name, name, st["state"]["init_pid"], "/run/nsverify/containers/%s" % name))
+            # a pod member names its pod (container/pod.py), and the pod is named after its first container
+            pod = ((st["state"].get("pod") or {}).get("name")) or None
+            rows.append(
+                _row("nsverify", name, name, st["state"]["init_pid"], "/run/nsverify/containers/%s" % name, pod=pod)
+            )
+    pods = {r["pod"] for r in rows if r["pod"]}
+    for r in rows:
+        if r["name"] in pods:
+            r["pod"] = r["name"]
     return rows
 
 

@@ -55,6 +55,44 @@ def container_name(value):
     return name(value, "container name", CONTAINER_NAME_MAX, lowercase=True)
 
 
+# A pod (like Kubernetes'): members join the first container's namespaces of these types; each member
+# keeps its own mnt (its root), cgroup (its limits), user and time namespaces.
+POD_SHARE_TYPES = ("uts", "ipc", "pid", "net")  # the catalogue's order
+POD_SHARE_DEFAULT = ("uts", "ipc", "net")
+
+
+def pod(value, share=None, member=None):
+    """The pod a container joins: {'name', 'share': types in the catalogue's order}, or None without one.
+    `member` is the joining container's own name (a container cannot be its own pod)."""
+    if value in (None, ""):
+        if share:
+            raise InvalidInput(
+                "pod_share %s needs pod: name the running nsverify container whose namespaces to join"
+                % ", ".join(str(t) for t in share)
+            )
+        return None
+    name(value, "pod", CONTAINER_NAME_MAX, lowercase=True)
+    if member is not None and value == member:
+        raise InvalidInput(
+            "pod %r is this container itself: a container cannot join its own namespaces; name the first "
+            "container of the pod (started without pod)" % value
+        )
+    share = list(POD_SHARE_DEFAULT if share is None else share)
+    if not share:
+        raise InvalidInput(
+            "pod_share is empty: a pod member shares at least one of %s with the first container; leave pod "
+            "out for a container of its own" % ", ".join(POD_SHARE_TYPES)
+        )
+    unknown = sorted(set(str(t) for t in share if t not in POD_SHARE_TYPES))
+    if unknown:
+        raise InvalidInput(
+            "pod_share %s: cannot be shared in a pod; choose from %s (mnt, cgroup, user and time stay each "
+            "member's own: its root, its cgroup limits, its id maps and clocks)"
+            % (", ".join(repr(t) for t in unknown), ", ".join(POD_SHARE_TYPES))
+        )
+    return {"name": value, "share": [t for t in POD_SHARE_TYPES if t in share]}
+
+
 # ---------------------------------------------------------------- hostnames, interfaces, networks
 HOST_NAME_MAX = 64  # sethostname(2)
 _LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

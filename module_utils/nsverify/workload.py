@@ -291,10 +291,14 @@ def sharing(targets, reference, others=()):
 
     A namespace equal to the reference's is `shared` with "host"; any other target holding the same
     inode is named in `shared_with` (a pod peer, a process that joined with nsenter), and so is any
-    of `others` ({'name', 'inodes'}: discovered containers that are not targets).
+    of `others` ({'name', 'inodes', 'pod'?}: discovered containers that are not targets). Holders of one
+    runtime's pod (the `pod` a discovery row names) are also in `pod_peers`, and `relation` says it in
+    words: "shared with pod peer nsverify:a", "shared with the host", "shared with pid:42", "own".
     """
-    holders = {}
+    holders, pods = {}, {}
     for t in list(targets) + list(others):
+        if t.get("pod"):
+            pods[t["name"]] = (t.get("runtime"), t["pod"])
         if "inodes" in t:
             for name, ino in t["inodes"].items():
                 if t["name"] not in holders.setdefault((name, ino), []):
@@ -310,16 +314,31 @@ def sharing(targets, reference, others=()):
                 status = "unknown"
             else:
                 status = "shared" if ino == ref else "own"
+            # the host's namespaces are held by everything else too: name peers only of own ones
+            shared_with = ["host"] if status == "shared" else peers
+            pod = pods.get(t["name"])
+            pod_peers = [n for n in shared_with if pod and pods.get(n) == pod]
             per_type[name] = {
                 "status": status,
                 "inode": ino,
                 "reference_inode": ref,
-                # the host's namespaces are held by everything else too: name peers only of own ones
-                "shared_with": ["host"] if status == "shared" else peers,
+                "shared_with": shared_with,
+                "pod_peers": pod_peers,
+                "relation": relation(status, shared_with, pod_peers),
             }
         t["namespaces"] = per_type
         t["notes"] = notes(t)
     return targets
+
+
+def relation(status, shared_with, pod_peers):
+    """With whom a namespace is shared, in words: pod peers first, then any other holder."""
+    if status == "shared":
+        return "shared with the host"
+    if status != "own":
+        return status
+    words = ["pod peer %s" % n for n in pod_peers] + [n for n in shared_with if n not in pod_peers]
+    return "shared with %s" % ", ".join(words) if words else "own"
 
 
 def notes(target):
@@ -356,15 +375,25 @@ def inspect_targets(specs, reference, proc="/proc", ioctl=None, others=()):
         inspected.append(data)
     known = {t["name"] for t in inspected}
     extra = [
-        {"name": o["name"], "inodes": inspect.read_ns_inodes(o["pid"], proc)} for o in others if o["name"] not in known
+        {
+            "name": o["name"],
+            "runtime": o.get("runtime"),
+            "pod": o.get("pod"),
+            "inodes": inspect.read_ns_inodes(o["pid"], proc),
+        }
+        for o in others
+        if o["name"] not in known
     ]
     sharing(inspected, reference, extra)
     return inspected, errors
 
 
 def cell(ns):
-    """'own', 'shared', 'own (podman:b)' or 'shared (host, nsv:x)' for a table."""
-    peers = [n for n in ns["shared_with"] if n != "host"]
+    """'own', 'shared', 'own (podman:b)', 'own (pod peer nsverify:a)' or 'shared (host, nsv:x)' for a table."""
+    pod_peers = ns.get("pod_peers") or []
+    peers = ["pod peer %s" % n for n in pod_peers] + [
+        n for n in ns["shared_with"] if n != "host" and n not in pod_peers
+    ]
     return ns["status"] + (" (%s)" % ", ".join(peers) if peers else "")
 
 

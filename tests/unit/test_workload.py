@@ -227,11 +227,29 @@ def test_sharing_names_the_host_and_peers():
     b["inodes"]["mnt"] += 1
     workload.sharing([a, b], ref, others=[{"name": "docker:c", "inodes": dict(LINKS, uts=LINKS["uts"])}])
     assert a["namespaces"]["net"] == {"status": "own", "inode": LINKS["net"] + 1000, "reference_inode": LINKS["net"],
-                                      "shared_with": ["podman:b"]}  # fmt: skip
+                                      "shared_with": ["podman:b"], "pod_peers": [],
+                                      "relation": "shared with podman:b"}  # fmt: skip
     assert a["namespaces"]["mnt"]["shared_with"] == [] and b["namespaces"]["uts"]["shared_with"] == ["host"]
     assert a["notes"] == ["own time namespace, offsets are zero"]
     row = workload.table([a])[0]
     assert row["net"] == "own (podman:b)" and row["uts"] == "shared" and row["process"] == 10
+    assert b["namespaces"]["uts"]["relation"] == "shared with the host" and a["namespaces"]["mnt"]["relation"] == "own"
+
+
+def test_sharing_names_pod_peers_of_the_same_runtime_s_pod():
+    """Holders of one runtime's pod are pod peers; the same pod name of another runtime is not."""
+    ref = {"inodes": LINKS}
+    net = {"net": LINKS["net"] + 1000}
+    a = _target("nsverify:a", own=("mnt", "net"), runtime="nsverify", pod="a")
+    b = _target("nsverify:b", own=("mnt", "net"), peer_inode=net, runtime="nsverify", pod="a")
+    b["inodes"]["mnt"] += 1
+    other = {"name": "podman:a", "runtime": "podman", "pod": "a", "inodes": dict(LINKS, **net)}
+    workload.sharing([a, b], ref, others=[other])
+    ns = b["namespaces"]["net"]
+    assert ns["shared_with"] == ["nsverify:a", "podman:a"] and ns["pod_peers"] == ["nsverify:a"]
+    assert ns["relation"] == "shared with pod peer nsverify:a, podman:a"
+    assert b["namespaces"]["mnt"]["relation"] == "own" and b["namespaces"]["uts"]["relation"] == "shared with the host"
+    assert workload.table([b])[0]["net"] == "own (pod peer nsverify:a, podman:a)"
 
 
 # ---------------------------------------------------------------- listing and the bounded match

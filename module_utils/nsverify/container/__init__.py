@@ -10,6 +10,7 @@ Rooms (each a module of this package):
   network    lo, the veth pair and its /30, interfaces seen from inside
   summary    what people and playbooks read of a running container
   checks     the isolation checks NS-CTR-001..011
+  pod        members joining a first container's net, ipc, uts (pid) namespaces, like a Kubernetes pod
 
 The names below are the package's public API: `from ansible.module_utils.nsverify import
 container`, then container.status(name), container.start(config), ...
@@ -17,7 +18,7 @@ container`, then container.status(name), container.start(config), ...
 
 from __future__ import annotations
 
-from ansible.module_utils.nsverify.container import addresses, checks, limits  # noqa: F401
+from ansible.module_utils.nsverify.container import addresses, checks, limits, pod  # noqa: F401
 from ansible.module_utils.nsverify.container.config import (  # noqa: F401
     AUTO_NETWORK,
     BASE_TYPES,

@@ -16,7 +16,7 @@ import time
 from ansible.module_utils.nsverify import catalog, cgroups, controls, inspect, probe, procfs, seccomp
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container import exec as exec_room
-from ansible.module_utils.nsverify.container import init
+from ansible.module_utils.nsverify.container import init, pod
 from ansible.module_utils.nsverify.container import state as state_room
 from ansible.module_utils.nsverify.container.config import ContainerError
 
@@ -82,27 +82,29 @@ def check_pid(state):
     seen_from_host = host_pids_in_pidns(state["namespaces"]["pid"])
     init_nspid = inspect.read_nspid(state["init_pid"])
     host_total = len([e for e in os.listdir("/proc") if e.isdigit()])
+    # a pod member sharing pid is not PID 1: the pod's first container's init is, in a namespace it shares
+    # with that peer and not with the host
+    shared = pod.sharing(state, "pid")
     # PID 1 first; every pid ps shows (but ps itself) is one the host sees in the container's
     # PID namespace; far fewer than the host's processes
     ok = (
         res["rc"] == 0
         and bool(rows)
         and rows[0][0] == 1
-        and init_nspid[-1:] == [1]
+        and (init_nspid[-1:] == [1] if not shared else shared["ok"])
         and init_nspid[0] == state["init_pid"]
         and inside <= set(seen_from_host.values())
         and len(rows) < host_total
     )
-    return _check(
-        "NS-CTR-001",
-        ok,
-        {
-            "ps_inside": rows,
-            "init_nspid": init_nspid,
-            "host_view": sorted(seen_from_host.items()),
-            "host_process_count": host_total,
-        },
-    )
+    evidence = {
+        "ps_inside": rows,
+        "init_nspid": init_nspid,
+        "host_view": sorted(seen_from_host.items()),
+        "host_process_count": host_total,
+    }
+    if shared:
+        evidence["pod"] = shared
+    return _check("NS-CTR-001", ok, evidence)
 
 
 def check_uts(state):
@@ -110,13 +112,21 @@ def check_uts(state):
     inside = res["stdout"].strip()
     host = os.uname().nodename
     want = state["config"]["hostname"]
+    shared = pod.sharing(state, "uts")
+    if shared:  # the pod's hostname as its first container sees it now
+        first = pod.peer(state)["state"]
+        want = exec_room.exec_in(first, ["/bin/hostname"])["stdout"].strip() if first else None
     ok = (
         res["rc"] == 0
         and inside == want
         and host != inside
         and state["namespaces"]["uts"] != inspect.read_ns_inodes("self", types=["uts"])["uts"]
+        and (not shared or shared["ok"])
     )
-    return _check("NS-CTR-002", ok, {"inside": inside, "host": host, "expected": want})
+    evidence = {"inside": inside, "host": host, "expected": want}
+    if shared:
+        evidence["pod"] = shared
+    return _check("NS-CTR-002", ok, evidence)
 
 
 def check_net(state):
@@ -124,11 +134,17 @@ def check_net(state):
     inside = sorted(res["stdout"].split())
     want = ["lo"]
     veth = state.get("veth")
+    shared = pod.sharing(state, "net")
+    if shared:  # the pod's network: its first container's veth
+        veth = (pod.peer(state)["state"] or {}).get("veth")
     if veth:
         want.append(veth["container"])
     host_links = sorted(os.listdir("/sys/class/net"))
     ok = res["rc"] == 0 and inside == sorted(want) and (not veth or veth["container"] not in host_links)
     evidence = {"inside": inside, "expected": sorted(want), "host_links": host_links}
+    if shared:
+        evidence["pod"] = shared
+        ok = ok and shared["ok"]
     if veth and ok:
         # outside the container's user namespace (if any): root mapped inside holds no NET_RAW
         # over the network namespace, which the host's user namespace owns
@@ -332,6 +348,9 @@ def check_orphan(state, lifetime=0.5, patience=5.0):
     orphan = int(spawn["stdout"].strip() or 0)
     parent = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
     ppid = procfs.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
+    # PID 1 reaps; in a pod's shared PID namespace an exec's orphan goes to the pod's PID 1 (the first
+    # container's init, as in a Kubernetes pod), the workload's to the member's init (their subreaper)
+    reapers = {1, inspect.read_nspid(state["init_pid"])[-1]}
     # a zombie keeps its /proc entry: gone means init reaped it (poll, the host may be busy)
     deadline = time.monotonic() + lifetime + patience
     gone = False
@@ -342,13 +361,14 @@ def check_orphan(state, lifetime=0.5, patience=5.0):
         gone = later["rc"] != 0
     # ppid is None only when the orphan ended before we looked: its reaping then still counts,
     # but it must have been inside (a pid > 1) and gone afterwards
-    ok = orphan > 1 and ppid in (1, None) and gone and (ppid == 1 or parent["rc"] != 0)
+    ok = orphan > 1 and (ppid is None or ppid in reapers) and gone and (ppid in reapers or parent["rc"] != 0)
     return _check(
         "NS-CTR-008",
         ok,
         {
             "orphan_pid_inside": orphan,
             "ppid_while_running": ppid,
+            "reapers_inside": sorted(reapers),
             "gone_after_exit": gone,
             "later_stat": later["stdout"][:200],
         },
@@ -484,6 +504,11 @@ def check_namespaces(state):
         }
         for t in now
     }
+    for t in per_type:  # a pod member's joined types: shared with the pod peer, never with the host
+        shared = pod.sharing(state, t)
+        if shared:
+            per_type[t].update(pod_peer=shared["pod_peer"], peer=shared["peer_inode"], verdict=shared["verdict"])
+            per_type[t]["isolated"] = per_type[t]["isolated"] and shared["ok"]
     ok = all(v["isolated"] for v in per_type.values()) and now == state["namespaces"]
     return _check("NS-CTR-011", ok, per_type)
 

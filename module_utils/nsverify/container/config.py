@@ -115,9 +115,10 @@ def cap_numbers(names):
     return sorted(set(out))
 
 
-def validate_namespaces(namespaces):
+def validate_namespaces(namespaces, shared=()):
     """The base namespace types to unshare (sorted); None = all six. ipc and cgroup may be left
-    out, e.g. on a host whose user.max_cgroup_namespaces is 0."""
+    out, e.g. on a host whose user.max_cgroup_namespaces is 0. `shared`: the types a pod member
+    joins instead (they count as present)."""
     if namespaces is None:
         return sorted(BASE_TYPES)
     chosen = sorted(set(namespaces))
@@ -127,7 +128,7 @@ def validate_namespaces(namespaces):
             "namespaces %s: unknown or not a base type; choose from %s (user and time "
             "come from user_namespace and time_offsets)" % (", ".join(unknown), ", ".join(BASE_TYPES))
         )
-    missing = [t for t in REQUIRED_TYPES if t not in chosen]
+    missing = [t for t in REQUIRED_TYPES if t not in chosen and t not in shared]
     if missing:
         raise ContainerError(
             "namespaces must include %s: the container needs them (mnt for its root, uts so "
@@ -150,13 +151,26 @@ def config_hash(config):
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def pod_share(config):
+    """The types a pod member joins from its pod's first container ([] for a container of its own)."""
+    return list((config.get("pod") or {}).get("share") or [])
+
+
 def namespace_types(config):
-    types = [t for t in BASE_TYPES if t in config.get("namespaces", BASE_TYPES)]
+    """Every type init's namespaces are recorded for: its own ones and those it joined from its pod."""
+    shared = pod_share(config)
+    types = [t for t in BASE_TYPES if t in config.get("namespaces", BASE_TYPES) or t in shared]
     if config.get("time_offsets"):
         types.append("time")
     if config.get("user"):
         types.append("user")
     return catalog.validate_names(types)
+
+
+def unshare_types(config):
+    """The types init gets new namespaces of at spawn: not the pod's (joined), not user (init makes it last)."""
+    shared = pod_share(config)
+    return [t for t in namespace_types(config) if t != "user" and t not in shared]
 
 
 def _check_root(path, base):
@@ -237,6 +251,24 @@ def _veth(name, veth, host, container, network):
     return {"host": host, "container": container, "host_address": host_addr, "container_address": ctr_addr}
 
 
+def _pod(name, pod, share, veth, hostname, require_running):
+    """The pod entry of the config and the hostname the member has: {'name', 'share'} or None.
+    The pod's first container must run (checked in container/pod.py) unless require_running is false
+    (check mode: an earlier task may start it)."""
+    entry = validate.pod(pod, share, member=name)
+    if not entry:
+        return None, hostname
+    if veth and "net" in entry["share"]:
+        raise ContainerError(
+            "veth: a member of pod %s shares its first container's network namespace and gets no veth of its "
+            "own (the first container's veth is the pod's); leave veth out (false) or net out of pod_share"
+            % entry["name"]
+        )
+    from ansible.module_utils.nsverify.container import pod as pod_room  # pod imports state, which imports us
+
+    return entry, pod_room.member_hostname(entry, hostname, require_running)
+
+
 def _user(user_namespace, uid_map, gid_map, warnings):
     if not user_namespace:
         if uid_map or gid_map:
@@ -267,16 +299,20 @@ def normalize(
     warnings=None,
     seccomp=seccomp.DEFAULT_PROFILE,
     rootfs_base=None,
+    pod=None,
+    pod_share=None,
 ):
     """Validate the request and return the canonical config (what the config hash covers).
     require_rootfs=False (check mode) accepts a rootfs that an earlier task would build.
     `warnings` (a list) receives deprecation messages, e.g. for id maps given as lists.
     rootfs_base: the rootfs must resolve inside it; None (engine callers, tests) refuses only the host's /,
-    the module passes its option (default rootfs.DEFAULT_BASE, the images' directory)."""
+    the module passes its option (default rootfs.DEFAULT_BASE, the images' directory).
+    pod/pod_share: join the running container `pod`'s namespaces of those types (container/pod.py)."""
     try:
         validate.container_name(name)
         root = _rootfs(rootfs_path, require_rootfs, rootfs_base)
         validate.hostname(hostname)
+        pod_entry, hostname = _pod(name, pod, pod_share, veth, hostname, require_rootfs)
         limits = _limits(memory, cpus, pids)
         veth_config = _veth(name, veth, veth_host, veth_container, network)
         offsets = validate.time_offsets(time_offsets)
@@ -288,7 +324,7 @@ def normalize(
         raise ContainerError("command %r must start with an absolute path inside the container" % command[0])
     caps = list(DEFAULT_CAPS if capabilities is None else capabilities)
     cap_numbers(caps)
-    chosen = validate_namespaces(namespaces)
+    chosen = validate_namespaces(namespaces, (pod_entry or {}).get("share", ()))
     config = dict(
         name=name,
         rootfs=root,
@@ -303,4 +339,7 @@ def normalize(
     if chosen != sorted(BASE_TYPES):
         # only when it differs: the config hash of containers started before the option stays
         config["namespaces"] = chosen
+    if pod_entry:
+        # only for members: the config hash of containers of their own stays
+        config["pod"] = pod_entry
     return config

@@ -89,8 +89,11 @@ def _mount_kernel_filesystems(merged):
 
 
 def setup_root(config, p):
-    """In the new mount/uts/net namespaces, as PID 1: build the container's root and enter it."""
-    syscalls.sethostname(config["hostname"])
+    """In the new mount/uts/net namespaces, as PID 1: build the container's root and enter it.
+    A pod member leaves the uts and net namespaces it joined as the first container made them."""
+    shared = config_room.pod_share(config)
+    if "uts" not in shared:
+        syscalls.sethostname(config["hostname"])
     # Nothing we mount may propagate back to the host (the host's / is shared).
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     merged = p["merged"]
@@ -109,7 +112,8 @@ def setup_root(config, p):
         if not os.path.isdir(os.path.join(merged, d)):
             os.mkdir(os.path.join(merged, d), mode)
     _mount_kernel_filesystems(merged)
-    network.link_up("lo")
+    if "net" not in shared:
+        network.link_up("lo")
     # pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
     # with MNT_DETACH then drops the old root, leaving nothing to chroot back into
     # (pivot_root(2), NOTES).
@@ -192,6 +196,9 @@ def _prepare(chan, config, p):
     try:
         syscalls.set_name("nsv-init")  # what ps shows as PID 1, inside and on the host
         setup_root(config, p)
+        if "pid" in config_room.pod_share(config):
+            # not PID 1 in the pod's PID namespace: keep our orphans (else the pod's PID 1 reaps them)
+            syscalls.set_child_subreaper()
         set_oom_score_adj(-1000)
         if config.get("user"):
             syscalls.unshare(catalog.CLONE_NEWUSER)
@@ -211,7 +218,37 @@ def _prepare(chan, config, p):
         os._exit(1)
 
 
-def _stopper():
+def descendants(root, proc="/proc"):
+    """The pids (as this PID namespace sees them) of every descendant of `root`, read from /proc/*/stat."""
+    children = {}
+    for entry in os.listdir(proc):
+        if entry.isdigit():
+            try:
+                children.setdefault(procfs.read_stat(entry, proc)["ppid"], []).append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    out, todo = [], [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def signal_all(sig, own_only=False):
+    """kill(-1) from PID 1 reaches every process of its PID namespace; a pod member that joined the pod's
+    PID namespace signals only its own descendants (it is their subreaper), never its peers'."""
+    if not own_only:
+        os.kill(-1, sig)
+        return
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _stopper(own_only=False):
     """SIGTERM/SIGINT and SIGALRM handlers of init: forward, repeat, then SIGKILL after the grace."""
     stopping = {"on": False, "since": 0.0, "tick": FIRST_TICK}
 
@@ -220,7 +257,7 @@ def _stopper():
             stopping["on"] = True
             stopping["since"] = time.monotonic()
             try:
-                os.kill(-1, signal.SIGTERM)  # -1 from PID 1: every process of this PID namespace
+                signal_all(signal.SIGTERM, own_only)  # every process of this PID namespace (or our own)
             except OSError:
                 pass
             signal.setitimer(signal.ITIMER_REAL, FIRST_TICK)
@@ -233,7 +270,7 @@ def _stopper():
         # then every STOP_TICK.
         late = time.monotonic() - stopping["since"] >= STOP_GRACE
         try:
-            os.kill(-1, signal.SIGKILL if late else signal.SIGTERM)
+            signal_all(signal.SIGKILL if late else signal.SIGTERM, own_only)
         except OSError:
             pass
         stopping["tick"] = min(stopping["tick"] * 2, STOP_TICK)
@@ -275,7 +312,7 @@ def init_main(chan, config, p, payload_fds=()):
     as the mapped id. The caller writes the maps (only a process in the parent user namespace
     may map ids other than its own) when init asks for them (chan.request_maps)."""
     _prepare(chan, config, p)
-    on_term, on_alarm = _stopper()
+    on_term, on_alarm = _stopper(own_only="pid" in config_room.pod_share(config))
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGALRM, on_alarm)

@@ -22,7 +22,7 @@ import signal
 import time
 
 from ansible.module_utils.nsverify import catalog, cgroups, faults, inspect, probe, procfs, syscalls
-from ansible.module_utils.nsverify.container import addresses, init, limits, network, orphans, state, summary
+from ansible.module_utils.nsverify.container import addresses, init, limits, network, orphans, pod, state, summary
 from ansible.module_utils.nsverify.container import config as config_room
 from ansible.module_utils.nsverify.container.config import ContainerError
 
@@ -42,6 +42,8 @@ def examine(name, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
         "word": state.state_word(st),
         "leftovers": state.leftovers(name, run_dir, data_dir),
         "limits_drift": limits.drift(st["state"]) if st["running"] else {},
+        "pod_stale": pod.stale(st["state"], run_dir, data_dir) if st["running"] else None,
+        "pod_members": pod.members(name, run_dir, data_dir),
     }
 
 
@@ -62,6 +64,9 @@ def decide(want_state, config, exam):
                     running_config=st["state"].get("config"),
                     requested_config=config,
                 )
+            if exam.get("pod_stale"):
+                # the member still holds the namespaces of a pod that is gone: join the pod as it runs now
+                return dict(plan, action="start", changed=True, after="running", reason=exam["pod_stale"])
             if exam.get("limits_drift"):
                 return dict(
                     plan,
@@ -81,7 +86,11 @@ def decide(want_state, config, exam):
     else:
         after = "stopped" if st["exists"] else "absent"
     action = ("remove" if want_state == "absent" else "stop") if changed else "none"
-    return dict(plan, action=action, changed=changed, after=after, reason="running" if st["running"] else "leftovers")
+    out = dict(plan, action=action, changed=changed, after=after, reason="running" if st["running"] else "leftovers")
+    if exam.get("pod_members") and changed:
+        out["pod_members"] = exam["pod_members"]  # stop() stops them first (container/pod.py)
+        out["reason"] += "; its pod members %s are stopped first" % ", ".join(exam["pod_members"])
+    return out
 
 
 def report(running_state):
@@ -174,8 +183,10 @@ def _prepare_dirs(config, p):
     state.write_json(p["config"], {"config": config, "config_hash": config_room.config_hash(config)})
 
 
-def _launch(config, p, cg, timeout):
-    """Spawn init (see the module docstring); returns (init pid or None, its first message)."""
+def _launch(config, p, cg, timeout, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
+    """Spawn init (see the module docstring); returns (init pid or None, its first message, the pod record of
+    state.json or None). A pod member joins the first container's namespaces (pod.open_joins)."""
+    pod_fds, first, joined = pod.open_joins(config, run_dir, data_dir) if config.get("pod") else ([], None, {})
     cgroup_fds = cgroups.open_procs_files(cg)
     payload_fds = cgroups.open_procs_files(cg, payload=True)
     user = config.get("user") or {}
@@ -184,7 +195,8 @@ def _launch(config, p, cg, timeout):
             init.init_main,
             args=(config, p, payload_fds),
             # the user namespace comes last, made by init once the root is built (see init_main)
-            unshare=catalog.flags_for([t for t in config_room.namespace_types(config) if t != "user"]),
+            unshare=catalog.flags_for(config_room.unshare_types(config)),
+            join=pod_fds or None,
             join_cgroups=cgroup_fds,
             uid_map=user.get("uid_map"),
             gid_map=user.get("gid_map"),
@@ -204,12 +216,12 @@ def _launch(config, p, cg, timeout):
             msg = child.recv()
         except probe.SpawnError:
             msg = None
-        return child.pid, msg
+        return child.pid, msg, first and pod.record(first, config_room.pod_share(config), joined)
 
 
 def _check_report(name, config, msg, timeout):
     if msg and msg.get("stage") == "unshare" and msg.get("errno"):
-        types = [t for t in config_room.namespace_types(config) if t != "user"]
+        types = config_room.unshare_types(config)
         refused = refused_types(types)
         raise ContainerError(
             "container %s did not start: %s (unshare of %s: %s)"
@@ -227,10 +239,10 @@ def _check_report(name, config, msg, timeout):
         )
 
 
-def _running_state(config, p, cg, init_pid):
+def _running_state(config, p, cg, init_pid, joined_pod=None):
     st = state.read_stat(init_pid)
     types = config_room.namespace_types(config)
-    return {
+    out = {
         "name": config["name"],
         "status": "running",
         "init_pid": init_pid,
@@ -252,6 +264,9 @@ def _running_state(config, p, cg, init_pid):
         "veth": config["veth"],
         "paths": p,
     }
+    if joined_pod:
+        out["pod"] = joined_pod
+    return out
 
 
 def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
@@ -273,7 +288,7 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
         except cgroups.CgroupError as exc:
             raise ContainerError(str(exc))
         faults.point("container:cgroups")
-        init_pid, msg = _launch(config, p, cg, timeout)
+        init_pid, msg, joined_pod = _launch(config, p, cg, timeout, run_dir, data_dir)
         faults.point("container:launched")
         _check_report(name, config, msg, timeout)
         faults.point("container:ready")
@@ -281,7 +296,7 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
             made_veth = True  # preflight saw no such link: whatever has this name now is ours
             network.setup_veth(config["veth"], init_pid)
             faults.point("container:veth")
-        running = _running_state(config, p, cg, init_pid)
+        running = _running_state(config, p, cg, init_pid, joined_pod)
         state.write_json(p["state"], running)
         faults.point("container:state")
         return running
@@ -374,6 +389,11 @@ def stop(name, timeout=10.0, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
     p = state.paths(name, run_dir, data_dir)
     running = state.read_json(p["state"]) or {}
     removed = {"init_pid": None, "cgroups": [], "veth": None, "run_dir": None}
+    members = pod.members(name, run_dir, data_dir)
+    for member in members:  # they live in this container's namespaces: stopped first (container/pod.py)
+        stop(member, timeout, run_dir, data_dir)
+    if members:
+        removed["pod_members"] = members
     if state.init_alive(running):
         if not kill_and_wait(running["init_pid"], state.read_stat(running["init_pid"]), timeout):
             raise ContainerError("init %d of %s did not die after SIGKILL" % (running["init_pid"], name))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ansible.module_utils.nsverify import catalog, cgroups, inspect, probe, procfs, seccomp
-from ansible.module_utils.nsverify.container import network
+from ansible.module_utils.nsverify.container import network, pod
 from ansible.module_utils.nsverify.container.config import BASE_TYPES
 
 
@@ -87,6 +87,8 @@ def namespace_lines(state):
     for t in [t for t in catalog.TYPE_NAMES if t in ns]:
         mine, theirs = now.get(t) or ns[t], host.get(t)
         verdict = "unknown" if mine is None or theirs is None else ("isolated" if mine != theirs else "SHARED")
+        if pod.shared_with(state, t):
+            verdict += ", shared with pod peer %s" % pod.shared_with(state, t)
         lines.append("  %-6s %-10s vs host %-10s %s" % (t, mine, theirs, verdict))
     for t in [t for t in BASE_TYPES if t not in ns]:
         lines.append("  %-6s the host's, left out by request (namespaces)" % t)
@@ -147,4 +149,5 @@ def describe(state):
         "cgroup_limits": cgroups.read_limits(state.get("cgroups") or {}),
         "veth": state.get("veth"),
         "seccomp": seccomp.profile_of(state.get("config")),
+        "pod": state.get("pod"),
     }
