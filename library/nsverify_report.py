@@ -32,7 +32,13 @@ options:
         C(id), C(title), C(status) pass/fail/skip, C(evidence), or a mapping holding that list under C(checks)),
         and C(distribution) (C(id) and C(version_id) of os-release, or Ansible's C(distribution) and
         C(distribution_major_version)) so that each control's C(fix) is the one for that distribution.
-      - A host whose facts or proofs are missing gets C(skip) for those controls, with the reason.
+      - A host whose facts or proofs are missing gets C(skip) for those controls, with the reason; an empty
+        entry is a host whose inputs were not gathered (unreachable).
+      - An entry of the wrong shape (a key that is not one of these, facts without C(types), proofs keyed by
+        something other than a namespace type, a string where a mapping belongs) fails the task naming the host
+        and the key, instead of evaluating to every control skipped.
+      - Also C(workloads), the result of M(namespace_inspect) (its C(targets) and C(errors)), for the
+        C(NS-WKL-*) controls.
     type: dict
     required: true
   dest:
@@ -109,6 +115,26 @@ options:
     description: After writing, fail the task when any control failed (not waived), naming them.
     type: bool
     default: false
+  merge:
+    description:
+      - Fleet merge of separately written per-host results (job slices, C(--limit) runs, runs on different
+        days). Each host of O(hosts) that has inputs is written to C(<dest>/hosts/<host>.json) (schema
+        C(nsverify-host/1), atomically, with the time C(audited)), and the report is rendered from every host
+        file in that directory, the hosts of this run taking their fresh inputs. Waivers, profile and options
+        judge every host alike.
+      - The host files are refreshed on every run (their C(audited) time is what O(max_age) judges); C(changed)
+        follows the fleet report's outcome only.
+      - A file in C(<dest>/hosts) that is not an nsverify host file (not JSON, another schema, a host name that
+        is not its file name, inputs of the wrong shape) fails the task naming the file and how to fix it.
+    type: bool
+    default: false
+  max_age:
+    description:
+      - With O(merge), a host whose file was written more than this long ago (C(7d), C(36h), C(90m), seconds)
+        is listed as stale - in C(merge.stale), in its host entry (C(stale) with C(audited), C(age) and the
+        reason) and in every view - not merged as if it were current. Empty or C(0) for no limit.
+    type: str
+    default: ""
 attributes:
   check_mode:
     support: full
@@ -163,6 +189,15 @@ summary_line:
   returned: always
   type: str
   sample: "Count: 66, Passed: 40, Failed: 1, Skipped: 24, Waived: 1"
+merge:
+  description:
+    - With O(merge), the hosts of this run (C(this_run)), those taken from their files (C(from_files)), the
+      stale ones (C(stale)), the max age, the host files written (C(host_files)) and one C(summary_line).
+  returned: always
+  type: dict
+  sample: {"this_run": ["web2"], "from_files": ["web1"], "stale": ["web1"], "max_age": "7d",
+           "host_files": {"web2": "/srv/reports/hosts/web2.json"},
+           "summary_line": "stale (older than 7d, not current): web1"}
 hosts:
   description: Per host, its summary and the ids of its failed, waived and expired-waiver controls.
   returned: always
@@ -206,7 +241,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import drift, report, report_policy, validate
-from ansible.module_utils.nsverify.report import files
+from ansible.module_utils.nsverify.report import files, hostfiles, inputs
 
 try:
     import yaml
@@ -237,6 +272,8 @@ def build_module():
             mode=dict(type="raw", default="0644"),
             force=dict(type="bool", default=False),
             fail_on_failed=dict(type="bool", default=False),
+            merge=dict(type="bool", default=False),
+            max_age=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
@@ -300,6 +337,8 @@ def host_summaries(rep):
             "failed": [e["id"] for e in r["controls"] if e["status"] == "fail"],
             "waived": [e["id"] for e in r["controls"] if e["status"] == "waived"],
             "expired_waivers": [w["control"] for w in r["waivers"]["expired"]],
+            "audited": r.get("audited"),
+            "stale": bool(r.get("stale")),
         }
     return out
 
@@ -310,13 +349,35 @@ def summary_text(rep):
     return "".join("%s: %s\n" % (h, r["summary_line"]) for h, r in sorted(rep["hosts"].items()))
 
 
-def compose(module, p, waivers, today, generated, json_path):
+def gather_hosts(module, p, now, max_age):
+    """(hosts to evaluate, merge summary or None): with merge, this run's hosts over every host file in dest."""
+    if not p["merge"]:
+        return p["hosts"], None
+    try:
+        for host in p["hosts"]:
+            hostfiles.host_path(hostfiles.hosts_dir(p["dest"]), host)
+    except validate.InvalidInput as exc:
+        module.fail_json(msg="hosts: %s; merge=true writes one file per host into %s" % (exc, p["dest"]))
+    try:
+        stored = hostfiles.read_host_files(hostfiles.hosts_dir(p["dest"]))
+    except hostfiles.HostFileError as exc:
+        module.fail_json(msg=str(exc))
+    return hostfiles.merge(p["hosts"], stored, now, max_age)
+
+
+def compose(module, p, hosts, merged, waivers, today, generated, json_path):
     """Evaluate, enrich for the profile, compare with the baseline and gate: the report to publish."""
     rep = report.build_report(
-        p["hosts"], waivers, today=today, generated=generated, title=p["title"], min_headroom=p["min_headroom"]
+        hosts,
+        waivers,
+        today=today,
+        generated=generated,
+        title=p["title"],
+        min_headroom=p["min_headroom"],
+        merged=merged,
     )
     baseline, baseline_name = load_baseline(module, p["baseline"], json_path)
-    distros = {h: (v or {}).get("distribution") for h, v in p["hosts"].items()}
+    distros = {h: (v or {}).get("distribution") for h, v in hosts.items()}
     try:
         return report_policy.compose(
             rep, p["profile"], distros, baseline, baseline_name, p["fail_on"], p["fail_on_new"], p["baseline"]
@@ -348,13 +409,18 @@ def check_arguments(module, p):
         module.fail_json(msg=str(exc))
     if p["min_headroom"] < 0:
         module.fail_json(msg="min_headroom must be 0 or more, got %d" % p["min_headroom"])
-    bad_hosts = [h for h, v in p["hosts"].items() if v is not None and not isinstance(v, dict)]
-    if bad_hosts:
+    try:
+        inputs.check_hosts(p["hosts"])
+    except inputs.InputError as exc:
         module.fail_json(
-            msg="hosts: each value must be a mapping with facts/proofs/container; not so for %s"
-            % ", ".join(sorted(bad_hosts))
+            msg="%s (hosts: each value must be a mapping of the host's report inputs: facts, proofs, container, "
+            "workloads, distribution)" % exc
         )
-    return mode, today
+    try:
+        max_age = hostfiles.parse_max_age(p["max_age"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    return mode, today, max_age
 
 
 def render(fmt, rep, basename):
@@ -366,13 +432,15 @@ def render(fmt, rep, basename):
 def main():
     module = build_module()
     p = module.params
-    mode, today = check_arguments(module, p)
+    mode, today, max_age = check_arguments(module, p)
     waivers = load_waivers(module, p["waivers"])
 
     # decide
-    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    generated = now.strftime(hostfiles.TIME_FORMAT)
     json_path = os.path.join(p["dest"], "%s.json" % p["basename"])
-    rep = compose(module, p, waivers, today, generated, json_path)
+    hosts, merged = gather_hosts(module, p, now, max_age)
+    rep = compose(module, p, hosts, merged, waivers, today, generated, json_path)
     paths = {"json": json_path}
     for fmt in p["formats"]:
         paths[fmt] = os.path.join(p["dest"], "%s.%s" % (p["basename"], report.EXTENSIONS[fmt]))
@@ -396,6 +464,7 @@ def main():
         generated=rep["generated"],
         gate=rep["gate"],
         drift=drift_result(rep),
+        merge=dict(merged or {}, host_files={}, summary_line=hostfiles.stale_line(merged)),
     )
     if module._diff:
         result["diff"] = {
@@ -406,6 +475,17 @@ def main():
         }
 
     # act
+    if p["merge"] and not module.check_mode:
+        try:
+            result["merge"]["host_files"] = hostfiles.write_host_files(
+                hostfiles.hosts_dir(p["dest"]), p["hosts"], generated, mode
+            )
+        except OSError as exc:
+            module.fail_json(
+                msg="cannot write the host files into %s: %s; choose a writable dest"
+                % (hostfiles.hosts_dir(p["dest"]), exc.strerror or exc),
+                **result,
+            )
     if changed and not module.check_mode:
         try:
             if not os.path.isdir(p["dest"]):

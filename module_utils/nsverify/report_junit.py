@@ -115,6 +115,8 @@ def render_junit(report):
         # one mapping and refuses a name twice.
         facts = (
             ("kernel", r.get("kernel")),
+            ("audited", r.get("audited")),
+            ("stale", (r.get("stale") or {}).get("reason")),
             ("summary", r.get("summary_line")),
             ("profile", (report.get("profile") or {}).get("name")),
             ("schema", report.get("schema")),

@@ -170,6 +170,7 @@ def outcome_digest(report):
             ]
             for name, r in report["hosts"].items()
         },
+        "stale": sorted(name for name, r in report["hosts"].items() if r.get("stale")),
     }
     return hashlib.sha256(json.dumps(outcome, sort_keys=True, default=str).encode()).hexdigest()
 

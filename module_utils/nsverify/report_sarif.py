@@ -58,11 +58,13 @@ def _rule(entry):
     return rule
 
 
-def _result(host, entry, rule_index, artifact_uri):
+def _result(host, entry, rule_index, artifact_uri, stale=None):
     sev = entry.get("severity") or "medium"
     props = {"host": host, "severity": sev, "status": entry["status"], "evidence": entry.get("evidence")}
     if entry.get("drift"):
         props["drift"] = entry["drift"]["state"]
+    if stale:  # a failure last seen on a host whose file is older than the max age: not current
+        props["stale"] = stale
     return {
         "ruleId": entry["id"],
         "ruleIndex": rule_index,
@@ -90,7 +92,7 @@ def build_sarif(report, artifact_uri="nsverify-report.json"):
                 index[e["id"]] = len(rules)
                 rules.append(_rule(e))
     results = [
-        _result(host, e, index[e["id"]], artifact_uri)
+        _result(host, e, index[e["id"]], artifact_uri, (r.get("stale") or {}).get("reason"))
         for host, r in report["hosts"].items()
         for e in r["controls"]
         if e["status"] == "fail"
@@ -104,6 +106,7 @@ def build_sarif(report, artifact_uri="nsverify-report.json"):
             "schema": report.get("schema"),
             "drift": (report.get("drift") or {}).get("counts"),
             "gate": (report.get("gate") or {}).get("message"),
+            "staleHosts": (report.get("merge") or {}).get("stale") or [],
         },
     }
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}

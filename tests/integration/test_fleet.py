@@ -1,8 +1,9 @@
 """docs/FLEET.md, what can be shown on one machine: playbooks/audit.yml, unchanged, over an inventory of many
 local aliases with forks and `strategy: free`, and run as two job slices (disjoint --limit halves, as AWX job
 slicing runs them) into one audit directory. Each run writes the JSON of exactly the hosts it saw; nothing
-fails because a host of the other slice is missing. (Merging the slices into one fleet report is the report
-engine's part of issue 14, not tested here.)"""
+fails because a host of the other slice is missing. playbooks/report.yml run the same way (two --limit slices
+into one report directory) writes each host's inputs to <dir>/hosts/<host>.json and renders one fleet report
+with the hosts of both slices; a rerun with the same outcome is changed=0."""
 
 import json
 import os
@@ -31,7 +32,8 @@ def _inventory(path):
     return path
 
 
-def run_audit(base, out_dir, *extra, strategy=None):
+def run_play(base, playbook, *extra, strategy=None):
+    """ansible-playbook playbooks/<playbook> over the fleet inventory: (stdout, {host: failed=N}, {host: changed})."""
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
     env = dict(
         os.environ,
@@ -42,12 +44,17 @@ def run_audit(base, out_dir, *extra, strategy=None):
     )
     if strategy:
         env["ANSIBLE_STRATEGY"] = strategy  # the play itself stays as it is
-    cmd = [str(exe) if exe.exists() else shutil.which("ansible-playbook"), str(ROOT / "playbooks" / "audit.yml")]
-    cmd += ["-i", str(base / "fleet.yml"), "-e", "nsverify_audit_dir=%s" % out_dir]
+    cmd = [str(exe) if exe.exists() else shutil.which("ansible-playbook"), str(ROOT / "playbooks" / playbook)]
+    cmd += ["-i", str(base / "fleet.yml")]
     proc = subprocess.run(cmd + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    recap = dict(re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=\d+\s+unreachable=0\s+(failed=\d+)", proc.stdout, re.M))
-    return proc.stdout, recap
+    rows = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+(failed=\d+)", proc.stdout, re.M)
+    return proc.stdout, {h: f for h, _, f in rows}, {h: int(c) for h, c, _ in rows}
+
+
+def run_audit(base, out_dir, *extra, strategy=None):
+    stdout, recap, _ = run_play(base, "audit.yml", "-e", "nsverify_audit_dir=%s" % out_dir, *extra, strategy=strategy)
+    return stdout, recap
 
 
 def _summary_hosts(out_dir):
@@ -93,3 +100,49 @@ def test_job_slices_write_their_own_hosts_and_keep_the_others(base):
     assert sorted(p.stem for p in out.glob("*.json")) == HOSTS  # both slices' hosts are there
     assert {h: (out / ("%s.json" % h)).stat().st_mtime_ns for h in first} == mtimes  # slice 2 left slice 1 alone
     assert _summary_hosts(out) == second
+
+
+def run_report(base, out_dir, hosts):
+    # the real audit per host; proofs, container and workloads left out (the same for every alias, and slow)
+    return run_play(
+        base,
+        "report.yml",
+        "-e",
+        "nsverify_report_dir=%s" % out_dir,
+        "-e",
+        "nsverify_report_container_name=",
+        "--skip-tags",
+        "verify,container,workloads",
+        "--limit",
+        ",".join(hosts),
+        "--forks",
+        "4",
+    )
+
+
+def test_report_slices_merge_into_one_fleet_report(base):
+    out = base / "report"
+    first, second = HOSTS[:4], HOSTS[4:]
+    _, recap1, _ = run_report(base, out, first)
+    assert sorted(recap1) == first and set(recap1.values()) == {"failed=0"}
+    assert sorted(json.loads((out / "nsverify-report.json").read_text())["hosts"]) == first
+    audited = {h: json.loads((out / "hosts" / ("%s.json" % h)).read_text())["audited"] for h in first}
+
+    stdout, recap2, _ = run_report(base, out, second)
+    assert sorted(recap2) == second and set(recap2.values()) == {"failed=0"}
+    data = json.loads((out / "nsverify-report.json").read_text())
+    assert sorted(data["hosts"]) == HOSTS  # both slices in one report
+    assert data["merge"]["this_run"] == second and data["merge"]["from_files"] == first
+    assert sorted(p.stem for p in (out / "hosts").glob("*.json")) == HOSTS
+    for h in first:  # slice 2 took slice 1's hosts from their files, as they were audited then
+        assert data["hosts"][h]["audited"] == audited[h]
+        assert data["hosts"][h]["inputs"]["audit"] is True
+        assert data["hosts"][h]["summary_line"] == data["hosts"][HOSTS[-1]]["summary_line"]  # one kernel
+    fleet = re.search(r"fleet: (Count: (\d+), .*?)\s\|", stdout)
+    assert fleet and int(fleet.group(2)) == sum(r["summary"]["count"] for r in data["hosts"].values())
+    for name in ("nsverify-report.md", "nsverify-report.html", "nsverify-report.junit.xml", "nsverify-report.sarif"):
+        text = (out / name).read_text()
+        assert all(h in text for h in HOSTS) or name.endswith(".sarif"), name
+
+    _, recap3, changed3 = run_report(base, out, second)
+    assert set(recap3.values()) == {"failed=0"} and set(changed3.values()) == {0}  # same outcome: changed=0

@@ -85,6 +85,7 @@ def runs(tmp_path_factory):
 def test_report_files_are_written_and_summary_printed(runs):
     reports = runs["tmp"] / "reports"
     assert sorted(os.listdir(reports)) == [
+        "hosts",  # the fleet merge's per-host files (docs/FLEET.md)
         "nsverify-report.html",
         "nsverify-report.json",
         "nsverify-report.junit.xml",

@@ -299,8 +299,13 @@ def evaluate_host(
     }
 
 
-def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify compliance report", min_headroom=1):
-    """hosts: {name: {"facts", "proofs", "container", "workloads"[, "audited"]}} -> the fleet report dict."""
+def build_report(
+    hosts, waivers=(), today=None, generated=None, title="nsverify compliance report", min_headroom=1, merged=None
+):
+    """hosts: {name: {"facts", "proofs", "container", "workloads"[, "audited", "stale"]}} -> the fleet report dict.
+
+    merged: the fleet merge's summary (report.hostfiles.merge: this_run, from_files, stale, max_age), kept
+    under "merge"."""
     today = today or datetime.date.today()
     waivers = list(waivers)
     host_reports = {}
@@ -316,7 +321,7 @@ def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify 
             min_headroom,
             workloads=data.get("workloads"),
         )
-        for key in ("audited", "run"):  # when and by which run the host's inputs were gathered (fleet merge)
+        for key in ("audited", "run", "stale"):  # when the inputs were gathered, and whether too long ago (merge)
             if data.get(key) is not None:
                 host_reports[name][key] = data[key]
     total = {"count": 0, "pass": 0, "fail": 0, "skip": 0, "waived": 0}
@@ -334,6 +339,8 @@ def build_report(hosts, waivers=(), today=None, generated=None, title="nsverify 
         "summary": total,
         "summary_line": summary_line(total),
     }
+    if merged is not None:
+        report["merge"] = merged
     report["outcome_digest"] = outcome_digest(report)
     return report
 
@@ -350,6 +357,7 @@ def outcome_digest(report):
             name: [[e["id"], e["status"], e.get("waiver"), e.get("waiver_expired")] for e in r["controls"]]
             for name, r in report["hosts"].items()
         },
+        "stale": sorted(name for name, r in report["hosts"].items() if r.get("stale")),
     }
     return hashlib.sha256(json.dumps(outcome, sort_keys=True, default=str).encode()).hexdigest()
 

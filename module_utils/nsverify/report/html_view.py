@@ -196,6 +196,12 @@ def _page_head(report, hosts):
         '<p class="overview">%d host(s): %s%s</p>'
         % (len(hosts), counted, "; %d with expired waivers" % expired if expired else "")
     )
+    stale = [h for h in hosts if report["hosts"][h].get("stale")]
+    if stale:
+        out.append(
+            '<p class="overview warn">%d stale host(s), not current (older than %s): %s</p>'
+            % (len(stale), _e((report.get("merge") or {}).get("max_age") or "?"), _e(", ".join(stale)))
+        )
     gate = html_compliance.gate_html(report)
     return out + ([gate] if gate else []) + html_compliance.filter_inputs(report)
 
@@ -213,6 +219,8 @@ def _hosts_table(report, hosts, anchors):
             notes.append('<span class="warn">missing: %s</span>' % _e(", ".join(missing)))
         if r["waivers"]["expired"]:
             notes.append('<span class="warn">%d expired waiver(s)</span>' % len(r["waivers"]["expired"]))
+        if r.get("stale"):
+            notes.append('<span class="warn">stale: %s</span>' % _e(r["stale"]["reason"]))
         cls, word = _host_state(r)
         out.append(
             '<tr><td><a href="#%s">%s</a></td><td><span class="badge %s">%s</span></td><td class="mono">%s</td>'

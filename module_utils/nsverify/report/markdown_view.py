@@ -32,14 +32,27 @@ def _md_json(value):
 _MD_STATUS = {"pass": "PASS", "fail": "**FAIL**", "skip": "skip", "waived": "_waived_"}
 
 
+def _stale_text(host, r):
+    return "%s last audited %s (%s ago, max age %s)" % (
+        _md(host),
+        _md(r["stale"]["audited"]),
+        _md(r["stale"]["age"]),
+        _md(r["stale"]["max_age"]),
+    )
+
+
 def render_markdown(report):
     hosts = list(report["hosts"])
     lines = ["# %s" % _md(report["title"]), ""]
     lines.append("Generated %s. Fleet: %s" % (_md(report.get("generated") or report["date"]), report["summary_line"]))
+    stale = [h for h in hosts if report["hosts"][h].get("stale")]
+    if stale:
+        lines += ["", "**Stale hosts** (not current): " + "; ".join(_stale_text(h, report["hosts"][h]) for h in stale)]
     lines += ["", "| Host | Kernel | Summary |", "|---|---|---|"]
     for h in hosts:
         r = report["hosts"][h]
-        lines.append("| %s | %s | %s |" % (_md(h), _md(r["kernel"] or "?"), r["summary_line"]))
+        mark = " (**stale**: audited %s)" % _md(r["stale"]["audited"]) if r.get("stale") else ""
+        lines.append("| %s | %s | %s%s |" % (_md(h), _md(r["kernel"] or "?"), r["summary_line"], mark))
     lines += [
         "",
         "## Matrix",
