@@ -1,5 +1,7 @@
 """The compliance parts of the HTML view for an enriched report (schema nsverify-report/2): severity
-chips, filters by status and severity (checkboxes and CSS sibling selectors: still no script), each
+chips, filters by status and severity (checkboxes and CSS sibling selectors: still no script; a link
+may set them: report.html#status=fail, #severity=high, #status=fail&severity=high, through :target on
+hidden markers), each
 control's remediation and references folded next to its evidence, the kernels x namespace types
 matrix, the gate and the drift section. Every function returns "" (or nothing) for a report without
 that data, so the view still renders schema 1 reports as before.
@@ -13,7 +15,7 @@ from ansible.module_utils.nsverify import catalog, control_data, controls
 
 SEVERITIES = control_data.SEVERITIES
 STATUSES = ("pass", "fail", "waived", "skip")
-_RANK = {"fail": 0, "waived": 1, "skip": 2, "pass": 3}
+STATUS_RANK = {"fail": 0, "waived": 1, "skip": 2, "pass": 3}  # worst first
 
 CSS = """
 .sev{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:700;text-transform:uppercase;
@@ -33,7 +35,16 @@ b.fltl:first-of-type{margin-left:0}
 .gate{padding:10px 14px;border-radius:6px;margin:0 0 14px;font-weight:600}
 .gate.bad{background:var(--fail-bg);color:var(--fail)}.gate.ok{background:var(--pass-bg);color:var(--pass)}
 details.fix summary{color:#8250df}
+.preset{display:none;margin:0 0 12px;padding:8px 12px;border:1px solid #8250df;border-radius:6px;background:#fbefff;
+scroll-margin-top:100vh}
+.preset:target{display:block}
+p.views{margin:0 0 14px;font-size:13px}
+p.views a{margin-right:10px}
 """
+# The link-set filters: one hidden marker per fragment, before every section; :target shows it and
+# hides the rows it filters out (a fragment can say one status, one severity, or both, either order).
+PRESET_LINKS = (("failures", "fail", None), ("failed critical", "fail", "critical"), ("failed high", "fail", "high"))
+PRESET_LINKS += (("waived", "waived", None), ("skipped", "skip", None))
 
 
 def _e(text):
@@ -44,12 +55,63 @@ def is_enriched(report):
     return str(report.get("schema", "")).endswith("/2")
 
 
+def preset_ids():
+    """[(fragment, status or None, severity or None)]: every fragment a link may use."""
+    out = [("status=%s" % s, s, None) for s in STATUSES] + [("severity=%s" % v, None, v) for v in SEVERITIES]
+    for s in STATUSES:
+        for v in SEVERITIES:
+            out += [("status=%s&severity=%s" % (s, v), s, v), ("severity=%s&status=%s" % (v, s), s, v)]
+    return out
+
+
+def _preset_rules():
+    rules = []
+    for attr, values, pick in (("status", STATUSES, 1), ("severity", SEVERITIES, 2)):
+        for value in values:
+            markers = [
+                '[id="%s"]:target~section [data-%s]:not([data-%s=%s])' % (p[0], attr, attr, value)
+                for p in preset_ids()
+                if p[pick] == value
+            ]
+            rules.append(",".join(markers) + "{display:none}")
+    targeted = ",".join('[id="%s"]:target~section tr.grp' % p[0] for p in preset_ids())
+    rules.append(targeted + "{display:none}")
+    # a host with no row left is folded away (:has(); a browser without it shows the empty card, no harm)
+    for frag, status, severity in preset_ids():
+        want = "".join('[data-%s="%s"]' % (k, v) for k, v in (("status", status), ("severity", severity)) if v)
+        rules.append('[id="%s"]:target~section.card[id^=host-]:not(:has(tr%s)){display:none}' % (frag, want))
+    return rules
+
+
 def filter_css():
     """Hide a row whose status or severity checkbox is off: the inputs come first in <main>, every
-    section after them, so `#f-x:not(:checked) ~ section [data-...]` reaches the rows."""
+    section after them, so `#f-x:not(:checked) ~ section [data-...]` reaches the rows; the same for
+    a link's fragment, through the marker it targets (its scroll-margin keeps the page at the top:
+    a fragment would otherwise scroll the summary and the filters away)."""
     rules = ["#f-%s:not(:checked)~section [data-status=%s]{display:none}" % (s, s) for s in STATUSES]
     rules += ["#f-%s:not(:checked)~section [data-severity=%s]{display:none}" % (s, s) for s in SEVERITIES]
-    return CSS + "\n".join(rules) + "\n"
+    return CSS + "\n".join(rules + _preset_rules()) + "\n"
+
+
+def _preset_markers():
+    out = []
+    for frag, status, severity in preset_ids():
+        what = ", ".join("%s %s" % (k, v) for k, v in (("status", status), ("severity", severity)) if v is not None)
+        out.append(
+            '<p class="preset" id="%s"><b>Filtered by this link</b> (#%s): only rows of %s are shown; the '
+            'checkboxes above still apply. <a href="#">Show everything</a></p>' % (_e(frag), _e(frag), _e(what))
+        )
+    return out
+
+
+def _preset_links():
+    links = []
+    for label, status, severity in PRESET_LINKS:
+        frag = "status=%s" % status + ("&severity=%s" % severity if severity else "")
+        links.append('<a href="#%s">%s</a>' % (_e(frag), _e(label)))
+    return '<p class="views note">Views to link to: %s (add #status=S, #severity=V or both to the address)</p>' % (
+        "".join(links)
+    )
 
 
 def filter_inputs(report):
@@ -63,7 +125,7 @@ def filter_inputs(report):
             '<input class="flt" type="checkbox" id="f-%s" checked><label class="flt" for="f-%s">%s</label>' % (v, v, v)
             for v in values
         ]
-    return ["".join(out)]
+    return ["".join(out), _preset_links()] + _preset_markers()
 
 
 def severity_chip(e):
@@ -132,9 +194,11 @@ def _kernel_cells(records, hosts_by_kernel, kernel):
         if not statuses:
             cells.append('<td class="s none">&ndash;</td>')
             continue
-        worst = min(statuses, key=lambda s: _RANK[s])
+        worst = min(statuses, key=lambda s: STATUS_RANK[s])
         note = "%d/%d hosts %s" % (statuses.count(worst), len(statuses), worst)
-        cells.append('<td class="s"><span class="badge %s" title="%s">%s</span></td>' % (worst, _e(note), _e(worst)))
+        cells.append(
+            '<td class="s"><span class="badge %s" title="%s">%s</span></td>' % (worst, _e(note), _e(worst.upper()))
+        )
     return cells
 
 

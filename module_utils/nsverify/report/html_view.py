@@ -124,7 +124,12 @@ def _wide_matrix(rows, hosts, anchors, index):
                 cells.append(
                     '<td class="s">%s</td>' % _badge(e["status"], "#%s-%s" % (anchors[h], e["id"]), e["reason"])
                 )
-        sev = ' data-severity="%s"' % _e(row["severity"]) if row.get("severity") else ""
+        sev = ""
+        if row.get("severity"):
+            # the worst status of the row across hosts: the status filter keeps a control failing anywhere
+            statuses = [index[h][row["id"]]["status"] for h in hosts if row["id"] in index[h]]
+            worst = min(statuses, key=lambda s: html_compliance.STATUS_RANK[s]) if statuses else None
+            sev = (' data-status="%s"' % worst if worst else "") + ' data-severity="%s"' % _e(row["severity"])
         out.append(
             '<tr%s><td class="id">%s%s</td><td>%s</td>%s</tr>'
             % (sev, _e(row["id"]), html_compliance.severity_chip(row), _e(row["title"]), "".join(cells))
