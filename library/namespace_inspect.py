@@ -143,6 +143,8 @@ targets:
   description:
     - One entry per inspected target. C(namespaces) per type holds C(status) (own, shared, unknown), C(inode),
       C(reference_inode) and C(shared_with) (C(host) and/or the names of other targets and containers).
+    - For an nsverify container the target is its workload (the oldest child of its init, under the seccomp
+      profile, the kept capabilities and the cgroup limits), with C(init_pid) naming the init (nsv-init).
   returned: always
   type: list
   elements: dict

@@ -244,6 +244,34 @@ def time_offsets(pid, proc="/proc"):
     return {"offsets": offsets, "zero": all(v["seconds"] == 0 and v["nanoseconds"] == 0 for v in offsets.values())}
 
 
+def children(pid, proc="/proc"):
+    """The PIDs whose parent is `pid`, oldest first (by start time); [] when it has none or is gone."""
+    try:
+        kids = [int(c) for c in _read(pid, "task/%s/children" % pid, proc).split()]
+    except OSError:  # no CONFIG_PROC_CHILDREN: scan every process's parent
+        kids = []
+        for entry in filter(str.isdigit, os.listdir(proc)):
+            try:
+                if procfs.parse_stat(_read(entry, "stat", proc))["ppid"] == int(pid):
+                    kids.append(int(entry))
+            except (OSError, ValueError, IndexError, KeyError):
+                continue
+    dated = [(start_time(k, proc), k) for k in kids]
+    return [k for t, k in sorted(d for d in dated if d[0] is not None)]
+
+
+def nsverify_workload(spec, proc="/proc"):
+    """The process to inspect for an nsverify container: its workload, not its init. nsv-init is the runtime's
+    part (as conmon is podman's): it stays unfiltered, with the caller's capabilities, outside the limited
+    cgroup, while the workload runs under the seccomp profile, the kept capabilities and the limits. The
+    workload is init's oldest child (the first it forks); exec'd processes and orphans it adopts are younger.
+    Other runtimes' specs, and a container whose workload is gone, are returned as they are."""
+    if spec.get("runtime") != "nsverify" or not spec.get("pid"):
+        return spec
+    kids = children(spec["pid"], proc)
+    return dict(spec, pid=kids[0], init_pid=spec["pid"]) if kids else spec
+
+
 def read_process(pid, proc="/proc", layout=None, last_cap=None, ioctl=None):
     """Everything about one process except the sharing (which needs the other targets).
 
@@ -362,6 +390,7 @@ def inspect_targets(specs, reference, proc="/proc", ioctl=None, others=()):
     last_cap = syscalls.cap_last_cap(proc)
     inspected, errors = [], []
     for spec in specs:
+        spec = nsverify_workload(spec, proc)
         try:
             data = read_process(spec["pid"], proc, layout, last_cap, ioctl)
         except TargetError as exc:

@@ -564,9 +564,10 @@ def test_nsverify_container():
         assert started["state"] == "running", started
         result = inspect(containers=["nsverify:" + name], runtimes=["nsverify"])
         t = by_name(result)["nsverify:" + name]
-        assert t["pid"] == started["container"]["init_pid"] and t["source"].endswith("/" + name)
+        # the target is the workload (init's first child, PID 2 inside), under the profile and the limits
+        assert t["init_pid"] == started["container"]["init_pid"] == t["ppid"] and t["source"].endswith("/" + name)
         assert_sharing(t, {"mnt", "uts", "ipc", "pid", "net", "cgroup"})
-        assert t["nspid"][-1] == 1
+        assert t["nspid"][-1] == 2
         assert t["cgroup"]["limits"]["pids"]["value"] == 32
     finally:
         container.remove(name)
