@@ -152,8 +152,9 @@ ansible_facts:
           description:
             - NS-KRN-009. C(kernel.unprivileged_userns_clone), C(kernel.apparmor_restrict_unprivileged_userns)
               (null where the kernel has no such sysctl), C(user.max_user_namespaces), the RHEL 7 boot options
-              found in C(/proc/cmdline), the audit's own seccomp mode and filter count (C(seccomp)), whether an unprivileged user can create a user namespace and use a
-              capability in it (with the probe's evidence), and notes.
+              found in C(/proc/cmdline), the audit's own seccomp mode and filter count (C(seccomp)), whether an
+              unprivileged user can create a user namespace and use a capability in it (with the probe's evidence),
+              and notes.
           type: dict
           returned: always
           sample: {"unprivileged_userns_clone": null, "apparmor_restrict_unprivileged_userns": null,
