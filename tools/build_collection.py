@@ -2,17 +2,20 @@
 """Build the nsverify.namespaces collection from this checkout, which keeps its own layout.
 
     tools/build_collection.py [--stage DIR] [--output-dir DIR] [--no-build]
+    tools/build_collection.py --respell      # respell `_` and unchecked subprocess.run in the checkout itself
 
 Stages DIR/ansible_collections/nsverify/namespaces/ (default DIR: .cache/collection/stage) with
   plugins/modules/        library/*.py
-  plugins/module_utils/   module_utils/nsverify/, imports rewritten to the collection's path, and the two
-                          spellings ansible-test's pylint refuses respelled (see pylint_compat)
+  plugins/module_utils/   module_utils/nsverify/, imports rewritten to the collection's path; a source that
+                          uses a spelling ansible-test's pylint refuses stops the build naming its lines
+                          (see pylint_compat; --respell fixes the checkout)
   roles/, playbooks/      short module and role names rewritten to FQCNs (nsverify.namespaces.<name>)
   meta/runtime.yml, galaxy.yml, README.md, changelogs/ (+ CHANGELOG.rst from the fragments),
   tests/sanity/           ansible-test ignore files: the license entries every module needs (the collection is
                           not GPLv3) plus the checkout's tests/sanity/ignore-*.txt
 then runs `ansible-galaxy collection build` into the output directory (default .cache/collection) and prints
-the artifact's path. The checkout is never changed: every rewrite happens in the staged copy.
+the artifact's path. The build never changes the checkout nor the code: the staged copy differs from it only
+by import paths and FQCNs.
 """
 
 from __future__ import annotations
@@ -110,11 +113,11 @@ def _is_unchecked_run(node):
 
 
 def pylint_compat(text, where="<engine>"):
-    """Two spellings ansible-test's pylint refuses and that ansible-lint does not let an ignore file excuse:
-    `_` as a throwaway name (ansible-core reserves it) and subprocess.run without check= (the engine reads
-    returncode itself). The staged copy gets `_unused` and an explicit check=False, which is what the code
-    means; the result is checked to differ from the original only by that. Spelling them so in
-    module_utils/ would make this a no-op."""
+    """Two spellings ansible-test's pylint refuses and that an ignore file cannot excuse: `_` as a throwaway
+    name (ansible-core reserves it: disallowed-name) and subprocess.run without check= (the engine reads
+    returncode itself). The respelled text has `_unused` and an explicit check=False, which is what the code
+    means; it is checked to differ from the original only by that. The checkout is spelled so (--respell
+    writes it; tests/unit/test_build_collection.py keeps it so), and the build refuses a source that is not."""
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     offsets = [0]
@@ -139,6 +142,33 @@ def pylint_compat(text, where="<engine>"):
     return text
 
 
+def pylint_problems(text, where="<engine>"):
+    """['path:line: what'] of every line pylint_compat would respell; [] when the source is spelled right."""
+    new = pylint_compat(text, where)
+    if new == text:
+        return []
+    old_lines, new_lines = text.splitlines(), new.splitlines()
+    out = []
+    for number, (old, now) in enumerate(zip(old_lines, new_lines), 1):
+        if old != now:
+            what = "check=False missing" if "check=False" in now and "check=False" not in old else "`_` as a name"
+            out.append("%s:%d: %s" % (where, number, what))
+    return out
+
+
+def respell_checkout(root=ROOT):
+    """Respell every module and engine file of the checkout in place; the paths changed."""
+    changed = []
+    for top in (root / "library", root / "module_utils"):
+        for path in sorted(top.rglob("*.py")):
+            text = path.read_text()
+            new = pylint_compat(text, path)
+            if new != text:
+                path.write_text(new)
+                changed.append(path)
+    return changed
+
+
 def qualify_doc_references(text, modules):
     """M(name) and seealso entries name the checkout's modules by short name; a collection's docs must use
     FQCNs (validate-modules checks it)."""
@@ -153,7 +183,15 @@ def copy_python_tree(src, dest, modules=None):
             continue
         target = dest / path.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = pylint_compat(rewrite_python(path.read_text()), path)
+        source = path.read_text()
+        problems = pylint_problems(source, path)
+        if problems:
+            raise BuildError(
+                "ansible-test's pylint refuses these spellings (name a throwaway `_unused`, give subprocess.run "
+                "check=False when the code reads returncode itself; `tools/build_collection.py --respell` does "
+                "both): %s" % "; ".join(problems)
+            )
+        text = rewrite_python(source)
         if modules:
             text = qualify_doc_references(text, modules)
         target.write_text(text)
@@ -399,7 +437,12 @@ def main(argv=None):
     parser.add_argument("--stage", help="staging directory (default .cache/collection/stage)")
     parser.add_argument("--output-dir", default=str(ROOT / ".cache" / "collection"), help="where the tarball goes")
     parser.add_argument("--no-build", action="store_true", help="only stage the tree")
+    parser.add_argument("--respell", action="store_true", help="respell the checkout's sources for pylint, then stop")
     args = parser.parse_args(argv)
+    if args.respell:
+        for path in respell_checkout(ROOT):
+            print("respelled %s (run ruff format on it)" % path)
+        return 0
     try:
         coll = stage(ROOT, args.stage)
         print("staged %s" % coll)

@@ -222,7 +222,7 @@ _NOT_BUILT_STAGES = (None, "unshare", "setns", "clone", "unshare-user")
 
 def verdict_for_errno(err, stage=None):
     """The support verdict (VERDICTS) that an errno from unshare/setns/clone stands for."""
-    verdict, _ = _ERRNO_VERDICT.get(err, ("unknown", None))
+    verdict, _unused = _ERRNO_VERDICT.get(err, ("unknown", None))
     if verdict == "not-built" and stage not in _NOT_BUILT_STAGES:
         return "unknown"
     return verdict

@@ -33,7 +33,7 @@ def run(argv, timeout=20):
     """(rc, stdout, stderr) of a command with LC_ALL=C; rc None when it is not installed."""
     env = dict(os.environ, LC_ALL="C")
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     except FileNotFoundError:
         return None, "", "%s: not installed" % argv[0]
     except subprocess.TimeoutExpired:
@@ -94,14 +94,14 @@ def nsverify():
 
 def parse_http_response(raw):
     """(status code, body bytes) of an HTTP/1.x response; a chunked body is joined."""
-    head, _, body = raw.partition(b"\r\n\r\n")
+    head, _unused, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     code = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines[1:])}
+    headers = {k.strip().lower(): v.strip() for k, _unused, v in (line.partition(b":") for line in lines[1:])}
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
         out, rest = b"", body
         while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
+            size_line, _unused, rest = rest.partition(b"\r\n")
             size = int(size_line.split(b";")[0] or b"0", 16)
             if size == 0:
                 break
@@ -284,7 +284,7 @@ def lxc(runner=run, lxc_paths=(LXC_PATH,)):
         for name in sorted(os.listdir(lxc_path)):
             if not os.path.isfile(os.path.join(lxc_path, name, "config")):
                 continue
-            rc, out, _ = runner(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"])
+            rc, out, _unused = runner(["lxc-info", "-P", lxc_path, "-n", name, "-s", "-p"])
             info = parse_lxc_info(out) if rc == 0 else {}
             if info.get("state") == "RUNNING" and info.get("pid"):
                 rows.append(_row("lxc", name, name, info["pid"], "lxc-info -P %s" % lxc_path))
@@ -303,7 +303,9 @@ def kubernetes(runner=run, sockets=CRI_SOCKETS):
         if rc != 0:
             return {"rows": rows, "error": "crictl ps on %s: %s" % (sock, err.strip())}
         for c in json.loads(out or "{}").get("containers", []):
-            rc, detail, _ = runner(["crictl", "--runtime-endpoint", "unix://" + sock, "inspect", "-o", "json", c["id"]])
+            rc, detail, _unused = runner(
+                ["crictl", "--runtime-endpoint", "unix://" + sock, "inspect", "-o", "json", c["id"]]
+            )
             pid = (json.loads(detail).get("info") or {}).get("pid") if rc == 0 else None
             labels = c.get("labels") or {}
             name = "%s/%s" % (labels.get("io.kubernetes.pod.name", "?"), (c.get("metadata") or {}).get("name"))

@@ -134,7 +134,7 @@ class _LineReader:
         """The next message; None at EOF; SpawnTimeout after the monotonic `deadline`."""
         while b"\n" not in self.buf:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.fd], [], [], remaining)
+            ready, _unused, _unused = select.select([self.fd], [], [], remaining)
             if not ready:
                 if remaining is not None and time.monotonic() >= deadline:
                     raise SpawnTimeout("no message from the child in time")
@@ -266,7 +266,7 @@ class Spawned:
 
     def wait(self):
         if self.returncode is None:
-            _, status = os.waitpid(self.child_pid, 0)
+            _unused, status = os.waitpid(self.child_pid, 0)
             self.returncode = exit_code(status)
         return self.returncode
 
@@ -316,7 +316,7 @@ def exit_code(status):
 def needs_fork(unshare_flags, join):
     """PID and time namespaces apply to children only (pid_for_children, time_for_children)."""
     children_only = catalog.CLONE_NEWPID | catalog.CLONE_NEWTIME
-    names = [t for t, _ in _join_pairs(join)]
+    names = [t for t, _unused in _join_pairs(join)]
     return bool(unshare_flags & children_only) or any(t in ("pid", "time") for t in names)
 
 
@@ -394,7 +394,7 @@ def spawn(
         _child(chan, child_fn, args, kwargs or {}, process, steps, fork)
     os.close(up_w)
     os.close(down_r)
-    for fd in list(join_cgroups) + [v for _, v in _join_pairs(join) if isinstance(v, int)]:
+    for fd in list(join_cgroups) + [v for _unused, v in _join_pairs(join) if isinstance(v, int)]:
         os.close(fd)  # the child has its copies
     return Spawned(pid, up_r, down_w, options)
 
@@ -476,7 +476,7 @@ def _enter(chan, steps):
 def _child(chan, child_fn, args, kwargs, process, steps, fork):
     """The direct child (and, with detach, its child). Never returns."""
     try:
-        keep = list(steps["join_cgroups"]) + [v for _, v in _join_pairs(steps["join"]) if isinstance(v, int)]
+        keep = list(steps["join_cgroups"]) + [v for _unused, v in _join_pairs(steps["join"]) if isinstance(v, int)]
         _become_process(chan, process, keep)
         if not fork:
             chan.send({"pid": os.getpid()})
@@ -514,7 +514,7 @@ def _fork_runner(chan, child_fn, args, kwargs, detach):
     if detach:
         os._exit(0)
     chan.close()
-    _, status = os.waitpid(gpid, 0)
+    _unused, status = os.waitpid(gpid, 0)
     os._exit(exit_code(status))
 
 

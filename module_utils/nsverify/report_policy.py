@@ -71,7 +71,7 @@ def distro_key(osinfo):
         return "ubuntu"
     if ident == "debian":
         return "debian"
-    if ident in ("rhel", "centos", "ol", "scientific") and version.split(".")[0] == "7":
+    if ident in ("rhel", "centos", "ol", "scientific") and version.split(".", 1)[0] == "7":
         return "rhel7"
     return None
 

@@ -82,7 +82,7 @@ def split_relative(rel):
 def _open_dir_openat2(root_fd, parts):
     if not parts:
         return os.dup(root_fd)
-    for _ in range(8):
+    for _unused in range(8):
         try:
             return openat2(root_fd, "/".join(parts), _DIR_FLAGS, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
         except OSError as exc:

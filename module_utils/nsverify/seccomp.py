@@ -396,7 +396,7 @@ def read_status(pid="self", proc="/proc"):
 def parse_status(text):
     fields = {}
     for line in text.splitlines():
-        key, _, value = line.partition(":")
+        key, _unused, value = line.partition(":")
         fields[key.strip()] = value.strip()
 
     def num(key):

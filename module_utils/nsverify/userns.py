@@ -67,7 +67,7 @@ def chain(path, request=NS_GET_PARENT, ioctl=None):
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     inodes, end = [fd_inode(fd)], None
     try:
-        for _ in range(MAX_DEPTH):
+        for _unused in range(MAX_DEPTH):
             try:
                 parent = ioctl_fd(fd, request, ioctl)
             except OSError as exc:
@@ -99,7 +99,7 @@ def owner_of(path, ioctl=None):
 
 def parent_of(path, ioctl=None):
     """Inode of the parent of a user or PID namespace at `path`, or None at the top of our view."""
-    inodes, _ = chain(path, NS_GET_PARENT, ioctl)
+    inodes, _unused = chain(path, NS_GET_PARENT, ioctl)
     return inodes[1] if len(inodes) > 1 else None
 
 

@@ -180,7 +180,7 @@ def limit_value(spec, text):
         value = int(text)
         return None if value >= V1_UNLIMITED else value
     if spec == "cpu.max":
-        quota, _, period = text.partition(" ")
+        quota, _unused, period = text.partition(" ")
         return None if quota == "max" else round(int(quota) / int(period or cgroups.CPU_PERIOD_US), 3)
     return text
 

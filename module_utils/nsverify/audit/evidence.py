@@ -148,7 +148,7 @@ def _count_processes(proc, types, seen):
                 ok = False
                 continue
             try:
-                _, ino = procfs.parse_ns_link(target)
+                _unused, ino = procfs.parse_ns_link(target)
             except ValueError:
                 ok = False
                 continue
@@ -167,7 +167,7 @@ def _count_nsfs_mounts(proc, types, seen):
     for m in procfs.parse_mountinfo(procfs.read_text(os.path.join(proc, "self", "mountinfo")) or ""):
         if m["fstype"] != "nsfs":
             continue
-        entry, _, rest = m["root"].partition(":[")
+        entry, _unused, rest = m["root"].partition(":[")
         if entry in entry_to_type and rest.endswith("]") and rest[:-1].isdigit():
             seen[entry_to_type[entry]].add(int(rest[:-1]))
             nsfs += 1

@@ -31,6 +31,7 @@ def host_addresses():
             text=True,
             env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             timeout=30,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return []

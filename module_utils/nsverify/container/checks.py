@@ -204,7 +204,7 @@ def parse_flat_keyed(text):
     """cgroup flat-keyed text ("max 3\n") -> {key: int}; unreadable values are left out."""
     out = {}
     for line in (text or "").splitlines():
-        k, _, v = line.partition(" ")
+        k, _unused, v = line.partition(" ")
         if v.strip().isdigit():
             out[k] = int(v)
     return out
@@ -312,7 +312,7 @@ def oom_kills(spec):
     else:
         text = cgroups.read_value(os.path.join(spec["path"], "memory.events")) or ""
     for line in text.splitlines():
-        k, _, v = line.partition(" ")
+        k, _unused, v = line.partition(" ")
         if k == "oom_kill":
             return int(v)
     return None
@@ -381,7 +381,7 @@ def escape_attempt(marker, workdir="/dev/shm/nsv-escape"):
     os.chdir("/")
     os.makedirs(workdir, exist_ok=True)
     os.chroot(workdir)
-    for _ in range(64):
+    for _unused in range(64):
         os.chdir("..")
     os.chroot(".")
     st = os.stat("/")
@@ -526,7 +526,7 @@ CHECKS = (
     ("NS-CTR-010", check_caps),
     ("NS-CTR-011", check_namespaces),
 )
-CHECK_IDS = tuple(c for c, _ in CHECKS)
+CHECK_IDS = tuple(c for c, _unused in CHECKS)
 
 
 def run(state, ids=None):

@@ -247,7 +247,7 @@ def _veth(name, veth, host, container, network):
         from ansible.module_utils.nsverify.container import addresses
 
         network = addresses.allocate(name, host)
-    _, host_addr, ctr_addr = validate.network30(network)
+    _unused, host_addr, ctr_addr = validate.network30(network)
     return {"host": host, "container": container, "host_address": host_addr, "container_address": ctr_addr}
 
 

@@ -58,7 +58,7 @@ def _open_joins(running, join_user):
         if not state.init_alive(running):
             raise ContainerError("container %s stopped while joining it" % running.get("name"))
     except BaseException:
-        for fd in [fd for _, fd in ns_fds] + cg_fds:
+        for fd in [fd for _unused, fd in ns_fds] + cg_fds:
             os.close(fd)
         raise
     return ns_fds, cg_fds
@@ -80,7 +80,7 @@ def _collect(child, out_r, err_r, timeout, limit):
             exited_at = now
         if exited_at is not None and now - exited_at > DRAIN:
             break
-        ready, _, _ = select.select(open_fds, [], [], 0.05)
+        ready, _unused, _unused = select.select(open_fds, [], [], 0.05)
         for fd in ready:
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -108,7 +108,7 @@ def exec_in(running, argv, timeout=30.0, limit=1 << 20, join_user=True):
         raise ContainerError("container %s is not running" % running.get("name"))
     oom_adj = init.workload_oom_score_adj(running["init_pid"])
     ns_fds, cg_fds = _open_joins(running, join_user)
-    in_user = any(t == "user" for t, _ in ns_fds)
+    in_user = any(t == "user" for t, _unused in ns_fds)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:

@@ -323,7 +323,7 @@ def init_main(chan, config, p, payload_fds=()):
     # container ends (like docker), after the others got SIGTERM and the grace.
     while True:
         try:
-            pid, _ = os.waitpid(-1, 0)
+            pid, _unused = os.waitpid(-1, 0)
         except ChildProcessError:
             os._exit(0)
         if pid == workload:

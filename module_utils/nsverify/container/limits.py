@@ -47,7 +47,7 @@ def restore(running_state):
     """Write the tampered limits again; returns drift() as it was before. Raises ContainerError when one stays off."""
     tampered = drift(running_state)
     errors = {}
-    for _ in range(2):
+    for _unused in range(2):
         for path in sorted(drift(running_state)):
             try:
                 with open(path, "w") as fh:

@@ -38,7 +38,7 @@ def interfaces_here():
     (SIOCGIFADDR, netdevice(7): the first IPv4 address; no ip binary needed)."""
     out = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _, name in sorted(socket.if_nameindex()):
+        for _unused, name in sorted(socket.if_nameindex()):
             try:
                 addr = _ipv4_of(s, name, SIOCGIFADDR)
                 mask = _ipv4_of(s, name, SIOCGIFNETMASK)

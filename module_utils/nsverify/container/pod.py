@@ -93,7 +93,7 @@ def open_joins(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
                 % (entry["name"], config["name"], ", ".join(moved) or "its init is gone")
             )
     except BaseException:
-        for _, fd in fds:
+        for _unused, fd in fds:
             os.close(fd)
         raise
     return fds, first, inodes

@@ -110,7 +110,7 @@ def named_cgroups(name):
 def leftovers(name, run_dir=RUN_DIR, data_dir=DATA_DIR):
     """What of container `name` exists on the host: for stop/absent decisions and tests."""
     p = paths(name, run_dir, data_dir)
-    host_veth, _ = config_room.veth_names(name)
+    host_veth, _unused = config_room.veth_names(name)
     out = {}
     if os.path.isdir(p["run"]):
         out["run_dir"] = p["run"]

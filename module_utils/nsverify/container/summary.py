@@ -67,7 +67,7 @@ def limit_lines(cg_state, config):
             if spec["version"] == 1:
                 quota, period = read(spec, "cpu.cfs_quota_us"), read(spec, "cpu.cfs_period_us")
             else:
-                quota, _, period = (read(spec, "cpu.max") or "").partition(" ")
+                quota, _unused, period = (read(spec, "cpu.max") or "").partition(" ")
             try:
                 cpus = "%g" % (int(quota) / int(period))
             except (TypeError, ValueError, ZeroDivisionError):

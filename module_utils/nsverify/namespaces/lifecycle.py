@@ -64,7 +64,7 @@ def _remove_locked(name, base, ns_dir, proc):
         if holder.stop_holder(orphan, name, proc):
             done["untracked_holders_killed"].append(orphan["pid"])
     # unmount deepest first; repeat, since a path may carry stacked mounts
-    for _ in range(8):
+    for _unused in range(8):
         own = mounts_under(base, procfs.read_mountinfo(proc=proc))
         if not own:
             break
@@ -297,7 +297,7 @@ def repair(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
         for t in exam["missing"]:
             pid = state["holder"]["pid"]
             target = os.path.join(base, t)
-            for _ in range(8):  # drop whatever sits there now (a stale or foreign mount)
+            for _unused in range(8):  # drop whatever sits there now (a stale or foreign mount)
                 if not mounts_at(target, procfs.read_mountinfo(proc=proc)):
                     break
                 syscalls.umount2(target, syscalls.MNT_DETACH)

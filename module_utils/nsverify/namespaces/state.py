@@ -102,7 +102,7 @@ def release_namespaces_dir(ns_dir=NAMESPACES_DIR, proc="/proc"):
             return False
     except FileNotFoundError:
         return False
-    for _ in range(8):
+    for _unused in range(8):
         if not mounts_at(ns_dir, procfs.read_mountinfo(proc=proc)):
             break
         syscalls.umount2(ns_dir, syscalls.MNT_DETACH)

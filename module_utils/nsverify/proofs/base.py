@@ -379,7 +379,7 @@ def become_root_if_mapped():
     process makes in namespaces owned by it (files, mqueues) need an id mapped in it."""
     with open("/proc/self/uid_map") as fh:
         uid_lines = procfs.parse_id_map(fh.read())
-    if any(inside == 0 for inside, _, _ in uid_lines):
+    if any(inside == 0 for inside, _unused, _unused in uid_lines):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
 

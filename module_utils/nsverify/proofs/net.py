@@ -64,7 +64,7 @@ def set_if_up(name, up):
 
 
 def interfaces():
-    return sorted(name for _, name in socket.if_nameindex())
+    return sorted(name for _unused, name in socket.if_nameindex())
 
 
 # ---------------------------------------------------------------- 001 + 002 inside

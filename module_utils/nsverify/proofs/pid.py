@@ -105,7 +105,7 @@ def _orphan_test():
     os.write(go_w, b"g")
     os.close(go_w)
     try:
-        pid, _ = os.waitpid(orphan, 0)
+        pid, _unused = os.waitpid(orphan, 0)
         reaped = pid == orphan
     except ChildProcessError:
         reaped = False  # not our child: it was not re-parented to us
@@ -123,7 +123,7 @@ def _inside(rendezvous, sentinel_comm, init_token, own_init):
     sleepers = []
     if own_init:
         r, w = os.pipe()
-        for _ in range(SLEEPERS):
+        for _unused in range(SLEEPERS):
             kid = os.fork()
             if kid == 0:
                 os.close(r)

@@ -36,7 +36,7 @@ def read_timens_offsets(pid="self", proc="/proc"):
 
 
 def _clocks():
-    return dict((name, _time.clock_gettime(cid)) for name, _, cid in CLOCKS)
+    return dict((name, _time.clock_gettime(cid)) for name, _unused, cid in CLOCKS)
 
 
 def _inside(rendezvous):
@@ -90,7 +90,7 @@ def prove(ctx):
     base.require_ok(res, "time-namespace probe")
     if host is None:
         raise base.ProbeFailed(res, "time-namespace probe never reached its rendezvous")
-    for name, cid, _ in CLOCKS:
+    for name, cid, _unused in CLOCKS:
         expected = wanted[name] if ctx.target.fresh else host["host_reads_inside_offsets"].get(name, 0)
         inside = host["inside_clocks"][name]
         shifted_back = inside - expected

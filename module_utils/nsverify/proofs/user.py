@@ -41,7 +41,7 @@ def unmapped_outside(requested, own_map):
     bad = []
     for inside, outside, count in requested or []:
         want, end = outside, outside + count
-        for first, _, n in sorted(own_map):
+        for first, _unused, n in sorted(own_map):
             if first <= want < first + n:
                 want = first + n
         if want < end:
