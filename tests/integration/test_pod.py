@@ -8,6 +8,7 @@ rootfs) is inspected beside it. Every container, process and image a test makes 
 
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -19,7 +20,7 @@ import busybox_container
 import busybox_container_verify
 import namespace_inspect
 import pytest
-from conftest import run_module_main
+from conftest import run_module_main, run_playbook
 
 from ansible.module_utils.nsverify import container, probe, procfs, rootfs
 from ansible.module_utils.nsverify.container import pod as pod_room
@@ -297,6 +298,26 @@ def test_member_of_a_restarted_pod_is_restarted_into_the_new_one(rootfs_path):
         container.remove(member)
         container.remove(first)
     assert host_traces(first) == {} and host_traces(member) == {}
+
+
+def test_container_playbook_starts_verifies_and_proves_a_pod_member(pod, tmp_path):
+    """The role path: container.yml with busybox_container_pod runs NS-CTR-001..011 and the namespace proofs
+    against the member (NS-NET-001 expects the pod's veth inside), and a second run changes nothing."""
+    name = "%s-pb" % TAG
+    extra = ["-e", "busybox_container_name=%s" % name, "-e", "busybox_container_pod=%s" % pod["a"]]
+    extra += ["-e", '{"busybox_container_pod_share": [uts, ipc, pid, net]}', "-e", "busybox_container_stop_timeout=5"]
+    try:
+        first = run_playbook(tmp_path, "container.yml", *extra)
+        assert first.returncode == 0 and "failed=0" in first.stdout, first.stdout[-3000:]
+        assert "namespace proofs: Count: 6, Passed: 6, Failed: 0" in first.stdout, first.stdout[-3000:]
+        assert "shared with pod peer %s" % pod["a"] in first.stdout
+        me = state_of(name)
+        assert me["pod"]["share"] == ["uts", "ipc", "pid", "net"] and me["veth"] is None
+        again = run_playbook(tmp_path, "container.yml", *extra)
+        assert again.returncode == 0 and re.search(r"changed=0\s", again.stdout), again.stdout[-3000:]
+    finally:
+        container.remove(name)
+    assert host_traces(name) == {}
 
 
 # ---------------------------------------------------------------- bad input

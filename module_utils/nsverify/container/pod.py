@@ -107,6 +107,8 @@ def record(first, share, inodes):
         "init_pid": first["init_pid"],
         "init_starttime": first["init_starttime"],
         "namespaces": {t: inodes[t] for t in share},
+        # the pod's network: its link inside is the member's too (namespace_verify's expected_interfaces)
+        "veth": first.get("veth") if "net" in share else None,
     }
 
 
