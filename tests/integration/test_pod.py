@@ -197,6 +197,25 @@ def test_stopping_a_pid_sharing_member_leaves_the_pod_s_processes_alone(pod, roo
     assert container.init_alive(a) and container.init_alive(state_of(pod["c"]))
 
 
+def test_member_keeps_its_own_user_and_time_namespaces(pod, rootfs_path):
+    name = "%s-u" % TAG
+    try:
+        res = start(name, rootfs_path, pod=pod["a"], user_namespace=True, time_offsets={"monotonic": 1000})
+        assert res["state"] == "running", res
+        first, me = state_of(pod["a"]), state_of(name)
+        for t in ("user", "time"):
+            assert me["namespaces"][t] != me["host_namespaces"][t] and t not in first["namespaces"], t
+        for t in SHARED:
+            assert me["namespaces"][t] == first["namespaces"][t], t
+        inside = sh(name, "cat /proc/self/uid_map /proc/self/timens_offsets; hostname")["stdout"].split()
+        assert inside[:3] == ["0", "100000", "65536"] and "1000" in inside and inside[-1] == first["config"]["hostname"]
+        checks = container.checks.run(me)
+        assert [c["id"] for c in checks if c["status"] != "pass"] == [], [c for c in checks if c["status"] != "pass"]
+    finally:
+        container.remove(name)
+    assert host_traces(name) == {}
+
+
 # ---------------------------------------------------------------- checks and inspection name the pod peer
 
 
@@ -407,29 +426,33 @@ def podman(tmp_path_factory, rootfs_path):
         pm("rmi", "-f", image, check=False)
 
 
-def test_podman_pod_and_nsverify_pod_are_reported_alike(pod, podman):
+@pytest.mark.parametrize("share,member", [("ipc,net,uts", "b"), ("ipc,net,uts,pid", "c")], ids=["default", "pid"])
+def test_podman_pod_and_nsverify_pod_are_reported_alike(pod, podman, share, member):
+    """A podman pod with the same --share as our member: namespace_inspect gives both the same shape (per type
+    own/shared with the host, and whether the pod peer holds it), cgroup aside (podman keeps the host's cgroup
+    namespace on cgroup v1, cgroupns=host by default)."""
     pm, image, made = podman
-    name, members = "%s-ppod" % TAG, ["%s-pa" % TAG, "%s-pb" % TAG]
+    name, members = "%s-pp%s" % (TAG, member), ["%s-p%sa" % (TAG, member), "%s-p%sb" % (TAG, member)]
     made.append(("pod", name))
-    pm("pod", "create", "--name", name, "--share", "ipc,net,uts", "--network", "none", "--infra-image", image,
-       "--infra-command", "/pause", "--infra-name", "%s-infra" % TAG)  # fmt: skip
+    pm("pod", "create", "--name", name, "--share", share, "--network", "none", "--infra-image", image,
+       "--infra-command", "/pause", "--infra-name", "%s-infra" % name)  # fmt: skip
     for n in members:
         made.append(("ctr", n))
         pm("run", "-d", "--pod", name, "--name", n, image, "sleep", "300")
-    res = run_module_main(namespace_inspect, {"containers": members + [pod["a"], pod["b"]]})
+    res = run_module_main(namespace_inspect, {"containers": members + [pod["a"], pod[member]]})
     targets = {t["name"]: t for t in res["targets"]}
     theirs = (targets["podman:" + members[0]], targets["podman:" + members[1]])
-    ours = (targets["nsverify:" + pod["b"]], targets["nsverify:" + pod["a"]])
+    ours = (targets["nsverify:" + pod[member]], targets["nsverify:" + pod["a"]])
+    shared = SHARED + (("pid",) if "pid" in share else ())
     for me, peer in (theirs, ours):
-        for t in SHARED:
+        for t in shared:
             ns = me["namespaces"][t]
             assert ns["status"] == "own" and peer["name"] in ns["pod_peers"], (me["name"], t, ns)
             assert "shared with pod peer %s" % peer["name"] in ns["relation"]
-        for t in ("mnt", "pid"):
+        for t in {"mnt", "pid"} - set(shared):
             assert me["namespaces"][t]["status"] == "own" and peer["name"] not in me["namespaces"][t]["shared_with"]
         assert me["namespaces"]["user"]["status"] == "shared"
 
-    # the same shape: per type own/shared with the host and whether the peer shares it
     def shape(me, peer):
         return {
             t: (ns["status"], peer["name"] in ns["pod_peers"]) for t, ns in me["namespaces"].items() if t != "cgroup"
