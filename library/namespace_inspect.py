@@ -142,7 +142,9 @@ reference:
 targets:
   description:
     - One entry per inspected target. C(namespaces) per type holds C(status) (own, shared, unknown), C(inode),
-      C(reference_inode) and C(shared_with) (C(host) and/or the names of other targets and containers).
+      C(reference_inode) and C(shared_with) (C(host) and/or the names of other targets and containers), C(pod_peers)
+      (those of them in the same pod of the same runtime, a podman pod or an nsverify container's C(pod)) and
+      C(relation) in words (C(shared with pod peer nsverify:a), C(shared with the host), C(own)).
     - For an nsverify container the target is its workload (the oldest child of its init, under the seccomp
       profile, the kept capabilities and the cgroup limits), with C(init_pid) naming the init (nsv-init).
   returned: always
@@ -155,7 +157,8 @@ targets:
       command: sleep
       nspid: [4242, 1]
       namespaces: {"net": {"status": "own", "inode": 4026532181, "reference_inode": 4026531833,
-                   "shared_with": ["podman:sidecar"]}}
+                   "shared_with": ["podman:sidecar"], "pod_peers": ["podman:sidecar"],
+                   "relation": "shared with pod peer podman:sidecar"}}
       user_namespace: {"uid_map": [[0, 0, 4294967295]], "root_is_host_root": true, "parent_chain": [4026531837]}
       capabilities: {"effective": ["chown"], "full_bounding": false}
       security: {"no_new_privs": false, "seccomp": {"mode": "filter", "filters": 1},
