@@ -11,6 +11,8 @@ state.json records the pod: name, joined types, the first container's init (pid,
 joined. Stopping the first container stops its running members first (a pid-shared member would be killed by
 the kernel with the pod's PID 1 anyway; the others would hold a network nobody configures); the result names
 them (removed.pod_members). A member whose pod was restarted since it joined is restarted by its next start.
+Not covered: a member still starting (no state.json yet) when its first container stops is not among the
+members stopped; it fails its start, or runs on in the old namespaces until its next start rejoins (stale()).
 """
 
 from __future__ import annotations
