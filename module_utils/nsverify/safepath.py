@@ -91,10 +91,11 @@ def _open_dir_openat2(root_fd, parts):
     raise OSError(_errno.EAGAIN, "openat2(%r): the tree kept changing" % "/".join(parts))
 
 
-def _open_dir_walk(root_fd, parts):
+def _open_dir_walk(root_fd, parts, directory=True):
     """RESOLVE_IN_ROOT by hand: every component opened O_PATH | O_NOFOLLOW relative to the directory before it;
     a link is read and its target walked from the root (absolute) or from here (relative); '..' pops, never
-    past the root. The kernel never follows anything, so a magic link (/proc/self/root) is only text."""
+    past the root. The kernel never follows anything, so a magic link (/proc/self/root) is only text.
+    directory=False: the last component may be any file (a link there is followed too, inside the root)."""
     stack = [os.dup(root_fd)]
     todo = list(parts)
     links = 0
@@ -120,7 +121,7 @@ def _open_dir_walk(root_fd, parts):
                         os.close(stack.pop())
                 todo = target.split("/") + todo
                 continue
-            if not stat.S_ISDIR(mode):
+            if not stat.S_ISDIR(mode) and (directory or any(c not in ("", ".") for c in todo)):
                 os.close(fd)
                 raise OSError(_errno.ENOTDIR, "%r is not a directory" % comp)
             stack.append(fd)
@@ -148,6 +149,76 @@ def open_dir(root_fd, parts, method=None):
     if method not in METHODS:
         raise ValueError("method %r must be one of %s" % (method, ", ".join(METHODS)))
     return (_open_dir_openat2 if method == "openat2" else _open_dir_walk)(root_fd, parts)
+
+
+def open_path(root_fd, parts, method=None):
+    """An O_PATH descriptor of the file `parts` below `root_fd`, every link on the way and at the end resolved
+    inside the root: what the container's own lookup of that path reaches."""
+    method = method or default_method()
+    if method == "walk":
+        return _open_dir_walk(root_fd, parts, directory=False)
+    if not parts:
+        return os.dup(root_fd)
+    return openat2(root_fd, "/".join(parts), os.O_PATH | os.O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+
+def check_executable(root, path, method=None):
+    """Refuse (UnsafePath naming `path`) a program the container could not execute: absent inside `root`, not a
+    regular file, or without an execute bit. Resolved as the container resolves it, links inside the root."""
+    real_root = check_root(root)
+    root_fd = os.open(real_root, _DIR_FLAGS)
+    try:
+        try:
+            fd = open_path(root_fd, split_relative(path), method)
+        except OSError as exc:
+            why = "not found" if exc.errno == _errno.ENOENT else os.strerror(exc.errno)
+            raise UnsafePath(exc.errno, "%s: %s in the container's root (%s)" % (path, why, real_root))
+        try:
+            mode = os.fstat(fd).st_mode
+        finally:
+            os.close(fd)
+    finally:
+        os.close(root_fd)
+    if not stat.S_ISREG(mode):
+        raise UnsafePath(_errno.EACCES, "%s is not a regular file in the container's root (%s)" % (path, real_root))
+    if not mode & 0o111:
+        raise UnsafePath(
+            _errno.EACCES, "%s is not executable (mode %04o) in the container's root" % (path, stat.S_IMODE(mode))
+        )
+
+
+def open_mount_point(root, rel, mode=0o755, method=None):
+    """An O_PATH descriptor of the directory `rel` inside `root`, to mount on through /proc/self/fd/N. Its
+    parents resolve inside the root; the last component is made (with `mode`) when absent, and refused
+    (UnsafePath naming it) when it is a link or not a directory: mount(2) follows a link in its target, so a
+    link planted at /proc would carry the proc mount wherever it points."""
+    real_root = check_root(root)
+    parts = split_relative(rel)
+    root_fd = os.open(real_root, _DIR_FLAGS)
+    try:
+        dir_fd = open_dir(root_fd, parts[:-1], method)
+    finally:
+        os.close(root_fd)
+    try:
+        try:
+            os.mkdir(parts[-1], mode, dir_fd=dir_fd)
+            os.chmod(parts[-1], mode, dir_fd=dir_fd, follow_symlinks=False)  # the umask narrowed mkdir's mode
+        except FileExistsError:
+            pass
+        fd = os.open(parts[-1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return fd
+        os.close(fd)
+        if stat.S_ISLNK(st.st_mode):
+            what = "a symbolic link (-> %s)" % os.readlink(parts[-1], dir_fd=dir_fd)
+        else:
+            what = "not a directory"
+        raise UnsafePath(
+            _errno.ENOTDIR, "/%s in the container's root is %s: a mount point must be a directory" % (rel, what)
+        )
+    finally:
+        os.close(dir_fd)
 
 
 def _read_regular(dir_fd, name):

@@ -56,6 +56,8 @@ BAD = [
     (CTR, {"name": NAME, "rootfs": ROOTFS, "veth": True, "network": "10.213.0.1/30"}, "not a valid network"),
     (CTR, {"name": NAME, "rootfs": ROOTFS, "veth": True, "network": "nonsense"}, "not a valid network"),
     (CTR, {"name": NAME, "rootfs": ROOTFS, "command": ["sh"]}, "absolute path"),
+    (CTR, {"name": NAME + "-c", "rootfs": ROOTFS, "command": ["/nonexistent"]}, "/nonexistent: not found"),
+    (CTR, {"name": NAME + "-c", "rootfs": ROOTFS, "command": ["/etc/passwd"]}, "/etc/passwd is not executable"),
     (CTR, {"name": NAME, "rootfs": ROOTFS, "capabilities": ["CAP_FLY"]}, "unknown capability"),
     (CTR, {"name": NAME, "rootfs": ROOTFS, "time_offsets": {"monotonic": "abc"}}, "monotonic"),
     (CTR, {"name": NAME, "rootfs": ROOTFS, "time_offsets": {"realtime": 5}}, "realtime"),

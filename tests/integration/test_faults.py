@@ -1,10 +1,13 @@
 """The fault suite (issue 10): the module process is killed with SIGKILL at named stages (NSV_FAULT_STAGE,
 module_utils/nsverify/faults.py) and after chosen delays, for busybox_container and for namespace; after
 each kill a rerun converges, and state=absent leaves nothing of that container or namespace on the host
-(cgroups, links, run and data dirs, mounts, processes)."""
+(cgroups, links, run and data dirs, mounts, processes). The playbook too: ansible-playbook of
+playbooks/container.yml, its whole process group SIGKILLed after chosen delays or while the busybox_container
+module runs; a rerun converges and playbooks/teardown.yml (for that name) leaves the host as found."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -135,3 +138,146 @@ def test_namespace_killed_then_rerun_converges_and_teardown_is_clean(kind, point
         assert namespace_traces(name) == {}
     finally:
         run_module_main(namespace_module, {"name": name, "state": "absent"})
+
+
+# ---------------------------------------------------------------- the playbook
+
+PLAYBOOK_POINTS = [("delay", d) for d in (0.5, 1.0, 2.0, 3.0, 5.0)] + [("module", d) for d in (0.0, 0.2, 0.5)]
+
+
+def ansible_env(tmp):
+    """Ansible's writes (home, local and remote temp: a killed module leaves its AnsiballZ dir) under `tmp`."""
+    return dict(
+        os.environ,
+        ANSIBLE_HOME=str(tmp / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "local"),
+        ANSIBLE_REMOTE_TMP=str(tmp / "remote"),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+    )
+
+
+def playbook_argv(name, playbook="container.yml", *extra):
+    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
+    argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / playbook)]
+    return argv + ["-e", "busybox_container_name=%s" % name] + list(extra)
+
+
+def stat_of(pid):
+    """(ppid, starttime, state) of `pid`, None when it is gone."""
+    try:
+        fields = Path("/proc/%s/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), int(fields[19]), fields[0]
+
+
+def alive(pid, started):
+    st = stat_of(pid)
+    return bool(st) and st[1] == started and st[2] not in ("Z", "X")
+
+
+def descendants(root):
+    """{pid: starttime} of `root` and every process below it (by parent links)."""
+    parents = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        st = stat_of(pid)
+        if st:
+            parents[int(pid)] = st
+    out, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in parents and pid not in out:
+            out[pid] = parents[pid][1]
+            todo += [p for p, st in parents.items() if st[0] == pid]
+    return out
+
+
+def module_running(root):
+    for pid in descendants(root):
+        try:
+            if b"AnsiballZ_busybox_container.py" in Path("/proc/%d/cmdline" % pid).read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def signal_if_same(pid, started, sig):
+    """Signal `pid` only while it is the process first seen (same start time: no reused PID is hit)."""
+    if (stat_of(pid) or (0, None))[1] == started:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def kill_tree(root):
+    """SIGKILL the playbook and everything it started that is still below it. Its process group is not enough:
+    Ansible's workers setsid() (each leads a session of its own), so a kill of the group leaves them and the
+    module's python running. Each process is stopped first (a stopped process forks no more and its children
+    stay its own), the tree walked again until it holds nothing new, then all are killed at once. The
+    container's init, once its start detached it (probe.spawn: setsid, double fork), is no longer below."""
+    seen = {}
+    while True:
+        new = {p: t for p, t in descendants(root).items() if p not in seen}
+        if not new:
+            break
+        for pid in new:
+            signal_if_same(pid, new[pid], signal.SIGSTOP)
+        seen.update(new)
+    for pid, started in seen.items():
+        signal_if_same(pid, started, signal.SIGKILL)
+    return seen
+
+
+def killed_playbook(argv, env, kind, point, timeout=300):
+    """Start the playbook; SIGKILL its whole tree `point` s after its start (delay) or after the
+    busybox_container module appeared in it (module). True when it was killed before it finished."""
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    if kind == "module":
+        while not module_running(proc.pid):
+            assert proc.poll() is None, "the playbook ended before busybox_container ran (rc %s)" % proc.returncode
+            assert time.monotonic() < deadline, "busybox_container never ran"
+            time.sleep(0.005)
+    time.sleep(point)
+    finished = proc.poll() is not None
+    killed = kill_tree(proc.pid) if not finished else {}
+    proc.wait(timeout=60)
+    left = []
+    for _ in range(200):  # SIGKILL is delivered at once; the dying take a moment to exit
+        left = [p for p, t in killed.items() if alive(p, t)]
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, "processes of the killed playbook survived: %s" % left
+    return not finished
+
+
+def recap(stdout):
+    found = re.findall(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", stdout)
+    return [int(x) for x in found[-1]] if found else None
+
+
+@pytest.mark.parametrize("kind,point", PLAYBOOK_POINTS, ids=["%s-%s" % p for p in PLAYBOOK_POINTS])
+def test_playbook_killed_then_rerun_converges_and_teardown_is_clean(rootfs_path, tmp_path, kind, point):
+    name = "nsvsx%s-pb%d" % (SUFFIX, PLAYBOOK_POINTS.index((kind, point)))
+    env = ansible_env(tmp_path)
+    argv = playbook_argv(name)
+    try:
+        assert container_traces(name) == {}
+        assert killed_playbook(argv, env, kind, point), "the playbook finished before the kill"
+        again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert recap(again.stdout)[3] == 0
+        assert container.status(name)["running"]
+        down = subprocess.run(
+            playbook_argv(name, "teardown.yml", "-e", json.dumps({"nsverify_teardown_names": [name]})),
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert down.returncode == 0, down.stdout[-3000:]
+        assert container_traces(name) == {}
+    finally:
+        container.remove(name)

@@ -3,6 +3,7 @@
 import ipaddress
 import json
 import os
+import select
 
 import pytest
 
@@ -89,3 +90,52 @@ def test_limits_drift_counts_memory_in_pages(tmp_path):
     pids.write_text("max\n")
     assert limits.drift(st) == {str(pids): {"want": "64", "now": "max"}}
     assert limits.restore(st) == {str(pids): {"want": "64", "now": "max"}} and pids.read_text() == "64"
+
+
+def auto_config(name, network):
+    _, host, ctr = config.validate.network30(network)
+    return {"name": name, "veth": {"host": "nsvnot%sh" % name, "host_address": host, "container_address": ctr}}
+
+
+def test_claim_picks_an_auto_network_again_once_another_start_recorded_it(dirs):
+    run, data = map(str, dirs)
+    picked = addresses.allocate("a", "nsvnotah", run, data)  # both starts picked .0 before either recorded it
+    assert picked == addresses.allocate("b", "nsvnotbh", run, data) == "10.213.0.0/30"
+    record(*dirs, "b", "10.213.0.0/30")  # b's start won the lock and wrote its config.json
+    cfg = auto_config("a", picked)
+    lock = addresses.claim(cfg, run, data)
+    try:
+        assert os.path.exists(addresses.lock_path(run))
+        assert cfg["veth"]["host_address"] == "10.213.0.5/30" and cfg["veth"]["container_address"] == "10.213.0.6/30"
+    finally:
+        lock.release()
+    assert not os.path.exists(addresses.lock_path(run))  # removed by its holder: /run/nsverify stays prunable
+
+
+def test_claim_leaves_an_explicit_network_as_given(dirs):
+    run, data = map(str, dirs)
+    record(*dirs, "b", "10.213.0.0/30")  # stopped: an explicit network may overlap it (preflight's rule)
+    addresses.PICKED.pop("a", None)
+    cfg = auto_config("a", "10.213.0.0/30")
+    addresses.claim(cfg, run, data).release()
+    assert cfg["veth"]["host_address"] == "10.213.0.1/30"
+
+
+def test_the_lock_excludes_another_process_until_released(dirs):
+    run, _ = map(str, dirs)
+    lock = addresses.Lock(addresses.lock_path(run)).acquire()
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:  # waits for the parent's lock, then says so
+        os.close(r)
+        os.close(lock.fd)  # the fork's copy would hold the parent's lock (flock: per open file description)
+        addresses.Lock(addresses.lock_path(run)).acquire().release()
+        os.write(w, b"got")
+        os._exit(0)
+    os.close(w)
+    assert select.select([r], [], [], 0.3)[0] == []  # still waiting while the parent holds it
+    lock.release()
+    assert os.read(r, 3) == b"got"
+    os.waitpid(child, 0)
+    os.close(r)
+    assert not os.path.exists(addresses.lock_path(run))

@@ -152,3 +152,67 @@ def test_unknown_method_is_refused(tmp_path):
     (tmp_path / "etc").mkdir()
     with pytest.raises(ValueError, match="must be one of openat2, walk"):
         safepath.write_file(str(tmp_path), "etc/x", "x", method="naive")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_executable_is_found_through_links_inside_the_root(tree, method):
+    root, host = tree
+    (root / "bin").mkdir()
+    (root / "bin/busybox").write_text("")
+    (root / "bin/busybox").chmod(0o755)
+    (root / "bin/sh").symlink_to("busybox")
+    (root / "sbin").symlink_to("/bin")  # absolute: from the root, not from the host's /
+    assert safepath.check_executable(str(root), "/bin/sh", method=method) is None
+    assert safepath.check_executable(str(root), "/sbin/sh", method=method) is None
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_link_to_a_host_executable_is_not_found(tree, method):
+    root, host = tree
+    (host / "tool").write_text("")
+    (host / "tool").chmod(0o755)
+    (root / "etc/tool").symlink_to(host / "tool")  # resolves to root/<host path>, which does not exist
+    with pytest.raises(safepath.UnsafePath, match="/etc/tool: not found in the container's root"):
+        safepath.check_executable(str(root), "/etc/tool", method=method)
+
+
+@pytest.mark.parametrize(
+    "setup,path,words",
+    [
+        (lambda r: (r / "etc/hostname").write_text("x"), "/etc/hostname", "is not executable \\(mode 0644\\)"),
+        (lambda r: None, "/etc", "is not a regular file"),
+        (lambda r: (r / "etc/f").write_text("x"), "/etc/f/x", "Not a directory"),
+        (lambda r: None, "/nothing", "not found"),
+    ],
+    ids=["no-x-bit", "directory", "under-a-file", "absent"],
+)
+@pytest.mark.parametrize("method", METHODS)
+def test_what_cannot_be_executed_is_refused_with_its_path(tree, method, setup, path, words):
+    root, _ = tree
+    setup(root)
+    with pytest.raises(safepath.UnsafePath, match=path + ".*" + words):
+        safepath.check_executable(str(root), path, method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_mount_point_is_a_directory_of_the_root_made_when_absent(tree, method):
+    root, _ = tree
+    fd = safepath.open_mount_point(str(root), "proc", 0o555, method=method)
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(root / "proc"))
+        assert oct((root / "proc").stat().st_mode & 0o777) == "0o555"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("target", ["host", "../../..", "/etc"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_link_at_a_mount_point_is_refused(tree, method, target):
+    root, host = tree
+    (root / "proc").symlink_to(str(host) if target == "host" else target)
+    with pytest.raises(safepath.UnsafePath, match="/proc in the container's root is a symbolic link"):
+        safepath.open_mount_point(str(root), "proc", method=method)
+    (root / "dev").write_text("")
+    with pytest.raises(safepath.UnsafePath, match="/dev in the container's root is not a directory"):
+        safepath.open_mount_point(str(root), "dev", method=method)
+    assert host_untouched(host)

@@ -8,18 +8,69 @@
 
 The veth host name of a start is refused when that link already exists (another container's, or the
 host's): a failed start then never deletes an interface it did not make.
+
+Two starts at the same moment: the pick is made again by claim(), under an flock(2) on
+/run/nsverify/addresses.lock that the start holds until its config.json records the /30 (the next claim reads
+it), so two network=auto starts never take the same one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
 import subprocess
 
+from ansible.module_utils.nsverify import validate
 from ansible.module_utils.nsverify.container import network, state
 from ansible.module_utils.nsverify.container.config import ContainerError
 
 AUTO = "auto"
 POOL = "10.213.0.0/24"
+LOCK_NAME = "addresses.lock"
+# name -> the /30 allocate() picked for it in this process: claim() picks a network=auto start's again under
+# the lock (kept out of the config, whose hash running containers recorded)
+PICKED = {}
+
+
+class Lock:
+    """flock(2) on `path`, which its holder removes when done (so /run/nsverify stays prunable): a waiter that
+    wakes holding a file no longer at `path` opens the new one and waits again."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def acquire(self):
+        while True:
+            os.makedirs(os.path.dirname(self.path), mode=0o755, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # another start's stop pruned the directory in between
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                    self.fd = fd
+                    return self
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def lock_path(run_dir=state.RUN_DIR):
+    """/run/nsverify/addresses.lock: beside the containers' run dir."""
+    return os.path.join(os.path.dirname(os.path.normpath(run_dir)), LOCK_NAME)
 
 
 def host_addresses():
@@ -88,6 +139,7 @@ def allocate(name, own_host_link, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR
     candidates = ([own] if own is not None else []) + list(ipaddress.ip_network(pool).subnets(new_prefix=30))
     for net in candidates:
         if not conflicts(name, net, records, links, own_links=(own_host_link,), include_stopped=True):
+            PICKED[name] = str(net)
             return str(net)
     raise ContainerError(
         "network auto: no free /30 left in the pool %s (every one is recorded by an nsverify container or "
@@ -113,3 +165,20 @@ def preflight(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
             "network %s of container %s overlaps %s: choose another /30 (network=...) or network=auto, which "
             "picks a free one from %s" % (network_of(veth), config["name"], ", ".join(taken), POOL)
         )
+
+
+def claim(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR):
+    """The start's network, under the lock: a network=auto pick made again now that every start before this one
+    recorded its /30 (the config's veth addresses updated in place when it changed), then preflight(). Returns
+    the held Lock: the caller releases it once config.json records the network."""
+    lock = Lock(lock_path(run_dir)).acquire()
+    try:
+        veth = config.get("veth")
+        if veth and PICKED.get(config["name"]) == str(network_of(veth)):
+            net = allocate(config["name"], veth["host"], run_dir, data_dir)
+            _unused, veth["host_address"], veth["container_address"] = validate.network30(net)
+        preflight(config, run_dir, data_dir)
+    except BaseException:
+        lock.release()
+        raise
+    return lock

@@ -10,6 +10,7 @@ allocating workload, not the init.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -33,9 +34,10 @@ WORKLOAD_OOM_SCORE_ADJ = 1000
 
 
 # ---------------------------------------------------------------- the root
-def mount_dev(dev):
-    """A minimal /dev: the usual character devices, devpts, shm and the fd links."""
-    syscalls.mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "mode=755,size=512k")
+def mount_dev(dev, at=None):
+    """A minimal /dev: the usual character devices, devpts, shm and the fd links. at: where to mount the tmpfs
+    (/proc/self/fd/N of `dev` checked by safepath.open_mount_point), `dev` itself by default."""
+    syscalls.mount("tmpfs", at or dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NOEXEC, "mode=755,size=512k")
     for node, major, minor in DEVICES:
         path = os.path.join(dev, node)
         os.mknod(path, 0o666 | 0o020000, os.makedev(major, minor))
@@ -77,15 +79,39 @@ def bind_readonly(path):
     )
 
 
-def _mount_kernel_filesystems(merged):
+MOUNT_POINTS = (("proc", 0o555), ("sys", 0o555), ("dev", 0o755))
+
+
+def mount_points(merged, p):
+    """{name: O_PATH fd} of the root's mount points, each a directory of the root itself: the upper layer is the
+    workload's, and a link it planted at /proc, /sys or /dev would carry the mount out of the root."""
+    fds = {}
+    try:
+        for d, mode in MOUNT_POINTS:
+            fds[d] = safepath.open_mount_point(merged, d, mode)
+    except safepath.UnsafePath as exc:
+        for fd in fds.values():
+            os.close(fd)
+        raise config_room.ContainerError(
+            "cannot mount the container's /%s: %s; remove it from the upper layer (%s) or start afresh "
+            "(state=absent removes the upper layer)" % (d, exc.strerror, os.path.join(p["upper"], d))
+        )
+    return fds
+
+
+def _mount_kernel_filesystems(merged, fds):
+    def at(d):
+        return "/proc/self/fd/%d" % fds[d]  # the directory checked, whatever its path now says
+
     nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
-    syscalls.mount("proc", os.path.join(merged, "proc"), "proc", nosuid_nodev_noexec)
+    syscalls.mount("proc", at("proc"), "proc", nosuid_nodev_noexec)
     # /proc/sys and sysrq-trigger act on the whole host: read-only like every runtime does
+    # (below the proc just mounted on a directory of the root: the kernel's own files, no link of the workload's)
     for rel in ("proc/sys", "proc/sysrq-trigger", "proc/irq", "proc/bus"):
         if os.path.exists(os.path.join(merged, rel)):
             bind_readonly(os.path.join(merged, rel))
-    syscalls.mount("sysfs", os.path.join(merged, "sys"), "sysfs", syscalls.MS_RDONLY | nosuid_nodev_noexec)
-    mount_dev(os.path.join(merged, "dev"))
+    syscalls.mount("sysfs", at("sys"), "sysfs", syscalls.MS_RDONLY | nosuid_nodev_noexec)
+    mount_dev(os.path.join(merged, "dev"), at=at("dev"))
 
 
 def setup_root(config, p):
@@ -108,10 +134,23 @@ def setup_root(config, p):
     # inside the root, never through a link out of it (safepath.py, issue 10 escape 4).
     safepath.write_file(merged, "etc/hostname", "%s\n" % config["hostname"])
     safepath.write_file(merged, "etc/hosts", rootfs.etc_files(config["hostname"])["etc/hosts"])
-    for d, mode in (("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("tmp", 0o1777)):
-        if not os.path.isdir(os.path.join(merged, d)):
-            os.mkdir(os.path.join(merged, d), mode)
-    _mount_kernel_filesystems(merged)
+    # the workload must be there before anything starts: an absent command would otherwise be a container
+    # that "started" and ended at once (its exec failing in the child, rc 127)
+    try:
+        safepath.check_executable(merged, config["command"][0])
+    except safepath.UnsafePath as exc:
+        raise config_room.ContainerError(
+            "the workload command %s cannot run: %s; pass a command that exists in the rootfs (or its upper layer)"
+            % (config["command"][0], exc.strerror)
+        )
+    if not os.path.lexists(os.path.join(merged, "tmp")):
+        os.mkdir(os.path.join(merged, "tmp"), 0o1777)
+    fds = mount_points(merged, p)
+    try:
+        _mount_kernel_filesystems(merged, fds)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
     if "net" not in shared:
         network.link_up("lo")
     # pivot_root(".", ".") stacks the old root on top of the new one; unmounting "."
@@ -208,11 +247,14 @@ def _prepare(chan, config, p):
         chan.send(
             {
                 "ok": False,
-                "error": "%s: %s" % (type(exc).__name__, exc),
+                # our own refusals are written for people; anything else carries its type
+                "error": str(exc)
+                if isinstance(exc, config_room.ContainerError)
+                else "%s: %s" % (type(exc).__name__, exc),
                 "stage": "init",
                 "errno": err,
                 "errname": syscalls.errno_name(err),
-                "traceback": traceback.format_exc(),
+                "traceback": None if isinstance(exc, config_room.ContainerError) else traceback.format_exc(),
             }
         )
         os._exit(1)
@@ -280,13 +322,18 @@ def _stopper(own_only=False):
 
 
 def _start_workload(config, payload_fds, handled):
+    """Fork and exec the workload: (its pid, None) once the exec happened, (pid, {error, errno}) when the child
+    failed before or at execve. The child reports through a close-on-exec pipe, so EOF means the exec
+    succeeded (the way runtimes learn of an exec failure)."""
     # Block the signals across fork: a SIGTERM that arrives before the workload has reset
     # its handlers must hit the workload's default action, not run init's handler in it.
     seccomp_filter = seccomp.filter_for(config)  # here, outside the limited cgroup
+    failed_r, failed_w = os.pipe()  # both O_CLOEXEC (PEP 446)
     signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     workload = os.fork()
     if workload == 0:
         try:
+            os.close(failed_r)
             for sig in handled:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
@@ -294,12 +341,22 @@ def _start_workload(config, payload_fds, handled):
                 os.write(fd, b"0")
             _exec_workload(config, seccomp_filter)
         except BaseException as exc:
-            os.write(2, ("nsverify init: cannot start workload: %s\n" % exc).encode())
+            why = "%s: %s" % (syscalls.errno_name(getattr(exc, "errno", None)) or type(exc).__name__, exc)
+            os.write(2, ("nsverify init: cannot start workload: %s\n" % why).encode())
+            os.write(failed_w, json.dumps({"error": why, "errno": getattr(exc, "errno", None)}).encode())
         os._exit(127)
+    os.close(failed_w)
     for fd in payload_fds:
         os.close(fd)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, handled)
-    return workload
+    report = b""
+    while True:
+        chunk = os.read(failed_r, 4096)
+        if not chunk:
+            break
+        report += chunk
+    os.close(failed_r)
+    return workload, (json.loads(report.decode()) if report else None)
 
 
 def init_main(chan, config, p, payload_fds=()):
@@ -316,7 +373,19 @@ def init_main(chan, config, p, payload_fds=()):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
-    workload = _start_workload(config, payload_fds, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
+    workload, failed = _start_workload(config, payload_fds, {signal.SIGTERM, signal.SIGINT, signal.SIGALRM})
+    if failed:  # the exec failed: a failed start, not a container that ran and ended
+        chan.send(
+            {
+                "ok": False,
+                "error": "the workload %s could not be executed: %s" % (config["command"][0], failed["error"]),
+                "stage": "exec",
+                "errno": failed["errno"],
+                "errname": syscalls.errno_name(failed["errno"]),
+            }
+        )
+        os.waitpid(workload, 0)
+        os._exit(1)
     chan.ready({"ok": True, "workload_pid_inside": workload})
     chan.close()
     # Reap every child, orphans reparented to us included; when the workload ends the

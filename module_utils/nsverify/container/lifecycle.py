@@ -273,7 +273,8 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
     """Start the container described by `config` (from normalize()); return its state.
     On any failure everything made so far is removed and ContainerError raised."""
     name = config["name"]
-    addresses.preflight(config, run_dir, data_dir)  # before anything is made: others' links and networks
+    # before anything is made: others' links and networks; held until config.json records this start's /30
+    lock = addresses.claim(config, run_dir, data_dir)
     p = state.paths(name, run_dir, data_dir)
     made_run = not os.path.isdir(p["run"])
     made_data = not os.path.isdir(p["data"])
@@ -281,7 +282,10 @@ def start(config, run_dir=state.RUN_DIR, data_dir=state.DATA_DIR, timeout=30.0):
     init_pid = None
     made_veth = False
     try:
-        _prepare_dirs(config, p)
+        try:
+            _prepare_dirs(config, p)
+        finally:
+            lock.release()
         faults.point("container:dirs")
         try:
             cg = cgroups.create(name, memory=config["memory"], cpus=config["cpus"], pids=config["pids"])
