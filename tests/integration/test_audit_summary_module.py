@@ -79,3 +79,60 @@ def test_ansible_doc_renders():
         env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
     )
     assert out.returncode == 0 and "RETURN VALUES" in out.stdout and "lines" in out.stdout, out.stderr
+
+
+def _nice_json(facts):
+    """What the role's old per-host `copy` task wrote: Ansible's own to_nice_json filter and a newline."""
+    from ansible.plugins.filter.core import to_nice_json
+
+    return to_nice_json(facts, sort_keys=True) + "\n"
+
+
+def test_host_dir_triad_writes_every_host_s_json_as_the_copy_task_did(tmp_path):
+    out = tmp_path / "audit"  # missing: the module creates it
+    hosts = {"web1": sample_facts(), "web2": sample_facts(time=sample_type("time", "denied"))}
+    args = {"hosts": hosts, "dest": str(out / "summary.md"), "host_dir": str(out)}
+    res = run_module_main(nsverify_audit_summary, args, check=True)
+    assert res["changed"] is True and res["hosts_written"] == ["web1", "web2"] and not out.exists()
+
+    res = run_module_main(nsverify_audit_summary, args)
+    assert res["changed"] is True and res["hosts_written"] == ["web1", "web2"]
+    assert sorted(p.name for p in out.iterdir()) == ["summary.md", "web1.json", "web2.json"]
+    for host, facts in hosts.items():
+        path = out / ("%s.json" % host)
+        assert path.read_text() == _nice_json(facts)  # byte for byte the old format (docs/FLEET.md)
+        assert oct(path.stat().st_mode & 0o777) == "0o644"
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    res = run_module_main(nsverify_audit_summary, args)
+    assert res["changed"] is False and res["hosts_written"] == []
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+def test_host_dir_rewrites_only_the_changed_host_and_keeps_a_host_without_facts(tmp_path):
+    hosts = {"a": sample_facts(), "b": sample_facts(), "down": sample_facts()}
+    run_module_main(nsverify_audit_summary, {"hosts": hosts, "host_dir": str(tmp_path)})
+    kept = (tmp_path / "down.json").read_text()
+    mtime_a = (tmp_path / "a.json").stat().st_mtime_ns
+    changed = dict(hosts, b=sample_facts(time=sample_type("time", "denied")), down=None)
+    res = run_module_main(nsverify_audit_summary, {"hosts": changed, "host_dir": str(tmp_path)}, diff=True)
+    assert res["changed"] is True and res["hosts_written"] == ["b"]
+    assert [d["after_header"] for d in res["diff"]] == [str(tmp_path / "b.json")]
+    assert '"denied"' in res["diff"][0]["after"] and '"denied"' not in res["diff"][0]["before"]
+    assert (tmp_path / "b.json").read_text() == _nice_json(changed["b"])
+    assert (tmp_path / "down.json").read_text() == kept  # unreachable this run: the earlier file stays
+    assert (tmp_path / "a.json").stat().st_mtime_ns == mtime_a
+
+
+def test_host_dir_mode_change_rewrites(tmp_path):
+    hosts = {"a": sample_facts()}
+    run_module_main(nsverify_audit_summary, {"hosts": hosts, "host_dir": str(tmp_path)})
+    res = run_module_main(nsverify_audit_summary, {"hosts": hosts, "host_dir": str(tmp_path), "mode": "0600"})
+    assert res["changed"] is True and oct((tmp_path / "a.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("host", ["../escape", ".hidden"], ids=["slash", "leading-dot"])
+def test_host_name_that_cannot_be_a_file_name_fails_naming_it(tmp_path, host):
+    res = run_module_main(nsverify_audit_summary, {"hosts": {host: sample_facts()}, "host_dir": str(tmp_path / "d")})
+    assert res["failed"] and repr(host) in res["msg"] and "rename the inventory host" in res["msg"]
+    assert not (tmp_path / "d").exists() and not (tmp_path / "escape.json").exists()
