@@ -379,10 +379,14 @@ def markdown(result):
     rows = []
     if "timings" in c:
         rows += _container_rows(c)
-    else:
+    elif not str(c.get("skipped")).startswith("--only"):
         rows.append(["container", "left out: %s" % c.get("skipped"), "", ""])
     if result.get("engine"):
         rows += _engine_rows(result["engine"])
+    if result.get("playbook"):
+        import playbook as bench_playbook  # bench/ is on sys.path when run.py runs
+
+        rows += bench_playbook.rows(result["playbook"], _cell)
     lines += ["| %s |" % " | ".join(str(x) for x in r) for r in rows]
     notes = ["", "Medians (min-max, N) of interleaved runs; ratio = nsverify / peer (below 1 is faster)."]
     for name, why in (c.get("peers_left_out") or {}).items():

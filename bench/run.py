@@ -2,6 +2,7 @@
 """nsverify against its peers, measured in the same run on the same host.
 
   sudo .venv/bin/python bench/run.py [--runs 9] [--ns-runs 40] [--no-fetch] [--skip-container]
+                                    [--only container|engine|playbook] [--playbook-runs 3]
 
 Parts (bench/README.md explains method and how to read the ratios):
   audit      nsverify's audit engine (and the namespace_facts module through Ansible) vs
@@ -37,6 +38,7 @@ sys.path.insert(0, HERE)
 
 import nsverify_audit_cli  # noqa: E402
 import peers as bench_peers  # noqa: E402
+import playbook as bench_playbook  # noqa: E402
 
 nsverify_audit_cli.import_engine()
 
@@ -346,6 +348,15 @@ def bench_engine_rows(runs, with_module):
     return out
 
 
+def bench_playbook_rows(runs):
+    """playbooks/container.yml cold and warm through ansible-playbook (bench/playbook.py)."""
+    try:
+        from ansible.module_utils.nsverify import container
+    except ImportError as exc:
+        return {"skipped": "container engine not available: %s" % exc}
+    return bench_playbook.bench_container_play(container, runs, bench_peers.stats)
+
+
 # ---------------------------------------------------------------- output
 
 
@@ -419,7 +430,8 @@ def main(argv=None):
     ap.add_argument("--ns-runs", type=int, default=40, help="runs per namespace type (median)")
     ap.add_argument("--container-runs", type=int, default=9)
     ap.add_argument("--engine-runs", type=int, default=7, help="runs of proofs.run and the named netns (x3)")
-    ap.add_argument("--only", choices=("container", "engine"), help="just the issue-13 container or engine rows")
+    ap.add_argument("--playbook-runs", type=int, default=3, help="cold starts of container.yml (two warm reruns each)")
+    ap.add_argument("--only", choices=("container", "engine", "playbook"), help="just these issue-13 rows")
     ap.add_argument("--no-fetch", action="store_true", help="do not apt-get download missing peers")
     ap.add_argument("--no-module", action="store_true", help="leave out the namespace_facts-through-Ansible run")
     ap.add_argument("--skip-container", action="store_true")
@@ -447,13 +459,16 @@ def main(argv=None):
     if not args.only:
         result["audit"] = bench_audit(args.runs, not args.no_fetch, not args.no_module)
         result["create"] = bench_create(args.ns_runs)
-    result["container"] = (
-        {"skipped": "--skip-container"}
-        if args.skip_container or args.only == "engine"
-        else bench_container(args.container_runs)
-    )
-    if args.only != "container":
+    if args.only in ("engine", "playbook"):
+        result["container"] = {"skipped": "--only %s" % args.only}
+    else:
+        result["container"] = (
+            {"skipped": "--skip-container"} if args.skip_container else bench_container(args.container_runs)
+        )
+    if args.only in (None, "engine"):
         result["engine"] = bench_engine_rows(args.engine_runs, not args.no_module)
+    if args.only in (None, "playbook"):
+        result["playbook"] = bench_playbook_rows(args.playbook_runs)
     result["duration_s"] = round(time.perf_counter() - started, 1)
     print_report(result)
     os.makedirs(args.results, exist_ok=True)

@@ -78,6 +78,14 @@ actions:
   type: list
   elements: str
   sample: [mkdir ., binary bin/busybox, link bin/sh]
+unusable_binary:
+  description:
+    - On failure, true when the busybox binary itself is missing or unusable (not a static ELF, no applet list,
+      applets missing), which installing a static busybox package fixes; the busybox_rootfs role installs the
+      package only then.
+  returned: failure
+  type: bool
+  sample: true
 """
 
 import os
@@ -123,7 +131,7 @@ def main():
             if exists and not module.check_mode:
                 rootfs.remove(path)
     except rootfs.RootfsError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), unusable_binary=isinstance(exc, rootfs.BinaryError))
     except OSError as exc:
         module.fail_json(msg="building the rootfs failed: %s" % exc)
     if module._diff and res["changed"]:

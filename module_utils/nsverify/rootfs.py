@@ -47,6 +47,11 @@ class RootfsError(Exception):
     """Bad input or a busybox that cannot make a rootfs; the message says what to do."""
 
 
+class BinaryError(RootfsError):
+    """The busybox binary itself is missing or unusable (not a static ELF, no applet list, applets
+    missing): what installing the distribution's static busybox package fixes."""
+
+
 def parse_version(text):
     """'BusyBox v1.35.0 (Debian 1:1.35.0-4) multi-call binary.' -> '1.35.0'."""
     m = _VERSION_RE.search(text or "")
@@ -104,19 +109,19 @@ def elf_interpreter(data):
 def check_binary(path):
     """Raise RootfsError unless `path` is an executable, statically linked ELF file."""
     if not os.path.isfile(path):
-        raise RootfsError(
+        raise BinaryError(
             "busybox binary %s does not exist: install busybox-static or give the path of a static busybox" % path
         )
     if not os.access(path, os.X_OK):
-        raise RootfsError("busybox binary %s is not executable" % path)
+        raise BinaryError("busybox binary %s is not executable" % path)
     with open(path, "rb") as fh:
         head = fh.read(65536)
     try:
         interp = elf_interpreter(head)
     except (RootfsError, struct.error) as exc:
-        raise RootfsError("busybox binary %s is not a usable ELF executable: %s" % (path, exc))
+        raise BinaryError("busybox binary %s is not a usable ELF executable: %s" % (path, exc))
     if interp:
-        raise RootfsError(
+        raise BinaryError(
             "busybox binary %s is dynamically linked (interpreter %s); the rootfs has no C "
             "library: use a static build (Debian: busybox-static)" % (path, interp)
         )
@@ -129,13 +134,13 @@ def query_binary(path):
     head = subprocess.run([path], capture_output=True, text=True, env=env, timeout=30, check=False)
     listing = subprocess.run([path, "--list-full"], capture_output=True, text=True, env=env, timeout=30, check=False)
     if listing.returncode != 0:
-        raise RootfsError("%s --list-full failed: %s" % (path, listing.stderr.strip()))
+        raise BinaryError("%s --list-full failed: %s" % (path, listing.stderr.strip()))
     version = parse_version(head.stdout + head.stderr)
     applets = parse_applet_list(listing.stdout)
     names = {a.rsplit("/", 1)[-1] for a in applets}
     missing = [a for a in REQUIRED_APPLETS if a not in names]
     if missing:
-        raise RootfsError("busybox %s lacks applets the container needs: %s" % (path, ", ".join(missing)))
+        raise BinaryError("busybox %s lacks applets the container needs: %s" % (path, ", ".join(missing)))
     return {"version": version, "applets": applets}
 
 

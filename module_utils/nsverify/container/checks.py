@@ -226,10 +226,14 @@ def kill_inside(state, inside_pids, patience=10.0):
             killed.append(ins)
         except ProcessLookupError:
             pass
+    # a zombie keeps its /proc entry until init reaps it; growing sleeps from 1 ms (init reaps within
+    # a millisecond or two; a fixed 50 ms tick was most of this check's time)
     deadline = time.monotonic() + patience
     left = sorted(host_of)
+    delay = 0.001
     while left and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
         left = [ins for ins in left if os.path.exists("/proc/%d" % host_of[ins])]
     return {"killed": killed, "left": left}
 
@@ -246,7 +250,12 @@ def fork_bomb(state, count):
         return cgroups.read_value(os.path.join(cg, fname)) if cg else None
 
     events_before = parse_flat_keyed(read("pids.events")).get("max")
-    script = "i=0; while [ $i -lt %d ]; do sleep %d & echo $!; i=$((i+1)); done" % (count, BOMB_SLEEP)
+    # the children's output goes to /dev/null: holding the exec's pipes open they made it wait out its
+    # whole drain time (exec.DRAIN) after the shell had ended
+    script = "i=0; while [ $i -lt %d ]; do sleep %d >/dev/null 2>&1 & echo $!; i=$((i+1)); done" % (
+        count,
+        BOMB_SLEEP,
+    )
     bomb = _sh(state, script, timeout=120)
     children = [int(x) for x in bomb["stdout"].split() if x.isdigit()]
     try:
@@ -343,25 +352,22 @@ def check_memory_limit(state):
     )
 
 
-def check_orphan(state, lifetime=0.5, patience=5.0):
-    spawn = _sh(state, "sleep %s >/dev/null 2>&1 & echo $!" % lifetime)
+def check_orphan(state, patience=5.0):
+    """An orphan inside (its parent shell exits at once) is re-parented to init (PPid 1 inside) and,
+    once it dies, reaped by init. The orphan lives until this check kills it from the host (through
+    NSpid), so reading its parent never races its end however slow the host is, and no fixed sleep
+    waits for it to end by itself; a zombie keeps its /proc entry, so gone means init reaped it."""
+    spawn = _sh(state, "sleep %d >/dev/null 2>&1 & echo $!" % BOMB_SLEEP)
     orphan = int(spawn["stdout"].strip() or 0)
     parent = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
     ppid = procfs.parse_stat(parent["stdout"])["ppid"] if parent["rc"] == 0 else None
     # PID 1 reaps; in a pod's shared PID namespace an exec's orphan goes to the pod's PID 1 (the first
     # container's init, as in a Kubernetes pod), the workload's to the member's init (their subreaper)
     reapers = {1, inspect.read_nspid(state["init_pid"])[-1]}
-    # a zombie keeps its /proc entry: gone means init reaped it (poll, the host may be busy)
-    deadline = time.monotonic() + lifetime + patience
-    gone = False
-    later = {"stdout": ""}
-    while not gone and time.monotonic() < deadline:
-        time.sleep(0.2)
-        later = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
-        gone = later["rc"] != 0
-    # ppid is None only when the orphan ended before we looked: its reaping then still counts,
-    # but it must have been inside (a pid > 1) and gone afterwards
-    ok = orphan > 1 and (ppid is None or ppid in reapers) and gone and (ppid in reapers or parent["rc"] != 0)
+    cleanup = kill_inside(state, [orphan], patience) if orphan > 1 else {"killed": [], "left": []}
+    later = exec_room.exec_in(state, ["/bin/cat", "/proc/%d/stat" % orphan])
+    gone = later["rc"] != 0 and not cleanup["left"]
+    ok = orphan > 1 and ppid in reapers and cleanup["killed"] == [orphan] and gone
     return _check(
         "NS-CTR-008",
         ok,
@@ -369,6 +375,7 @@ def check_orphan(state, lifetime=0.5, patience=5.0):
             "orphan_pid_inside": orphan,
             "ppid_while_running": ppid,
             "reapers_inside": sorted(reapers),
+            "killed_from_host": cleanup["killed"] == [orphan],
             "gone_after_exit": gone,
             "later_stat": later["stdout"][:200],
         },
