@@ -982,6 +982,48 @@ def _launch(p, vm_dir, image, kernels, pubkey_b64, project, project_disk):
     }
 
 
+# What user-mode Linux prints when it cannot restore a user process's FPU state through ptrace: the
+# host kernel takes PTRACE_SETREGSET NT_X86_XSTATE only with its full XSAVE size (EFAULT otherwise), and
+# on a CPU with AMX tile state that size is larger than the buffer UML passes (seen with Debian's 6.1um4
+# and trixie's 6.12um1 on a Sapphire Rapids host). The first user process (init) dies with SIGSEGV.
+UML_FPU_FAILURE = "ptrace set fp regs failed"
+
+
+def host_cpu_flags(path="/proc/cpuinfo"):
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def uml_unavailable(vm):
+    """The reason a UML guest cannot run on this host, from its console, or None (an ordinary failure)."""
+    try:
+        with open(os.path.join(vm["vm_dir"], "console.log"), errors="replace") as fh:
+            console = fh.read()
+    except OSError:
+        return None
+    if vm["kind"] != "uml" or UML_FPU_FAILURE not in console:
+        return None
+    line = next(x.strip() for x in console.splitlines() if UML_FPU_FAILURE in x)
+    amx = sorted(f for f in host_cpu_flags() if f.startswith("amx"))
+    return (
+        "user-mode Linux %s cannot run a user process on this host's CPU: its init died at the first FPU "
+        "state restore (console: %r; EFAULT: the host kernel takes NT_X86_XSTATE only at its full XSAVE size%s, "
+        "larger than UML's buffer). A UML limitation of this CPU, not of nsverify; the instance is left out "
+        "of converge and verify and reported as not run"
+        % (
+            vm["release"],
+            line,
+            (", which includes this CPU's AMX tile state (%s in /proc/cpuinfo)" % " ".join(amx) if amx else ""),
+        )
+    )
+
+
 def _wait_for_ssh(booting, key):
     ready = {}
     deadline = time.time() + BOOT_TIMEOUT
@@ -990,6 +1032,12 @@ def _wait_for_ssh(booting, key):
             if name in ready:
                 continue
             if not guest_alive(vm, vm["vm_dir"]):
+                reason = uml_unavailable(vm)
+                if reason:
+                    vm["unavailable"] = reason
+                    ready[name] = vm
+                    log("%s not run: %s" % (name, reason))
+                    continue
                 raise SystemExit("VM %s stopped while booting; console:\n%s" % (name, console_tail(vm["vm_dir"])))
             if ssh_ok(vm["port"], key):
                 vm["boot_seconds"] = round(time.time() - vm["since"], 1)
@@ -1030,21 +1078,29 @@ def create(platforms, state_dir, key, project=None):
             os.makedirs(vm_dir, exist_ok=True)
             booting[p["name"]] = _launch(p, vm_dir, image, kernels, pubkey_b64, project, project_disk)
         ready.update(_wait_for_ssh(booting, key))
-    return [
-        {
-            "instance": name,
-            "address": "127.0.0.1",
-            "user": "root",
-            "port": vm["port"],
-            "identity_file": key,
-            "kernel_release": vm["release"],
-            "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
-            "kind": vm["kind"],
-            "boot_seconds": vm["boot_seconds"],
-            "pid": read_pid(vm["vm_dir"]) or read_pidfile(os.path.join(vm["vm_dir"], "uml.pid")),
-        }
-        for name, vm in sorted(ready.items())
-    ]
+    return [instance_config(name, vm, key) for name, vm in sorted(ready.items())]
+
+
+def instance_config(name, vm, key):
+    """molecule's instance config of one guest; a guest that cannot run on this host carries `unavailable`
+    (the reason) instead of an address, and converge/verify leave it out (../shared/available.yml)."""
+    entry = {
+        "instance": name,
+        "kernel_release": vm["release"],
+        "kernel_package": "%s=%s" % (vm["package"], vm["version"]),
+        "kind": vm["kind"],
+    }
+    if vm.get("unavailable"):
+        return dict(entry, unavailable=vm["unavailable"])
+    return dict(
+        entry,
+        address="127.0.0.1",
+        user="root",
+        port=vm["port"],
+        identity_file=key,
+        boot_seconds=vm["boot_seconds"],
+        pid=read_pid(vm["vm_dir"]) or read_pidfile(os.path.join(vm["vm_dir"], "uml.pid")),
+    )
 
 
 def destroy(state_dir):

@@ -330,3 +330,28 @@ def test_molecule_reads_only_keys_namespace_verify_returns():
             used |= set(re.findall(r"(?:nsverify_verify_result|nsv_molecule_proofs_\w+?)\.(\w+)", path.read_text()))
     assert "proofs" in used
     assert used <= documented, sorted(used - documented)
+
+
+UML_CONSOLE_ON_AMX = """Checking PROT_EXEC mmap in /tmp/run...OK
+mmapper_init - find_iomem failed
+userspace - ptrace set fp regs failed, errno = 14
+Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b
+"""
+
+
+@pytest.mark.parametrize("kind,console,left_out", [
+    ("uml", UML_CONSOLE_ON_AMX, True),
+    ("uml", "Kernel panic - not syncing: VFS: Unable to mount root fs\n", False),
+    ("qemu", UML_CONSOLE_ON_AMX, False),
+], ids=["uml-fpu-restore-fails", "uml-other-panic", "qemu"])  # fmt: skip
+def test_only_uml_s_fpu_restore_failure_leaves_an_instance_out_captured_console(tmp_path, kind, console, left_out):
+    """A captured console (the line this project's build machine printed on 2026-12-02): that failure makes the
+    instance `unavailable` with the console line as its reason; any other boot failure still fails create."""
+    (tmp_path / "console.log").write_text(console)
+    vm = {"vm_dir": str(tmp_path), "kind": kind, "release": "6.1.176", "package": "user-mode-linux", "version": "v"}
+    reason = nsv_vm.uml_unavailable(vm)
+    assert bool(reason) is left_out
+    if left_out:
+        assert "ptrace set fp regs failed, errno = 14" in reason and "6.1.176" in reason
+        entry = nsv_vm.instance_config("nsv-uml", dict(vm, unavailable=reason), "/k")
+        assert entry["unavailable"] == reason and "address" not in entry and "port" not in entry
