@@ -93,6 +93,23 @@ def test_a_stale_host_s_failure_stays_visible_in_sarif():
     assert all("last audited" in r["properties"]["stale"] for r in sarif["runs"][0]["results"])
 
 
+def test_a_merged_report_with_a_stale_host_is_valid_against_the_schema_and_a_wrong_stale_is_not():
+    import jsonschema
+    from test_report_formats import SCHEMA, validate
+
+    from ansible.module_utils.nsverify import report_policy
+
+    stored = {"old": _doc("old", "2026-11-01T12:00:00Z")}
+    hosts, summary = hostfiles.merge({"new": _host()}, stored, NOW, max_age=86400)
+    rep = report_policy.compose(report.build_report(hosts, today=NOW.date(), merged=summary))
+    assert rep["merge"]["stale"] == ["old"] and rep["hosts"]["old"]["stale"]["age_seconds"] > 86400
+    validate(rep)
+    broken = json.loads(json.dumps(rep, default=str))
+    broken["hosts"]["old"]["stale"] = {"audited": "yesterday"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(SCHEMA).validate(broken)
+
+
 # ------------------------------------------------------------ host files on disk
 
 
