@@ -387,6 +387,10 @@ def markdown(result):
         import playbook as bench_playbook  # bench/ is on sys.path when run.py runs
 
         rows += bench_playbook.rows(result["playbook"], _cell)
+    if result.get("scale"):
+        import scale as bench_scale
+
+        rows += bench_scale.rows(result["scale"])
     lines += ["| %s |" % " | ".join(str(x) for x in r) for r in rows]
     notes = ["", "Medians (min-max, N) of interleaved runs; ratio = nsverify / peer (below 1 is faster)."]
     for name, why in (c.get("peers_left_out") or {}).items():

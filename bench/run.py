@@ -2,7 +2,8 @@
 """nsverify against its peers, measured in the same run on the same host.
 
   sudo .venv/bin/python bench/run.py [--runs 9] [--ns-runs 40] [--no-fetch] [--skip-container]
-                                    [--only container|engine|playbook] [--playbook-runs 3]
+                                    [--only container|engine|playbook|scale] [--playbook-runs 3]
+                                    [--scale-count 1000]
 
 Parts (bench/README.md explains method and how to read the ratios):
   audit      nsverify's audit engine (and the namespace_facts module through Ansible) vs
@@ -39,6 +40,7 @@ sys.path.insert(0, HERE)
 import nsverify_audit_cli  # noqa: E402
 import peers as bench_peers  # noqa: E402
 import playbook as bench_playbook  # noqa: E402
+import scale as bench_scale  # noqa: E402
 
 nsverify_audit_cli.import_engine()
 
@@ -430,8 +432,9 @@ def main(argv=None):
     ap.add_argument("--ns-runs", type=int, default=40, help="runs per namespace type (median)")
     ap.add_argument("--container-runs", type=int, default=9)
     ap.add_argument("--engine-runs", type=int, default=7, help="runs of proofs.run and the named netns (x3)")
+    ap.add_argument("--scale-count", type=int, default=1000, help="named net namespaces in the scale row")
     ap.add_argument("--playbook-runs", type=int, default=3, help="cold starts of container.yml (two warm reruns each)")
-    ap.add_argument("--only", choices=("container", "engine", "playbook"), help="just these issue-13 rows")
+    ap.add_argument("--only", choices=("container", "engine", "playbook", "scale"), help="just these issue-13 rows")
     ap.add_argument("--no-fetch", action="store_true", help="do not apt-get download missing peers")
     ap.add_argument("--no-module", action="store_true", help="leave out the namespace_facts-through-Ansible run")
     ap.add_argument("--skip-container", action="store_true")
@@ -459,7 +462,7 @@ def main(argv=None):
     if not args.only:
         result["audit"] = bench_audit(args.runs, not args.no_fetch, not args.no_module)
         result["create"] = bench_create(args.ns_runs)
-    if args.only in ("engine", "playbook"):
+    if args.only in ("engine", "playbook", "scale"):
         result["container"] = {"skipped": "--only %s" % args.only}
     else:
         result["container"] = (
@@ -469,6 +472,8 @@ def main(argv=None):
         result["engine"] = bench_engine_rows(args.engine_runs, not args.no_module)
     if args.only in (None, "playbook"):
         result["playbook"] = bench_playbook_rows(args.playbook_runs)
+    if args.only in (None, "scale"):
+        result["scale"] = bench_scale.bench_netns_many(args.scale_count)
     result["duration_s"] = round(time.perf_counter() - started, 1)
     print_report(result)
     os.makedirs(args.results, exist_ok=True)

@@ -41,8 +41,16 @@ options:
       - Name of the named namespace; the directory under C(/run/nsverify/ns).
       - 1 to 64 characters from C([A-Za-z0-9_.-]), starting with a letter or digit (so never C(.),
         C(..) or an option-like C(-x)); no C(/). The same rule as every nsverify name.
+      - Exactly one of I(name) and I(names).
     type: str
-    required: true
+  names:
+    description:
+      - Several named namespaces with the same options, examined and acted on in one module call (one
+        Ansible task for a thousand network namespaces instead of a thousand); each name follows the rule of
+        I(name), no name twice. The result lists each under C(named).
+      - Types that need no process (mnt uts ipc net user cgroup) get none; their bind mounts keep them.
+    type: list
+    elements: str
   state:
     description:
       - C(present) creates (or repairs) the named namespace; C(absent) removes every bind mount,
@@ -165,6 +173,11 @@ EXAMPLES = r"""
     uid_map:
       - {inside: 0, outside: 200000, count: 65536}
 
+- name: A thousand network namespaces in one task (and state=absent removes them in one task)
+  namespace:
+    names: "{{ range(1000) | map('regex_replace', '^', 'nsvlab') | list }}"
+    types: [net]
+
 - name: Run a command inside it
   ansible.builtin.command:
     argv: [nsenter, --uts=/run/nsverify/ns/nsvall/uts, hostname]
@@ -177,9 +190,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+named:
+  description: With I(names), one entry per name in the given order, with that name's name, action, reason,
+    namespaces and holder_pid as documented below for a single I(name).
+  returned: when names is given
+  type: list
+  elements: dict
+  sample: [{name: nsv1, action: create, reason: named namespace does not exist,
+            namespaces: {net: {path: /run/nsverify/ns/nsv1/net, inode: 4026532290}}, holder_pid: null}]
 name:
   description: Name of the named namespace.
-  returned: always
+  returned: when name is given
   type: str
   sample: nsvall
 state:
@@ -248,7 +269,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import catalog, namespaces
+from ansible.module_utils.nsverify import catalog, namespaces, procfs
 
 _MAP_OPTIONS = dict(
     inside=dict(type="int", required=True),
@@ -260,7 +281,8 @@ _MAP_OPTIONS = dict(
 def build_module():
     return AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            name=dict(type="str"),
+            names=dict(type="list", elements="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             types=dict(type="list", elements="str", choices=list(catalog.TYPE_NAMES)),
             hostname=dict(type="str"),
@@ -272,19 +294,27 @@ def build_module():
             force=dict(type="bool", default=False),
         ),
         required_if=[("state", "present", ["types"])],
+        required_one_of=[("name", "names")],
+        mutually_exclusive=[("name", "names")],
         supports_check_mode=True,
     )
 
 
-def main():
-    module = build_module()
+def requested(module):
+    """(names, config) from the parameters, or fail_json naming what is wrong and how to fix it."""
     p = module.params
-    name, want_present = p["name"], p["state"] == "present"
-    ns_dir = namespaces.NAMESPACES_DIR
+    names = [p["name"]] if p["names"] is None else p["names"]
+    label = p["name"] if p["names"] is None else "names"
     try:
-        namespaces.validate_name(name)
+        if not names:
+            raise ValueError("names is empty: give at least one name")
+        for name in names:
+            namespaces.validate_name(name)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError("names lists %s more than once: give each name once" % ", ".join(twice))
         config = None
-        if want_present:
+        if p["state"] == "present":
             config = namespaces.build_config(
                 p["types"],
                 hostname=p["hostname"],
@@ -295,58 +325,90 @@ def main():
                 propagation=p["mount_propagation"],
             )
     except ValueError as exc:
-        module.fail_json(msg="invalid options for named namespace %r: %s" % (name, exc))
-    if os.geteuid() != 0:
-        module.fail_json(msg="the namespace module needs root to bind-mount namespace files; run it with become: true")
+        module.fail_json(msg="invalid options for named namespace %r: %s" % (label, exc))
+    return names, config
 
-    exam = namespaces.examine(name, ns_dir)
+
+def plan(module, name, config, mounts):
+    """(action, reason, exam) for one name; fail_json on a conflicting config without force."""
+    exam = namespaces.examine(name, namespaces.NAMESPACES_DIR, mounts=mounts)
     try:
-        action, reason = namespaces.decide(want_present, config, exam, force=p["force"])
+        action, reason = namespaces.decide(config is not None, config, exam, force=module.params["force"])
     except namespaces.ConfigConflict as exc:
         module.fail_json(msg="named namespace %r: %s" % (name, exc.msg), **exc.evidence)
+    return action, reason, exam
 
-    before = (exam["state"] or {}).get("config") if exam["exists"] else None
-    result = dict(
-        changed=action != "none",
-        name=name,
-        state=p["state"],
-        action=action,
-        reason=reason,
-        namespaces_dir=ns_dir,
-        state_file=os.path.join(ns_dir, name, namespaces.STATE_FILE),
-        diff=dict(
-            before=before if before is not None else {},
-            after=config if want_present else {},
-            before_header="%s (%s)" % (name, "present" if exam["exists"] else "absent"),
-            after_header="%s (%s)" % (name, p["state"]),
-        ),
-    )
+
+def act(module, name, action, config, exam):
+    """Carry out one name's action (not in check mode); its state afterwards and what was removed."""
+    ns_dir = namespaces.NAMESPACES_DIR
     state = exam["state"] if action in ("none", "repair") else None
+    removed = None
+    if module.check_mode:
+        return state, removed
+    try:
+        if action in ("create", "recreate"):
+            state = namespaces.create(name, config, ns_dir)
+        elif action == "repair":
+            state = namespaces.repair(name, ns_dir)
+        elif action == "remove":
+            removed = namespaces.remove(name, ns_dir)
+    except namespaces.NamespaceError as exc:
+        cleaned = "; nothing was left behind" if action in ("create", "recreate") else ""
+        module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, cleaned), action=action, **exc.evidence)
+    except OSError as exc:
+        module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
+    return state, removed
 
-    if not module.check_mode:
-        try:
-            if action in ("create", "recreate"):
-                state = namespaces.create(name, config, ns_dir)
-            elif action == "repair":
-                state = namespaces.repair(name, ns_dir)
-            elif action == "remove":
-                result["removed"] = namespaces.remove(name, ns_dir)
-        except namespaces.NamespaceError as exc:
-            cleaned = "; nothing was left behind" if action in ("create", "recreate") else ""
-            module.fail_json(msg="named namespace %r: %s%s" % (name, exc.msg, cleaned), action=action, **exc.evidence)
-        except OSError as exc:
-            module.fail_json(msg="named namespace %r: %s (%s)" % (name, exc, action), action=action)
 
-    if want_present:
+def describe(name, action, reason, config, state, removed):
+    out = dict(name=name, action=action, reason=reason)
+    if removed is not None:
+        out["removed"] = removed
+    if config is not None and state is None:  # check mode: what would be made, inodes not known yet
+        state = {"config": config, "inodes": {}, "holder": None}
+    if config is None:
+        state = None
+    out["namespaces"] = namespaces.describe(name, state, namespaces.NAMESPACES_DIR)
+    out["holder_pid"] = ((state or {}).get("holder") or {}).get("pid")
+    return out
+
+
+def main():
+    module = build_module()
+    p = module.params
+    names, config = requested(module)
+    if os.geteuid() != 0:
+        module.fail_json(msg="the namespace module needs root to bind-mount namespace files; run it with become: true")
+    ns_dir = namespaces.NAMESPACES_DIR
+    mounts = procfs.read_mountinfo()  # once for every name: examine() only reads
+    plans = [(name,) + plan(module, name, config, mounts) for name in names]
+    entries, before, after = [], {}, {}
+    for name, action, reason, exam in plans:
+        if exam["exists"]:
+            before[name] = (exam["state"] or {}).get("config") or {}
+        if config is not None:
+            after[name] = config
+        state, removed = act(module, name, action, config, exam)
+        entries.append(describe(name, action, reason, config, state, removed))
+    if config is not None:
         for warning in namespaces.join_warnings(config["types"]):
             module.warn(warning)
-        result["config"] = config
-        if state is None:  # check mode: what would be made, inodes not known yet
-            state = {"config": config, "inodes": {}, "holder": None}
+    result = dict(changed=any(e["action"] != "none" for e in entries), state=p["state"], namespaces_dir=ns_dir)
+    if p["names"] is None:
+        name = names[0]
+        result.update(entries[0], state_file=os.path.join(ns_dir, name, namespaces.STATE_FILE))
+        result["diff"] = dict(
+            before=before.get(name, {}),
+            after=after.get(name, {}),
+            before_header="%s (%s)" % (name, "present" if name in before else "absent"),
+            after_header="%s (%s)" % (name, p["state"]),
+        )
+        if config is not None:
+            result["config"] = config
     else:
-        state = None
-    result["namespaces"] = namespaces.describe(name, state, ns_dir)
-    result["holder_pid"] = ((state or {}).get("holder") or {}).get("pid")
+        result["named"] = entries
+        result["diff"] = dict(before=before, after=after, before_header="names", after_header="names")
     module.exit_json(**result)
 
 

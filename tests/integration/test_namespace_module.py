@@ -613,3 +613,73 @@ def test_bad_names_fail_clearly_and_create_nothing(bad):
     result = run_module(dict(name=bad, types=["net"]))
     assert result.get("failed") and "name" in result["msg"], result
     assert listing() == before
+
+
+# ---------------------------------------------------------------- names: many in one call (issue 13)
+@pytest.fixture
+def many():
+    """Twenty fresh names with tag sp; all removed afterwards, whatever the test left."""
+    values = ["nsvsp%s-m%02d" % (SUFFIX, i) for i in range(20)]
+    yield values
+    for value in values:
+        if os.path.lexists(os.path.join(NS_DIR, value)):
+            namespaces.remove(value)
+
+
+def _holders_of(names):
+    return [n for n in names if (namespaces.load_state(n) or {}).get("holder")]
+
+
+def test_names_triad_creates_and_removes_many_net_namespaces_in_one_call(many):
+    res = run_module({"names": many, "types": ["net"]}, check=True, diff=True)
+    assert res["changed"] and [e["action"] for e in res["named"]] == ["create"] * 20
+    assert not any(os.path.lexists(os.path.join(NS_DIR, n)) for n in many)  # check mode made nothing
+    assert sorted(res["diff"]["after"]) == sorted(many) and res["diff"]["before"] == {}
+
+    res = run_module({"names": many, "types": ["net"]})
+    assert res["changed"] and [e["name"] for e in res["named"]] == many
+    inodes = [e["namespaces"]["net"]["inode"] for e in res["named"]]
+    assert len(set(inodes)) == 20  # twenty different network namespaces
+    for n, inode in zip(many, inodes):
+        assert os.stat(os.path.join(NS_DIR, n, "net")).st_ino == inode
+    assert _holders_of(many) == [] and all(e["holder_pid"] is None for e in res["named"])  # no process kept
+
+    again = run_module({"names": many, "types": ["net"]})
+    assert not again["changed"] and {e["action"] for e in again["named"]} == {"none"}
+
+    gone = run_module({"names": many, "state": "absent"}, check=True)
+    assert gone["changed"] and all(os.path.lexists(os.path.join(NS_DIR, n)) for n in many)
+    gone = run_module({"names": many, "state": "absent"})
+    assert gone["changed"] and [e["action"] for e in gone["named"]] == ["remove"] * 20
+    assert not any(os.path.lexists(os.path.join(NS_DIR, n)) for n in many)
+    assert not [
+        m
+        for m in procfs.read_mountinfo()
+        if any(m["mount_point"].startswith(os.path.join(NS_DIR, n) + "/") for n in many)
+    ]
+    assert not run_module({"names": many, "state": "absent"})["changed"]
+
+
+def test_names_repairs_only_the_one_that_broke(many):
+    run_module({"names": many[:3], "types": ["net"]})
+    os.unlink(os.path.join(NS_DIR, many[1], namespaces.STATE_FILE))
+    res = run_module({"names": many[:3], "types": ["net"]})
+    assert [e["action"] for e in res["named"]] == ["none", "recreate", "none"]
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ({"name": "nsvsp-a", "names": ["nsvsp-b"], "types": ["net"]}, "mutually exclusive"),
+        ({"names": ["nsvsp-a", "nsvsp-a"], "types": ["net"]}, "nsvsp-a more than once"),
+        ({"names": ["nsvsp-a", "../x"], "types": ["net"]}, "../x"),
+        ({"names": [], "types": ["net"]}, "names is empty"),
+        ({"types": ["net"]}, "one of the following is required: name, names"),
+    ],
+    ids=["name-and-names", "twice", "bad-name", "empty", "neither"],
+)
+def test_names_bad_input_fails_naming_the_fix_and_makes_nothing(args, words):
+    before = only_mine(snapshot(), "nsvsp-a")
+    res = run_module(args)
+    assert res.get("failed") and words in res["msg"], res
+    assert only_mine(snapshot(), "nsvsp-a") == before
