@@ -45,10 +45,14 @@ apt:
 
 venv: $(VENV)/.installed
 
+# A worktree's .venv may be a symlink to the main checkout's shared venv: its requirements.txt is then
+# newer than the link's .installed (checkout time), and re-creating and pip-installing into the shared
+# venv from here is not this checkout's business (make bench in a worktree did that).
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	@if [ -L $(VENV) ]; then echo "$(VENV) links to a shared venv: left as it is"; exit 0; fi; \
+	set -e; $(PYTHON) -m venv $(VENV); \
+	$(BIN)/pip install -q --upgrade pip; \
+	$(BIN)/pip install -q -r requirements.txt; \
 	touch $@
 
 run: setup
