@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,28 @@ def run_playbook(tmp, playbook, *extra, timeout=600):
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
     argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / playbook)] + list(extra)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
+def run_chromium(tmp, *args, timeout=180):
+    """Headless Chromium with a profile under `tmp` (nothing in the caller's home); its stdout."""
+    res = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, "--user-data-dir=%s" % (tmp / "profile"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout

@@ -9,14 +9,13 @@ fetched: the page is a local file and Chromium runs with networking features off
 
 import json
 import os
-import shutil
 import struct
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, run_chromium
 
 from ansible.module_utils.nsverify import control_data, report, report_policy
 from ansible.module_utils.nsverify.report import html_compliance
@@ -26,17 +25,6 @@ from test_report_samples import sample_facts, sample_proofs, sample_type  # noqa
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("NSV_TEST_OUTPUT", ROOT / ".cache" / "test-output"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it: APT_PACKAGES)")
 
 # Runs in the test's copy only, at the load event (:target is set by then, not while the body is parsed).
@@ -113,14 +101,7 @@ def page(tmp_path_factory):
 
 
 def _chromium(tmp, *args):
-    res = subprocess.run(
-        [CHROMIUM, *FLAGS, "--user-data-dir=%s" % (tmp / "profile"), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
+    return run_chromium(tmp, *args)
 
 
 def _laid_out(page, suffix=""):

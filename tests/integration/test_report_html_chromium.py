@@ -6,13 +6,12 @@ what a reader needs is in the rendered DOM."""
 
 import json
 import os
-import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, run_chromium
 
 from ansible.module_utils.nsverify import report, report_policy
 
@@ -22,17 +21,6 @@ from test_report_samples import sample_facts, sample_proofs, sample_type  # noqa
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = Path(os.environ.get("NSV_TEST_OUTPUT", ROOT / ".cache" / "test-output"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it)")
 
@@ -68,14 +56,7 @@ def page(tmp_path_factory):
 
 
 def _chromium(tmp, *args):
-    res = subprocess.run(
-        [CHROMIUM, *FLAGS, "--user-data-dir=%s" % (tmp / "profile"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    return res.stdout
+    return run_chromium(tmp, *args)
 
 
 def test_screenshot_is_saved_with_the_test_output(page):

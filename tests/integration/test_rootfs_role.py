@@ -9,10 +9,10 @@ role or runs in check mode, so no container is started.
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "nsvsprf%d" % (os.getpid() % 100000)
@@ -21,17 +21,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the rootfs role's pac
 
 
 def container_play(tmp, *extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_HOME=str(tmp / "ansible"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / "container.yml")]
-    argv += ["-e", "busybox_container_name=%s" % NAME, "-e", "busybox_rootfs_base=%s" % (tmp / "base")]
-    return subprocess.run(argv + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    base = ["-e", "busybox_container_name=%s" % NAME, "-e", "busybox_rootfs_base=%s" % (tmp / "base")]
+    return run_playbook(tmp, "container.yml", *base, *extra, timeout=300)
 
 
 def outcome(stdout, task):
