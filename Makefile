@@ -11,8 +11,10 @@ PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
+# openssh-server: bench/fleet.py starts its own sshd instances in network namespaces it makes (issue 13)
 APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps psmisc kmod \
-	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container chromium
+	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container chromium \
+	openssh-server
 # for molecule's QEMU test hosts
 APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
 	xz-utils cpio zstd

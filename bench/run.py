@@ -439,6 +439,7 @@ def main(argv=None):
     ap.add_argument("--no-module", action="store_true", help="leave out the namespace_facts-through-Ansible run")
     ap.add_argument("--skip-container", action="store_true")
     ap.add_argument("--results", default=RESULTS_DIR)
+    ap.add_argument("--fleet", action="store_true", help="also bench/fleet.py (minutes)")
     args = ap.parse_args(argv)
     if not os.path.exists(TIME):
         sys.exit("bench/run.py needs GNU time at %s (Debian package 'time') for peak RSS" % TIME)
@@ -474,8 +475,14 @@ def main(argv=None):
         result["playbook"] = bench_playbook_rows(args.playbook_runs)
     if args.only in (None, "scale"):
         result["scale"] = bench_scale.bench_netns_many(args.scale_count)
+    if args.fleet:  # opt-in: several minutes of ansible-playbook runs (bench/fleet.py)
+        import fleet as bench_fleet
+
+        result["fleet"] = bench_fleet.bench_fleet(mitogen=True)
     result["duration_s"] = round(time.perf_counter() - started, 1)
     print_report(result)
+    if args.fleet:
+        print("\nFleet audit (issue 13), hosts per minute:\n" + bench_fleet.markdown(result["fleet"]))
     os.makedirs(args.results, exist_ok=True)
     stamp = result["when"].replace(":", "").replace("-", "")
     for path in (os.path.join(args.results, "bench-%s.json" % stamp), os.path.join(args.results, "latest.json")):
