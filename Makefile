@@ -11,15 +11,16 @@ PYTHON ?= $(shell command -v /usr/bin/python3 || command -v python3)
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-# openssh-server: bench/fleet.py starts its own sshd instances in network namespaces it makes (issue 13)
 APT_PACKAGES := python3 python3-venv busybox-static iproute2 util-linux procps psmisc kmod \
-	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container chromium \
-	openssh-server
+	iputils-ping bubblewrap time strace podman crun runc docker.io lxc systemd-container chromium
+# only for make bench-fleet: its SSH fleet starts its own sshd instances in network namespaces it makes.
+# Not part of setup: on a host whose init starts services, installing it starts a host-wide sshd on :22.
+APT_PACKAGES_BENCH_FLEET := openssh-server
 # for molecule's QEMU test hosts
 APT_PACKAGES_MOLECULE := qemu-system-x86 qemu-utils debootstrap openssh-client e2fsprogs \
 	xz-utils cpio zstd
 
-.PHONY: help setup apt venv run audit verify namespaces report teardown bench test pytest unit lint molecule molecule-local clean
+.PHONY: help setup apt venv run audit verify namespaces report teardown bench bench-fleet test pytest unit lint molecule molecule-local clean
 
 help:
 	@echo "make run       - set up and run playbooks/container.yml on this machine"
@@ -32,6 +33,7 @@ help:
 	@echo "make molecule  - kernel matrix (5.10, 6.1, 6.12, UML, userns switch, pure v1, restricted) in throwaway guests"
 	@echo "make molecule-local - the same converge/verify on this machine (molecule test -s local)"
 	@echo "make bench     - nsverify against lxc-checkconfig, check-config.sh, unshare(1), bwrap"
+	@echo "make bench-fleet - the same plus the fleet audit rows (installs openssh-server for its SSH fleet)"
 	@echo "make collection - build the nsverify.namespaces collection (.cache/collection/nsverify-namespaces-<version>.tar.gz)"
 	@echo "make collection-sanity - ansible-test sanity (3.11, and compile/import on what pyenv has) and units on the built collection"
 
@@ -77,6 +79,12 @@ teardown: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The fleet audit rows too (several minutes; 200 local aliases and 20 sshd in network namespaces).
+bench-fleet: setup
+	@dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES_BENCH_FLEET) 2>/dev/null | grep -q 'install ok installed' || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES_BENCH_FLEET); }
+	$(BIN)/python bench/run.py --fleet
 
 # The whole suite: unit, integration, testinfra and ansible-lint (pytest), then the kernel matrix.
 test: setup

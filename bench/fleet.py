@@ -235,7 +235,7 @@ def bench_fleet(hosts=200, ssh_hosts=20, runs=3, forks=50, variants=None, mitoge
             inventory, count = ssh_fleet_up(tmp, ssh_hosts, made)
             fleets["ssh"] = (inventory, count, CTL_NS)
         elif ssh_hosts:
-            result["ssh_skipped"] = "%s missing: apt-get install openssh-server (make setup does)" % SSHD
+            result["ssh_skipped"] = "%s missing: apt-get install openssh-server (make bench-fleet does)" % SSHD
         result.update(measure(tmp, fleets, chosen, runs, forks))
     finally:
         ssh_fleet_down(tmp, made)
