@@ -7,6 +7,7 @@ suite leaves the host as it found it.
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -141,3 +142,39 @@ def run_chromium(tmp, *args, timeout=180):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     return res.stdout
+
+
+@pytest.fixture(scope="module")
+def rootfs_path():
+    """The BusyBox rootfs image the container tests start from (built once; the image is kept)."""
+    from ansible.module_utils.nsverify import rootfs
+
+    return rootfs.build()["path"]
+
+
+def container_traces(name):
+    """What of container `name` is on the host: leftovers (cgroups, run and data dirs) and its veth links."""
+    from ansible.module_utils.nsverify import container
+
+    traces = container.leftovers(name)
+    links = [n for n in os.listdir("/sys/class/net") if n in container.veth_names(name)]
+    if links:
+        traces["links"] = links
+    return traces
+
+
+def container_name_fixture(prefix):
+    """A fixture giving each test a fresh container name `<prefix><pid>-<n>`, removed after the test, which
+    must leave no trace of it on the host."""
+    counter = itertools.count(1)
+
+    @pytest.fixture()
+    def name():
+        from ansible.module_utils.nsverify import container
+
+        n = "%s%d-%d" % (prefix, os.getpid() % 100000, next(counter))
+        yield n
+        container.remove(n)
+        assert container_traces(n) == {}
+
+    return name

@@ -16,9 +16,9 @@ import busybox_container_exec
 import keyrings
 import pytest
 import static_helpers
-from conftest import run_module_main
+from conftest import container_name_fixture, run_module_main
 
-from ansible.module_utils.nsverify import cgroups, container, rootfs
+from ansible.module_utils.nsverify import cgroups, container
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "%d" % (os.getpid() % 100000)
@@ -26,21 +26,7 @@ SUFFIX = "%d" % (os.getpid() % 100000)
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
 
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
-
-
-_COUNTER = [0]
-
-
-@pytest.fixture()
-def name():
-    _COUNTER[0] += 1
-    n = "esc%s-%d" % (SUFFIX, _COUNTER[0])
-    yield n
-    container.remove(n)
-    assert container.leftovers(n) == {}
+name = container_name_fixture("esc")
 
 
 def start(name, rootfs_path, **extra):

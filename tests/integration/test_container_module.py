@@ -15,9 +15,9 @@ import busybox_container_exec
 import busybox_container_verify
 import busybox_rootfs
 import pytest
-from conftest import run_module_main
+from conftest import container_name_fixture, container_traces, run_module_main
 
-from ansible.module_utils.nsverify import cgroups, container, rootfs
+from ansible.module_utils.nsverify import cgroups, container
 
 SUFFIX = "%d" % (os.getpid() % 100000)
 
@@ -27,30 +27,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"
 run_module = run_module_main
 
 
-def host_traces(name):
-    """Everything container `name` could leave on the host."""
-    traces = container.leftovers(name)
-    links = [n for n in os.listdir("/sys/class/net") if n in container.veth_names(name)]
-    if links:
-        traces["links"] = links
-    return traces
+host_traces = container_traces
 
 
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
-
-
-_COUNTER = [0]
-
-
-@pytest.fixture()
-def name():
-    _COUNTER[0] += 1
-    n = "t%s-%d" % (SUFFIX, _COUNTER[0])
-    yield n
-    container.remove(n)
-    assert host_traces(n) == {}
+name = container_name_fixture("t")
 
 
 # ---------------------------------------------------------------- busybox_rootfs

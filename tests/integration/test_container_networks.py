@@ -10,16 +10,11 @@ import nsverify_report
 import pytest
 from conftest import run_module_main
 
-from ansible.module_utils.nsverify import container, rootfs
+from ansible.module_utils.nsverify import container
 
 SUFFIX = "%d" % (os.getpid() % 100000)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
-
-
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ import namespace as namespace_module
 import pytest
 from conftest import run_module_main
 
-from ansible.module_utils.nsverify import container, faults, procfs, rootfs
+from ansible.module_utils.nsverify import container, faults, procfs
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "%d" % (os.getpid() % 100000)
@@ -91,11 +91,6 @@ def namespace_traces(name):
     if os.path.lexists(base):
         traces["dir"] = base
     return traces
-
-
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
 
 
 POINTS = [("stage", s) for s in CONTAINER_STAGES + ["container:stopping"]] + [("delay", d) for d in DELAYS]

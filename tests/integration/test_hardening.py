@@ -14,9 +14,9 @@ from pathlib import Path
 import busybox_container
 import namespace_inspect
 import pytest
-from conftest import run_module_main
+from conftest import container_name_fixture, container_traces, run_module_main
 
-from ansible.module_utils.nsverify import container, rootfs
+from ansible.module_utils.nsverify import container
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIX = "%d" % (os.getpid() % 100000)
@@ -24,34 +24,14 @@ SUFFIX = "%d" % (os.getpid() % 100000)
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
 
 
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
-
-
-_COUNTER = [0]
-
-
-@pytest.fixture()
-def name():
-    _COUNTER[0] += 1
-    n = "nsvsx%s-%d" % (SUFFIX, _COUNTER[0])
-    yield n
-    container.remove(n)
-    assert container.leftovers(n) == {}
+name = container_name_fixture("nsvsx")
 
 
 def start(name, rootfs_path, **extra):
     return run_module_main(busybox_container, dict({"name": name, "rootfs": rootfs_path}, **extra))
 
 
-def traces(name):
-    """What of container `name` is on the host: leftovers (cgroups, veth, run and data dirs), its links."""
-    out = container.leftovers(name)
-    links = [n for n in container.veth_names(name) if container.link_exists(n)]
-    if links:
-        out["links"] = links
-    return out
+traces = container_traces
 
 
 # ---------------------------------------------------------------- the workload audit

@@ -20,9 +20,9 @@ import busybox_container
 import busybox_container_verify
 import namespace_inspect
 import pytest
-from conftest import run_module_main, run_playbook
+from conftest import container_traces, run_module_main, run_playbook
 
-from ansible.module_utils.nsverify import container, probe, procfs, rootfs
+from ansible.module_utils.nsverify import container, probe, procfs
 from ansible.module_utils.nsverify.container import pod as pod_room
 from ansible.module_utils.nsverify.proofs import ipc
 
@@ -32,12 +32,7 @@ SHARED = ("uts", "ipc", "net")
 OWN = ("mnt", "pid", "cgroup")
 
 
-def host_traces(name):
-    traces = container.leftovers(name)
-    links = [n for n in os.listdir("/sys/class/net") if n in container.veth_names(name)]
-    if links:
-        traces["links"] = links
-    return traces
+host_traces = container_traces
 
 
 def start(name, rootfs_path, check=False, **args):
@@ -51,11 +46,6 @@ def state_of(name):
 
 def sh(name, cmd, **kw):
     return container.exec_in(state_of(name), ["/bin/sh", "-c", cmd], **kw)
-
-
-@pytest.fixture(scope="module")
-def rootfs_path():
-    return rootfs.build()["path"]
 
 
 @pytest.fixture(scope="module")
