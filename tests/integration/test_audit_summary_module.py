@@ -1,6 +1,7 @@
 """nsverify_audit_summary through its entry point: the triad (check mode writes nothing, real, again
 unchanged), a changed fleet rewrites, bad input fails with what to fix, and ansible-doc renders."""
 
+import json
 import os
 import subprocess
 import sys
@@ -81,11 +82,21 @@ def test_ansible_doc_renders():
     assert out.returncode == 0 and "RETURN VALUES" in out.stdout and "lines" in out.stdout, out.stderr
 
 
-def _nice_json(facts):
-    """What the role's old per-host `copy` task wrote: Ansible's own to_nice_json filter and a newline."""
-    from ansible.plugins.filter.core import to_nice_json
+NICE_JSON = (
+    "import json, sys\n"
+    "from ansible.plugins.filter.core import to_nice_json\n"
+    "sys.stdout.write(to_nice_json(json.load(sys.stdin), sort_keys=True) + '\\n')\n"
+)
 
-    return to_nice_json(facts, sort_keys=True) + "\n"
+
+def _nice_json(facts):
+    """What the role's old per-host `copy` task wrote: Ansible's own to_nice_json filter and a newline. In a
+    child Python: importing the controller's filter plugins here would change how every later in-process module
+    run of this pytest process reports its warnings (ansible-core 2.19 routes them to the controller's Display)."""
+    res = subprocess.run(
+        [sys.executable, "-c", NICE_JSON], input=json.dumps(facts), capture_output=True, text=True, check=True
+    )
+    return res.stdout
 
 
 def test_host_dir_triad_writes_every_host_s_json_as_the_copy_task_did(tmp_path):

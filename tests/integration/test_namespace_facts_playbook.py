@@ -56,7 +56,8 @@ def first_run(tmp_path_factory):
 
 
 def test_first_run_writes_the_host_json_with_all_eight_supported(first_run):
-    assert first_run["changed"] >= 2  # directory and files were created
+    # one task writes the directory, every host's JSON and the summary (nsverify_audit_summary host_dir)
+    assert first_run["changed"] >= 1 and first_run["dir"].is_dir()
     facts = json.loads((first_run["dir"] / "localhost.json").read_text())
     assert {t: facts["types"][t]["verdict"] for t in ALL} == {t: "supported" for t in ALL}
     assert facts["kernel"]["release"] == os.uname().release
