@@ -104,8 +104,9 @@ def host_left_as_found():
     assert not diff, "the test suite changed the host: %r" % diff
 
 
-def run_playbook(tmp, playbook, *extra, timeout=600):
-    """Run playbooks/<playbook> with Ansible's writes redirected under `tmp`, plain output; the result."""
+def run_playbook(tmp, playbook, *extra, timeout=600, env=None):
+    """Run playbooks/<playbook> with Ansible's writes redirected under `tmp`, plain output; the result.
+    `env`: more environment variables (e.g. ANSIBLE_STRATEGY)."""
     env = dict(
         os.environ,
         ANSIBLE_HOME=str(tmp / "ansible"),
@@ -113,6 +114,7 @@ def run_playbook(tmp, playbook, *extra, timeout=600):
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
+        **(env or {}),
     )
     exe = ROOT / ".venv" / "bin" / "ansible-playbook"
     argv = [str(exe) if exe.exists() else "ansible-playbook", str(ROOT / "playbooks" / playbook)] + list(extra)

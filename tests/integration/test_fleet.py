@@ -8,11 +8,10 @@ with the hosts of both slices; a rerun with the same outcome is changed=0."""
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ["nsv-h4-fleet-%02d" % i for i in range(1, 9)]
@@ -34,19 +33,8 @@ def _inventory(path):
 
 def run_play(base, playbook, *extra, strategy=None):
     """ansible-playbook playbooks/<playbook> over the fleet inventory: (stdout, {host: failed=N}, {host: changed})."""
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_HOME=str(base / "home"),
-        ANSIBLE_LOCAL_TEMP=str(base / "ltmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    if strategy:
-        env["ANSIBLE_STRATEGY"] = strategy  # the play itself stays as it is
-    cmd = [str(exe) if exe.exists() else shutil.which("ansible-playbook"), str(ROOT / "playbooks" / playbook)]
-    cmd += ["-i", str(base / "fleet.yml")]
-    proc = subprocess.run(cmd + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    env = {"ANSIBLE_STRATEGY": strategy} if strategy else None  # the play itself stays as it is
+    proc = run_playbook(base, playbook, "-i", str(base / "fleet.yml"), *extra, timeout=400, env=env)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     rows = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+(failed=\d+)", proc.stdout, re.M)
     return proc.stdout, {h: f for h, _, f in rows}, {h: int(c) for h, c, _ in rows}

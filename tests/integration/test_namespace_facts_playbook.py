@@ -4,11 +4,10 @@ printed, and a second run that changes nothing."""
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_playbook
 
 from ansible.module_utils.nsverify import catalog
 
@@ -19,28 +18,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the audit of all eigh
 
 
 def run_audit_playbook(base, out_dir, *extra, expect_rc=0):
-    exe = ROOT / ".venv" / "bin" / "ansible-playbook"
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_HOME=str(base / "home"),
-        ANSIBLE_LOCAL_TEMP=str(base / "ltmp"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    proc = subprocess.run(
-        [
-            str(exe) if exe.exists() else shutil.which("ansible-playbook"),
-            str(ROOT / "playbooks" / "audit.yml"),
-            "-e",
-            "nsverify_audit_dir=%s" % out_dir,
-        ]
-        + list(extra),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_playbook(base, "audit.yml", "-e", "nsverify_audit_dir=%s" % out_dir, *extra, timeout=300)
     assert proc.returncode == expect_rc, proc.stdout[-4000:] + proc.stderr[-2000:]
     recap = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s", proc.stdout, re.M)
     assert recap, proc.stdout[-2000:]

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from test_namespace_inspect import busybox_rootfs
 
 from ansible.module_utils.nsverify import proofs
 from ansible.module_utils.nsverify.proofs import base
@@ -140,16 +141,8 @@ def test_process_of_the_projects_own_kind_of_sandbox_all_own(started):
 
 
 def _busybox_bundle(where):
-    """An OCI bundle around a static BusyBox rootfs (the approach of test_namespace_inspect's crun test)."""
-    busybox = shutil.which("busybox")
-    kind = subprocess.run(["file", "-L", busybox or "/nonexistent"], capture_output=True, text=True).stdout
-    if not busybox or "statically linked" not in kind:
-        pytest.skip("needs a static busybox (apt-get install busybox-static)")
-    root = where / "rootfs"
-    for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(busybox, root / "bin" / "busybox")
-    subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s", "/bin"], check=True)
+    """An OCI bundle around a static BusyBox rootfs (test_namespace_inspect's builder, as its crun test uses)."""
+    busybox_rootfs(where)
     config = {
         "ociVersion": "1.0.0",
         "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["sleep", "300"], "cwd": "/",
