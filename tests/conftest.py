@@ -180,3 +180,20 @@ def container_name_fixture(prefix):
         assert container_traces(n) == {}
 
     return name
+
+
+def closed_to_others(path=ROOT):
+    """Why uid 65534 cannot run this checkout's Python (a directory above it without o+x, such as the
+    0700 directory of `mktemp -d`), or None. Tests that drop to uid 65534 skip with this reason."""
+    import stat
+
+    for d in [Path(path)] + list(Path(path).parents):
+        try:
+            if not os.stat(d).st_mode & stat.S_IXOTH:
+                return (
+                    "%s is closed to other users (mode %o): uid 65534 cannot reach the checkout's venv; clone it "
+                    "under a world-searchable directory to run this test" % (d, stat.S_IMODE(os.stat(d).st_mode))
+                )
+        except OSError:
+            continue
+    return None

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import closed_to_others
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
@@ -30,7 +31,10 @@ print(json.dumps({"types": facts["types"], "policy": facts["userns_policy"], "eu
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root (and setpriv to drop to uid 65534)"
 )
-NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]
+NOBODY = pytest.param(
+    ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"],
+    marks=pytest.mark.skipif(bool(closed_to_others()), reason=closed_to_others() or "-"),
+)
 
 
 def _audit(mode, prefix=()):

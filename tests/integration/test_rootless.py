@@ -9,16 +9,19 @@ import sys
 
 import busybox_container
 import pytest
-from conftest import run_module_main
+from conftest import closed_to_others, run_module_main
 from test_faults import ROOT, RUNNER
 
 from ansible.module_utils.nsverify import container, rootfs
 
 NAME = "rl%d" % (os.getpid() % 100000)
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to uid 65534 with setpriv"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to uid 65534 with setpriv"
+    ),
+    pytest.mark.skipif(bool(closed_to_others()), reason=closed_to_others() or "-"),
+]
 
 
 def as_nobody(module, args):
