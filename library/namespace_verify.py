@@ -309,16 +309,6 @@ def check_offsets(value):
     return validate.time_offsets(value) or {}
 
 
-def summary_line(summary):
-    n = sum(len(v) for v in summary.values())
-    return "Count: %d, Passed: %d, Failed: %d, Skipped: %d" % (
-        n,
-        len(summary["passed"]),
-        len(summary["failed"]),
-        len(summary["skipped"]),
-    )
-
-
 PF_KTHREAD = 0x00200000  # include/linux/sched.h: the flags field of /proc/<pid>/stat
 
 
@@ -357,12 +347,8 @@ def main():
         module.deprecate(message, version="2.0.0")
 
     # Read-only: the proofs undo all they do, so they run in check mode as well.
-    out = proofs.run(p["types"], target, options, p["timeout"])
-    found = out.pop("results")
-    result = dict(
-        changed=False, msg=summary_line(out["summary"]), failed_checks=proofs.failed_checks(found), proofs=found, **out
-    )
-    if p["fail_on_failed"] and out["summary"]["failed"]:
+    result = dict(changed=False, **proofs.result(proofs.run(p["types"], target, options, p["timeout"])))
+    if p["fail_on_failed"] and result["summary"]["failed"]:
         result["msg"] = "isolation proof(s) failed: %s (%s)" % (", ".join(result["failed_checks"]), result["msg"])
         module.fail_json(**result)
     module.exit_json(**result)

@@ -144,11 +144,16 @@ def test_container_playbook_end_to_end(ansible_env):
         res, recap = playbook(ansible_env, "container.yml", "--tags", "NS-CTR-003", *EXTRA)
         assert res.returncode == 0 and recap["changed"] == 0, res.stdout[-4000:]
         assert verified(res.stdout) == ["NS-CTR-003"], res.stdout[-4000:]
+        assert "namespace proofs: Count" not in res.stdout  # a control's tag picks no proof
         res, recap = playbook(ansible_env, "container.yml", "--skip-tags", "NS-CTR-006,NS-CTR-007", *EXTRA)
         assert res.returncode == 0 and recap["changed"] == 0, res.stdout[-4000:]
         assert verified(res.stdout) == ["NS-CTR-%03d" % n for n in range(1, 12) if n not in (6, 7)]
         res, recap = playbook(ansible_env, "container.yml", "--skip-tags", "busybox_container_verify", *EXTRA)
         assert res.returncode == 0 and verified(res.stdout) == [], res.stdout[-4000:]
+        assert '"namespace proofs: Count: 6, Passed: 6' in res.stdout  # the proofs run without the checks
+        res, recap = playbook(ansible_env, "container.yml", "--skip-tags", "busybox_container_proofs", *EXTRA)
+        assert res.returncode == 0 and len(verified(res.stdout)) == 11, res.stdout[-4000:]
+        assert "namespace proofs: not run" in res.stdout and '"namespace proofs: Count' not in res.stdout
 
         # verification off: the summary still prints (it used to read NS-CTR-001's evidence)
         res, recap = playbook(ansible_env, "container.yml", "-e", "busybox_container_verify=false", *EXTRA)

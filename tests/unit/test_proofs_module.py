@@ -2,6 +2,7 @@
 
 import namespace_verify
 import pytest
+from ansible.module_utils.nsverify import proofs
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_time_offsets(value, ok):
 
 
 def test_summary_line_counts_types():
-    line = namespace_verify.summary_line({"passed": ["a", "b"], "failed": ["c"], "skipped": []})
+    line = proofs.summary_line({"passed": ["a", "b"], "failed": ["c"], "skipped": []})
     assert line == "Count: 3, Passed: 2, Failed: 1, Skipped: 0"
 
 

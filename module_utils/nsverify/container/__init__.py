@@ -10,6 +10,7 @@ Rooms (each a module of this package):
   network    lo, the veth pair and its /30, interfaces seen from inside
   summary    what people and playbooks read of a running container
   checks     the isolation checks NS-CTR-001..011
+  prove      the namespace proofs (proofs/, target pid) against its init, planned from its record
   pod        members joining a first container's net, ipc, uts (pid) namespaces, like a Kubernetes pod
 
 The names below are the package's public API: `from ansible.module_utils.nsverify import

@@ -239,6 +239,26 @@ def failed_checks(results):
     return ["%s:%s" % (t, c["id"]) for t, r in results.items() for c in r["checks"] if c["status"] == "fail"]
 
 
+def summary_line(summary):
+    """'Count: N, Passed: P, Failed: F, Skipped: S' of run()'s summary (types by outcome)."""
+    n = sum(len(v) for v in summary.values())
+    return "Count: %d, Passed: %d, Failed: %d, Skipped: %d" % (
+        n,
+        len(summary["passed"]),
+        len(summary["failed"]),
+        len(summary["skipped"]),
+    )
+
+
+def result(out):
+    """run()'s output in the shape namespace_verify returns (and busybox_container_verify under
+    namespace_proofs): msg (the summary line), failed_checks, proofs (per type), reference, summary,
+    table, target, privilege."""
+    out = dict(out)
+    found = out.pop("results")
+    return dict(msg=summary_line(out["summary"]), failed_checks=failed_checks(found), proofs=found, **out)
+
+
 SANDBOX_FLAGS = catalog.CLONE_NEWUTS | catalog.CLONE_NEWNET | catalog.CLONE_NEWNS | catalog.CLONE_NEWIPC
 
 
