@@ -165,10 +165,33 @@ options:
     description: Seconds between SIGTERM and SIGKILL when stopping.
     type: int
     default: 10
+  checks:
+    description:
+      - With O(state=started), NS-CTR control IDs to run against the container once it runs, as
+        M(busybox_container_verify) runs them, in the same module call; the results come back as RV(checks) and
+        RV(check_summary). Default none.
+      - One module call instead of two is what a playbook saves (about half a second of Ansible per module);
+        the C(busybox_container) role passes the checks the run's tags select.
+    type: list
+    elements: str
+    default: []
+  prove_namespaces:
+    description:
+      - With O(state=started), also run the namespace proofs of M(namespace_verify) (target C(pid)) against the
+        container's init, as M(busybox_container_verify) does with the same option; results under
+        RV(namespace_proofs). Not in check mode.
+    type: bool
+    default: false
+  proofs_timeout:
+    description: Seconds each namespace proof may take.
+    type: float
+    default: 20
 attributes:
   check_mode:
     support: full
-    description: Reports whether the container would be started, stopped, recreated or removed, and does nothing.
+    description:
+      - Reports whether the container would be started, stopped, recreated or removed, and does nothing.
+      - O(checks) run in check mode only when nothing would change (RV(verify_skipped) says why otherwise).
   diff_mode:
     support: full
     description: Shows the container's state and config hash before and after.
@@ -205,6 +228,15 @@ EXAMPLES = r"""
     rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
     pod: demo
     pod_share: [uts, ipc, pid, net]
+
+- name: Make sure it runs, then run every NS-CTR check and the namespace proofs against its init (one module call)
+  busybox_container:
+    name: demo
+    rootfs: /var/lib/nsverify/rootfs/busybox-1.35.0
+    checks: [NS-CTR-001, NS-CTR-002, NS-CTR-003, NS-CTR-004, NS-CTR-005, NS-CTR-006, NS-CTR-007, NS-CTR-008,
+             NS-CTR-009, NS-CTR-010, NS-CTR-011]
+    prove_namespaces: true
+  register: demo
 
 - name: Stop it (the upper layer is kept)
   busybox_container:
@@ -270,6 +302,33 @@ removed:
   type: dict
   sample: {init_pid: 12345, cgroups: [/sys/fs/cgroup/pids/nsv-demo], veth: nsv1a2b3c4dh, run_dir: /run/nsverify/containers/demo,
            pod_members: [sidecar]}
+checks:
+  description:
+    - With O(checks), one entry per control run
+      (M(busybox_container_verify)'s C(checks)).
+  returned: when checks or prove_namespaces were given and the container runs
+  type: list
+  elements: dict
+  sample: [{id: NS-CTR-002, title: "Hostname inside is the container's, the host's is unchanged", namespace: uts,
+            source: container, status: pass, evidence: {inside: isolated-box, host: myhost, expected: isolated-box}}]
+check_summary:
+  description:
+    - With O(checks), the control IDs by outcome
+      (M(busybox_container_verify)'s C(summary)).
+  returned: when checks or prove_namespaces were given and the container runs
+  type: dict
+  sample: {passed: [NS-CTR-002], failed: [], skipped: []}
+namespace_proofs:
+  description:
+    - With O(prove_namespaces), the proofs against the init
+      (M(busybox_container_verify)'s C(namespace_proofs)).
+  returned: when prove_namespaces is true, not in check mode
+  type: dict
+  sample: {msg: "Count: 6, Passed: 6, Failed: 0, Skipped: 0", failed_checks: [], summary: {passed: [mnt, uts], failed: [], skipped: []}}
+verify_skipped:
+  description: Why the checks did not run (check mode, and the container would change).
+  returned: when checks were asked for in check mode and the task would change
+  type: str
 state:
   description: running, stopped or absent, after the task.
   returned: always
@@ -282,7 +341,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import container, rootfs, seccomp, validate
-from ansible.module_utils.nsverify.container import rootless
+from ansible.module_utils.nsverify.container import prove, rootless
 
 
 def build_module():
@@ -313,6 +372,9 @@ def build_module():
             seccomp=dict(type="str", choices=list(seccomp.PROFILES), default=seccomp.DEFAULT_PROFILE),
             pod=dict(type="str"),
             pod_share=dict(type="list", elements="str"),
+            checks=dict(type="list", elements="str", default=[]),
+            prove_namespaces=dict(type="bool", default=False),
+            proofs_timeout=dict(type="float", default=prove.DEFAULT_TIMEOUT),
         ),
         required_if=[("state", "started", ("rootfs",))],
         supports_check_mode=True,
@@ -374,6 +436,12 @@ def main():
     refused = rootless.denied(p["state"], p["name"])
     if refused:
         module.fail_json(msg=refused)
+    verifying = bool(p["checks"]) or p["prove_namespaces"]
+    error = prove.request_error(p["checks"], p["proofs_timeout"])
+    if not error and verifying and p["state"] != "started":
+        error = "checks and prove_namespaces need state=started (the container is %s after this task)" % p["state"]
+    if error:
+        module.fail_json(msg=error)
     try:
         config = requested_config(module)
         exam = container.examine(p["name"])
@@ -394,7 +462,30 @@ def main():
             module.fail_json(msg=str(exc), **exc.evidence)
     elif exam["status"]["running"] and p["state"] == "started":
         result.update(container.report(exam["status"]["state"]))
+    if verifying:
+        _verify(module, result)
     module.exit_json(**result)
+
+
+def _verify(module, result):
+    """The checks and proofs of what this task started (or found running), as busybox_container_verify
+    returns them; in check mode only when nothing would change (the container is then the one to verify),
+    the proofs never in check mode (the role's choice since they were a task of their own)."""
+    p = module.params
+    if module.check_mode and result["changed"]:
+        result["verify_skipped"] = "check mode: the container would change, so there is nothing to verify yet"
+        return
+    try:
+        st = container.status(p["name"])
+        if not st["running"]:
+            raise container.ContainerError("container %s is not running: nothing to verify" % p["name"])
+        found = prove.verify(
+            st["state"], p["checks"], p["prove_namespaces"] and not module.check_mode, p["proofs_timeout"]
+        )
+        found["check_summary"] = found.pop("summary")  # `summary` is the container's own (summary.describe)
+        result.update(found)
+    except container.ContainerError as exc:
+        module.fail_json(msg=str(exc), **result)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ options:
     type: bool
     default: false
   proofs_timeout:
-    description: Seconds each namespace proof may take (M(namespace_verify)'s O(namespace_verify#module:timeout)).
+    description: Seconds each namespace proof may take (M(namespace_verify)'s C(timeout)).
     type: float
     default: 20
   fail_on_failed:
@@ -113,7 +113,9 @@ namespace_proofs:
       elements: str
       sample: []
     proofs:
-      description: Per type, its status, verdict, reason and checks (as M(namespace_verify)'s RV(namespace_verify#module:proofs)).
+      description:
+        - Per type, its status, verdict, reason and checks (as M(namespace_verify)'s
+          C(proofs)).
       type: dict
     summary:
       description: Types by outcome.
@@ -137,7 +139,6 @@ namespace_proofs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible.module_utils.nsverify import container
-from ansible.module_utils.nsverify.container import checks as container_checks
 from ansible.module_utils.nsverify.container import prove, rootless
 
 
@@ -157,26 +158,18 @@ def build_module():
 def main():
     module = build_module()
     p = module.params
-    unknown = [c for c in p["checks"] or [] if c not in container_checks.CHECK_IDS]
-    if unknown:
-        module.fail_json(
-            msg="unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(container_checks.CHECK_IDS))
-        )
-    if p["proofs_timeout"] <= 0:
-        module.fail_json(msg="proofs_timeout must be a positive number of seconds, not %s" % p["proofs_timeout"])
-    result = dict(changed=False)
+    error = prove.request_error(p["checks"], p["proofs_timeout"])
+    if error:
+        module.fail_json(msg=error)
     try:
         st = rootless.require_running("verify", p["name"])
         # An explicit empty list runs no check (the role passes what the run's tags select); omitted = all.
-        result["checks"] = container_checks.run(st["state"], p["checks"]) if p["checks"] != [] else []
-        if p["prove_namespaces"]:
-            result["namespace_proofs"] = prove.prove(st["state"], p["proofs_timeout"])
+        result = dict(
+            changed=False, **prove.verify(st["state"], p["checks"], p["prove_namespaces"], p["proofs_timeout"])
+        )
     except container.ContainerError as exc:
         module.fail_json(msg=str(exc))
-    result["summary"] = container_checks.summarize(result["checks"])
-    failed = list(result["summary"]["failed"])
-    if p["prove_namespaces"]:
-        failed += result["namespace_proofs"]["failed_checks"]
+    failed = prove.failed(result)
     if failed and p["fail_on_failed"]:
         module.fail_json(msg="container %s failed %s" % (p["name"], ", ".join(failed)), **result)
     module.exit_json(**result)

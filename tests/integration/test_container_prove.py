@@ -104,8 +104,45 @@ def test_the_proofs_refuse_a_container_whose_init_is_gone(name, rootfs_path):
 
 
 def test_a_timeout_that_is_no_positive_number_is_refused(name):
-    res = run_module_main(
-        busybox_container_verify, {"name": name, "prove_namespaces": True, "proofs_timeout": 0}
-    )
+    res = run_module_main(busybox_container_verify, {"name": name, "prove_namespaces": True, "proofs_timeout": 0})
     assert res.get("failed")
     assert "proofs_timeout must be a positive number" in res["msg"]
+
+
+def test_the_lifecycle_module_starts_then_checks_and_proves_in_the_same_call(name, rootfs_path):
+    args = {"name": name, "rootfs": rootfs_path, "veth": True, "checks": ["NS-CTR-002", "NS-CTR-011"]}
+    args["prove_namespaces"] = True
+    first = run_module_main(busybox_container, args)
+    assert first["changed"] and first["state"] == "running"
+    assert [c["id"] for c in first["checks"]] == ["NS-CTR-002", "NS-CTR-011"]
+    assert first["check_summary"]["failed"] == [] and "namespaces" in first["summary"]  # the container's own summary
+    assert sorted(first["namespace_proofs"]["proofs"]) == sorted(first["container"]["namespaces"])
+    assert first["namespace_proofs"]["failed_checks"] == []
+    again = run_module_main(busybox_container, args)
+    assert not again["changed"] and again["check_summary"]["passed"] == ["NS-CTR-002", "NS-CTR-011"]
+    # check mode, nothing to change: the checks run, the proofs do not
+    checked = run_module_main(busybox_container, args, check=True)
+    assert not checked["changed"] and len(checked["checks"]) == 2 and "namespace_proofs" not in checked
+
+
+def test_the_lifecycle_module_verifies_nothing_it_would_only_start_in_check_mode(name, rootfs_path):
+    res = run_module_main(
+        busybox_container, {"name": name, "rootfs": rootfs_path, "checks": ["NS-CTR-002"]}, check=True
+    )
+    assert res["changed"] and "checks" not in res and "would change" in res["verify_skipped"]
+    assert not container.status(name)["exists"]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"state": "absent", "checks": ["NS-CTR-002"]}, "need state=started"),
+        ({"state": "stopped", "prove_namespaces": True}, "need state=started"),
+        ({"checks": ["NS-CTR-999"]}, "unknown check id(s) NS-CTR-999"),
+        ({"prove_namespaces": True, "proofs_timeout": -1}, "proofs_timeout must be a positive number"),
+    ],
+)
+def test_the_lifecycle_module_refuses_a_verify_request_it_cannot_carry_out(name, rootfs_path, extra, message):
+    res = run_module_main(busybox_container, dict({"name": name, "rootfs": rootfs_path}, **extra))
+    assert res.get("failed") and message in res["msg"], res
+    assert not container.status(name)["exists"]  # refused before anything was started

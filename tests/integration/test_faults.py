@@ -138,11 +138,11 @@ def test_namespace_killed_then_rerun_converges_and_teardown_is_clean(kind, point
 # ---------------------------------------------------------------- the playbook
 
 # Fixed delays only while the play surely still runs (a warm container.yml takes ~4.5 s on a quiet 2-core
-# host); the later points are anchored on the modules themselves: busybox_container (the start) and
-# busybox_container_verify (the container is up, its checks run).
+# host); the later points are anchored on the module itself: busybox_container appearing (the start), and
+# busybox_container running while the container is already up (its checks and proofs run in the same call).
 PLAYBOOK_POINTS = [("delay", d) for d in (0.5, 1.0, 2.0, 3.0)] + [("module", d) for d in (0.0, 0.2, 0.5)]
 PLAYBOOK_POINTS += [("verify", 0.0)]
-MODULE_OF_KIND = {"module": "busybox_container", "verify": "busybox_container_verify"}
+MODULE_OF_KIND = {"module": "busybox_container", "verify": "busybox_container"}
 
 
 def ansible_env(tmp):
@@ -232,15 +232,16 @@ def kill_tree(root):
     return seen
 
 
-def killed_playbook(argv, env, kind, point, timeout=300):
-    """Start the playbook; SIGKILL its whole tree `point` s after its start (delay) or after the
-    busybox_container module appeared in it (module). True when it was killed before it finished."""
+def killed_playbook(argv, env, kind, point, timeout=300, name=None):
+    """Start the playbook; SIGKILL its whole tree `point` s after its start (delay), after the
+    busybox_container module appeared in it (module) or, in that module, once container `name` runs
+    (verify: the checks are running). True when it was killed before it finished."""
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + timeout
     if kind in MODULE_OF_KIND:
         module = MODULE_OF_KIND[kind]
-        while not module_running(proc.pid, module):
+        while not module_running(proc.pid, module) or (kind == "verify" and not container.status(name)["running"]):
             assert proc.poll() is None, "the playbook ended before %s ran (rc %s)" % (module, proc.returncode)
             assert time.monotonic() < deadline, "%s never ran" % module
             time.sleep(0.005)
@@ -270,7 +271,7 @@ def test_playbook_killed_then_rerun_converges_and_teardown_is_clean(rootfs_path,
     argv = playbook_argv(name)
     try:
         assert container_traces(name) == {}
-        assert killed_playbook(argv, env, kind, point), "the playbook finished before the kill"
+        assert killed_playbook(argv, env, kind, point, name=name), "the playbook finished before the kill"
         again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stdout[-3000:]
         assert recap(again.stdout)[3] == 0

@@ -2,6 +2,7 @@
 
 import namespace_verify
 import pytest
+
 from ansible.module_utils.nsverify import proofs
 
 

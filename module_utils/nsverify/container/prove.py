@@ -53,3 +53,33 @@ def prove(running, timeout=DEFAULT_TIMEOUT):
             % (running.get("name"), running["init_pid"])
         )
     return out
+
+
+def request_error(checks, timeout):
+    """What is wrong with a verify request (unknown check ids, a timeout that is no positive number), or None."""
+    from ansible.module_utils.nsverify.container import checks as checks_room
+
+    unknown = [c for c in checks or [] if c not in checks_room.CHECK_IDS]
+    if unknown:
+        return "unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(checks_room.CHECK_IDS))
+    if timeout <= 0:
+        return "proofs_timeout must be a positive number of seconds, not %s" % timeout
+    return None
+
+
+def verify(running, checks=None, prove_namespaces=False, timeout=DEFAULT_TIMEOUT):
+    """The NS-CTR checks (ids `checks`; None = all, [] = none) and, with `prove_namespaces`, the proofs,
+    of a running container: {checks, summary[, namespace_proofs]} as busybox_container_verify returns them
+    (busybox_container returns the same keys when asked to verify what it started)."""
+    from ansible.module_utils.nsverify.container import checks as checks_room  # checks imports exec, init
+
+    out = {"checks": checks_room.run(running, checks) if checks != [] else []}
+    if prove_namespaces:
+        out["namespace_proofs"] = prove(running, timeout)
+    out["summary"] = checks_room.summarize(out["checks"])
+    return out
+
+
+def failed(result):
+    """The failed NS-CTR check ids and type:control of failed proofs in verify()'s result."""
+    return list(result["summary"]["failed"]) + list((result.get("namespace_proofs") or {}).get("failed_checks") or [])
