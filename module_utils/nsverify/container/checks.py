@@ -541,13 +541,15 @@ def run(state, ids=None):
     if not state_room.init_alive(state):
         raise ContainerError("container %s is not running" % (state or {}).get("name"))
     out = []
-    for cid, fn in CHECKS:
-        if ids and cid not in ids:
-            continue
-        try:
-            out.append(fn(state))
-        except (OSError, ValueError, KeyError, ContainerError) as exc:
-            out.append(_check(cid, False, {"error": "%s: %s" % (type(exc).__name__, exc)}))
+    # one exec session for every command of every check: one cgroup migration, not one per command
+    with exec_room.session(state):
+        for cid, fn in CHECKS:
+            if ids and cid not in ids:
+                continue
+            try:
+                out.append(fn(state))
+            except (OSError, ValueError, KeyError, ContainerError) as exc:
+                out.append(_check(cid, False, {"error": "%s: %s" % (type(exc).__name__, exc)}))
     return out
 
 
