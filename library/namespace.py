@@ -269,7 +269,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.nsverify import catalog, namespaces, procfs
+from ansible.module_utils.nsverify import catalog, namespaces
 
 _MAP_OPTIONS = dict(
     inside=dict(type="int", required=True),
@@ -361,6 +361,37 @@ def act(module, name, action, config, exam):
     return state, removed
 
 
+def act_many(module, plans, config):
+    """names: the creations in one batch (create_many), the removals in one (remove_many), repairs one by
+    one; {name: (state, removed, error)}, an error stopping only its own name."""
+    ns_dir = namespaces.NAMESPACES_DIR
+    out = dict((n, (e["state"] if a in ("none", "repair") else None, None, None)) for n, a, _r, e in plans)
+    if module.check_mode:
+        return out
+    made = [n for n, a, _r, _e in plans if a in ("create", "recreate")]
+    gone = [n for n, a, _r, _e in plans if a == "remove"]
+    if made:
+        for n, res in namespaces.create_many(made, config, ns_dir).items():
+            out[n] = (None, None, res) if isinstance(res, Exception) else (res, None, None)
+    if gone:
+        for n, res in namespaces.remove_many(gone, ns_dir).items():
+            out[n] = (None, None, res) if isinstance(res, Exception) else (None, res, None)
+    for n in [n for n, a, _r, _e in plans if a == "repair"]:
+        try:
+            out[n] = (namespaces.repair(n, ns_dir), None, None)
+        except (namespaces.NamespaceError, OSError) as exc:
+            out[n] = (None, None, exc)
+    return out
+
+
+def failure(name, action, exc):
+    """One name's failure in a names: call, for its entry in `named`: msg and the evidence."""
+    if isinstance(exc, namespaces.NamespaceError):
+        cleaned = "; nothing was left behind" if action in ("create", "recreate") else ""
+        return dict(exc.evidence, failed=True, msg="%s%s" % (exc.msg, cleaned))
+    return dict(failed=True, msg="%s (%s)" % (exc, action))
+
+
 def describe(name, action, reason, config, state, removed):
     out = dict(name=name, action=action, reason=reason)
     if removed is not None:
@@ -381,16 +412,19 @@ def main():
     if os.geteuid() != 0:
         module.fail_json(msg="the namespace module needs root to bind-mount namespace files; run it with become: true")
     ns_dir = namespaces.NAMESPACES_DIR
-    mounts = procfs.read_mountinfo()  # once for every name: examine() only reads
+    mounts = namespaces.MountIndex(ns_dir)  # once for every name: examine() only reads
     plans = [(name,) + plan(module, name, config, mounts) for name in names]
     entries, before, after = [], {}, {}
+    done = act_many(module, plans, config) if p["names"] is not None else {}
     for name, action, reason, exam in plans:
         if exam["exists"]:
             before[name] = (exam["state"] or {}).get("config") or {}
         if config is not None:
             after[name] = config
-        state, removed = act(module, name, action, config, exam)
+        state, removed, error = done[name] if name in done else act(module, name, action, config, exam) + (None,)
         entries.append(describe(name, action, reason, config, state, removed))
+        if error is not None:
+            entries[-1].update(failure(name, action, error))
     if config is not None:
         for warning in namespaces.join_warnings(config["types"]):
             module.warn(warning)
@@ -409,6 +443,13 @@ def main():
     else:
         result["named"] = entries
         result["diff"] = dict(before=before, after=after, before_header="names", after_header="names")
+        failed = [e for e in entries if e.get("failed")]
+        if failed:
+            why = "; ".join("%s: %s" % (e["name"], e["msg"]) for e in failed)
+            module.fail_json(
+                msg="%d of %d named namespaces failed (the others are done): %s" % (len(failed), len(entries), why),
+                **result,
+            )
     module.exit_json(**result)
 
 

@@ -34,13 +34,15 @@ only writes maps and makes bind mounts in its own (the host's) mount namespace.
 
 Rooms: config (types and options, through the validate room), state (the directory, the
 state file, the lock), holder (the holder process), plan (examine, decide, describe: read
-only) and lifecycle (create on probe.spawn, repair, remove). The names below are the ones
-the namespace module and the tests use.
+only), lifecycle (create on probe.spawn, repair, remove, remove_many) and batch (create_many:
+many names in one call, one creator child for the types a bind mount alone keeps). The names
+below are the ones the namespace module and the tests use.
 """
 
 from __future__ import annotations
 
 from ansible.module_utils.nsverify import syscalls  # noqa: F401  (tests patch namespaces.syscalls.mount)
+from ansible.module_utils.nsverify.namespaces.batch import BATCH_TYPES, batchable, create_many  # noqa: F401
 from ansible.module_utils.nsverify.namespaces.config import (  # noqa: F401
     DEFAULT_ID_MAP,
     DEFAULT_PROPAGATION,
@@ -63,7 +65,13 @@ from ansible.module_utils.nsverify.namespaces.holder import (  # noqa: F401
     read_holder_identity,
     stop_holder,
 )
-from ansible.module_utils.nsverify.namespaces.lifecycle import SPAWN_TIMEOUT, create, remove, repair  # noqa: F401
+from ansible.module_utils.nsverify.namespaces.lifecycle import (  # noqa: F401
+    SPAWN_TIMEOUT,
+    create,
+    remove,
+    remove_many,
+    repair,
+)
 from ansible.module_utils.nsverify.namespaces.plan import (  # noqa: F401
     decide,
     describe,
@@ -75,6 +83,7 @@ from ansible.module_utils.nsverify.namespaces.state import (  # noqa: F401
     NAMESPACES_DIR,
     STATE_FILE,
     STATE_VERSION,
+    MountIndex,
     ensure_namespaces_dir,
     list_named,
     load_state,

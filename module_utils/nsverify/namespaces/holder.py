@@ -96,20 +96,28 @@ def find_untracked_holders(name, proc="/proc", known=()):
     """Host PIDs of holders of `name` that state.json does not name: a module killed between
     starting the holder and recording it leaves one. Matched on the exact command line (our
     program text and the name), so no foreign process can match."""
-    want = ("\0".join(holder_argv(name)) + "\0").encode()
-    found = []
+    return find_untracked_holders_of([name], proc, known).get(name, [])
+
+
+def find_untracked_holders_of(names, proc="/proc", known=()):
+    """find_untracked_holders() for many names in one walk of /proc: {name: [holder]} for the
+    names that have any."""
+    want = dict((("\0".join(holder_argv(n)) + "\0").encode(), n) for n in names)
+    known = set(known)
+    found = {}
     for entry in os.listdir(proc):
         if not entry.isdigit() or int(entry) in known:
             continue
         try:
             with open(os.path.join(proc, entry, "cmdline"), "rb") as fh:
-                if fh.read() != want:
-                    continue
+                name = want.get(fh.read())
+            if name is None:
+                continue
             stat = procfs.read_stat(entry, proc)
         except (OSError, ValueError):
             continue
         if stat["state"] not in ("Z", "X"):
-            found.append({"pid": int(entry), "starttime": stat["starttime"]})
+            found.setdefault(name, []).append({"pid": int(entry), "starttime": stat["starttime"]})
     return found
 
 

@@ -21,13 +21,13 @@ from ansible.module_utils.nsverify.namespaces.config import PROPAGATIONS, Namesp
 from ansible.module_utils.nsverify.namespaces.plan import examine, read_hostname, set_hostname
 from ansible.module_utils.nsverify.namespaces.state import (
     NAMESPACES_DIR,
-    STATE_VERSION,
+    MountIndex,
     ensure_namespaces_dir,
     load_state,
     lock,
     mounts_at,
-    mounts_under,
     name_dir,
+    new_state,
     release_namespaces_dir,
     write_state,
 )
@@ -39,47 +39,102 @@ SPAWN_TIMEOUT = 20.0
 def remove(name, ns_dir=NAMESPACES_DIR, proc="/proc"):
     """Remove every mount, holder and file of a named namespace, also when a crash left only
     part of them. Return what was done."""
-    base = name_dir(name, ns_dir)
+    done = remove_many([name], ns_dir, proc)[name]
+    if isinstance(done, BaseException):
+        raise done
+    return done
+
+
+def remove_many(names, ns_dir=NAMESPACES_DIR, proc="/proc"):
+    """remove() for many names in one pass: one lock, one mountinfo read, one /proc scan for
+    untracked holders (only when a name may have one). {name: what was done, or the OSError
+    that stopped that name}; the others are removed all the same."""
+    for name in names:
+        name_dir(name, ns_dir)  # a bad name fails before anything is removed
     fd = lock(ns_dir)
     try:
-        return _remove_locked(name, base, ns_dir, proc)
+        index = MountIndex(ns_dir, proc)
+        done = remove_locked(names, ns_dir, proc, index)
+        released = release_namespaces_dir(ns_dir, proc)
+        last = [n for n in names if isinstance(done[n], dict)][-1:]
+        for n in last:
+            done[n]["released_dir"] = released
+        return done
     finally:
         os.close(fd)
 
 
-def _remove_locked(name, base, ns_dir, proc):
-    done = {
-        "holder_killed": None,
-        "untracked_holders_killed": [],
-        "unmounted": [],
-        "removed_dir": False,
-        "released_dir": False,
-    }
-    state = load_state(name, ns_dir) or {}
-    holder_rec = state.get("holder")
+def _may_have_untracked_holder(state):
+    """A holder is started only for a config with pid or time, after its state file exists:
+    a name without a state file, or with such a config, may have one the file does not name."""
+    return not state or needs_holder((state.get("config") or {}).get("types") or [])
+
+
+def remove_locked(names, ns_dir, proc, index):
+    """Under the lock: stop the holders of `names`, unmount what `index` lists under each (deepest
+    first; a stacked mount is listed once per layer), remove their directories, then read
+    mountinfo once to check. {name: done dict or the OSError}; `index` is updated."""
+    states = dict((n, load_state(n, ns_dir) or {}) for n in names)
+    scan = [n for n in names if _may_have_untracked_holder(states[n])]
+    known = [s["holder"]["pid"] for s in states.values() if (s.get("holder") or {}).get("pid")]
+    untracked = holder.find_untracked_holders_of(scan, proc, known) if scan else {}
+    out = {}
+    for name in names:
+        done = {"holder_killed": None, "untracked_holders_killed": [], "unmounted": [], "removed_dir": False}
+        done["released_dir"] = False
+        try:
+            _stop_holders(name, states[name].get("holder"), untracked.get(name, ()), proc, done)
+            for m in sorted(index.under(name), key=lambda m: -len(m["mount_point"])):
+                _umount_quietly(m["mount_point"], done)
+            index.dropped(name)
+            out[name] = done
+        except OSError as exc:
+            out[name] = exc
+    _unmount_what_is_left([n for n in names if isinstance(out[n], dict)], ns_dir, proc, index, out)
+    for name in names:
+        base = name_dir(name, ns_dir)
+        try:
+            if isinstance(out[name], dict) and os.path.lexists(base):
+                shutil.rmtree(base)
+                out[name]["removed_dir"] = True
+        except OSError as exc:
+            out[name] = exc
+    return out
+
+
+def _stop_holders(name, holder_rec, untracked, proc, done):
     if holder_rec and holder.stop_holder(holder_rec, name, proc):
         done["holder_killed"] = holder_rec["pid"]
-    known = [holder_rec["pid"]] if holder_rec else []
-    for orphan in holder.find_untracked_holders(name, proc, known):
+    for orphan in untracked:
         if holder.stop_holder(orphan, name, proc):
             done["untracked_holders_killed"].append(orphan["pid"])
-    # unmount deepest first; repeat, since a path may carry stacked mounts
+
+
+def _umount_quietly(path, done):
+    try:
+        syscalls.umount2(path, syscalls.MNT_DETACH)
+        done["unmounted"].append(path)
+    except OSError as exc:
+        if exc.errno not in (_errno.EINVAL, _errno.ENOENT):
+            raise
+
+
+def _unmount_what_is_left(names, ns_dir, proc, index, out):
+    """Read mountinfo again: a mount made meanwhile or a layer the first read did not show is
+    unmounted here; repeat (at most 8 times) while any is left."""
+    left = list(names)
     for _unused in range(8):
-        own = mounts_under(base, procfs.read_mountinfo(proc=proc))
-        if not own:
-            break
-        for m in sorted(own, key=lambda m: -len(m["mount_point"])):
+        index.refresh()
+        left = [n for n in left if index.under(n)]
+        if not left:
+            return
+        for name in left:
             try:
-                syscalls.umount2(m["mount_point"], syscalls.MNT_DETACH)
-                done["unmounted"].append(m["mount_point"])
+                for m in sorted(index.under(name), key=lambda m: -len(m["mount_point"])):
+                    _umount_quietly(m["mount_point"], out[name])
             except OSError as exc:
-                if exc.errno not in (_errno.EINVAL, _errno.ENOENT):
-                    raise
-    if os.path.lexists(base):
-        shutil.rmtree(base)
-        done["removed_dir"] = True
-    done["released_dir"] = release_namespaces_dir(ns_dir, proc)
-    return done
+                out[name] = exc
+        left = [n for n in left if isinstance(out[n], dict)]
 
 
 # ------------------------------------------------------------ create: the child
@@ -151,7 +206,7 @@ def _creator(chan, config, name, ns_dir, exec_w, python):
 
 
 # ------------------------------------------------------------ create: the module process
-def _refusal_hint(msg, types):
+def refusal_hint(msg, types):
     """What a refused unshare means (the catalogue's errno table), and where to look."""
     if msg.get("stage") != "unshare" or catalog.verdict_for_errno(msg.get("errno"), "unshare") == "unknown":
         return ""
@@ -174,7 +229,7 @@ def _await_ready(child, config, state, name, ns_dir, proc, timeout):
         if "error" in msg:
             raise NamespaceError(
                 "creating the namespaces failed at %s: %s%s"
-                % (msg["stage"], msg["error"], _refusal_hint(msg, config["types"])),
+                % (msg["stage"], msg["error"], refusal_hint(msg, config["types"])),
                 stage=msg["stage"],
                 errno=msg["errno"],
                 errname=msg["errname"],
@@ -219,32 +274,41 @@ def _bind_mount_all(types, source, base, state, proc):
 def create(name, config, ns_dir=NAMESPACES_DIR, proc="/proc", timeout=SPAWN_TIMEOUT):
     """Create a named namespace from a build_config() dict and return its state.
     On any failure everything made so far is removed and NamespaceError raised."""
-    base = name_dir(name, ns_dir)
+    name_dir(name, ns_dir)
     fd = lock(ns_dir)
     try:
-        if os.path.lexists(base) or mounts_under(base, procfs.read_mountinfo(proc=proc)):
-            _remove_locked(name, base, ns_dir, proc)
-        try:
-            return _create_locked(name, config, base, ns_dir, proc, timeout)
-        except BaseException:
-            _remove_locked(name, base, ns_dir, proc)
-            raise
+        return create_locked(name, config, ns_dir, proc, timeout, MountIndex(ns_dir, proc))
+    except BaseException:
+        release_namespaces_dir(ns_dir, proc)  # when this was the only one
+        raise
     finally:
         os.close(fd)
 
 
-def _create_locked(name, config, base, ns_dir, proc, timeout):
-    ensure_namespaces_dir(ns_dir, proc)
+def create_locked(name, config, ns_dir, proc, timeout, index):
+    """create() under the lock a caller holds, with the caller's MountIndex (kept up to date)."""
+    base = name_dir(name, ns_dir)
+    if os.path.lexists(base) or index.under(name):
+        clear(name, ns_dir, proc, index)
+    try:
+        return _create_locked(name, config, base, ns_dir, proc, timeout, index)
+    except BaseException:
+        clear(name, ns_dir, proc, index)
+        raise
+
+
+def clear(name, ns_dir, proc, index):
+    """Remove what is left of `name` under the lock (a leftover, a failed creation); raise what stopped it."""
+    done = remove_locked([name], ns_dir, proc, index)[name]
+    if isinstance(done, BaseException):
+        raise done
+    return done
+
+
+def _create_locked(name, config, base, ns_dir, proc, timeout, index):
+    ensure_namespaces_dir(ns_dir, proc, index)
     os.mkdir(base, 0o755)
-    state = {
-        "version": STATE_VERSION,
-        "name": name,
-        "status": "creating",
-        "config": config,
-        "holder": None,
-        "inodes": {},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    state = new_state(name, config)
     write_state(name, state, ns_dir)
     faults.point("namespace:state")
     exec_r, exec_w = os.pipe()
@@ -270,6 +334,8 @@ def _create_locked(name, config, base, ns_dir, proc, timeout):
                     _await_holder(exec_r, state, name, proc, timeout)
                 faults.point("namespace:ready")
                 _bind_mount_all(config["types"], source, base, state, proc)
+                for t in config["types"]:
+                    index.added(name, os.path.join(base, t))
                 faults.point("namespace:mounted")
             except BaseException:
                 if state["holder"]:

@@ -16,11 +16,12 @@ from ansible.module_utils.nsverify.namespaces.state import NAMESPACES_DIR, load_
 
 def examine(name, ns_dir=NAMESPACES_DIR, proc="/proc", mounts=None):
     """What exists of a named namespace: state, which bind mounts are in place with the
-    recorded inode, whether the holder lives. Read-only."""
+    recorded inode, whether the holder lives. Read-only. `mounts`: mountinfo as read, or a
+    MountIndex (many names, one read)."""
     base = name_dir(name, ns_dir)
     if mounts is None:
         mounts = procfs.read_mountinfo(proc=proc)
-    own_mounts = mounts_under(base, mounts)
+    own_mounts = mounts.under(name) if hasattr(mounts, "under") else mounts_under(base, mounts)
     state = load_state(name, ns_dir)
     exists = os.path.lexists(base) or bool(own_mounts)
     config = (state or {}).get("config") or {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 
 from ansible.module_utils.nsverify import catalog, procfs, syscalls
 from ansible.module_utils.nsverify.namespaces.config import validate_name
@@ -55,6 +56,19 @@ def list_named(ns_dir=NAMESPACES_DIR):
     return sorted(n for n in entries if _valid_name(n) and os.path.isfile(os.path.join(ns_dir, n, STATE_FILE)))
 
 
+def new_state(name, config, status="creating", inodes=None):
+    """The state file's contents (what examine, the module and the tests read) for a new name."""
+    return {
+        "version": STATE_VERSION,
+        "name": name,
+        "status": status,
+        "config": config,
+        "holder": None,
+        "inodes": dict(inodes or {}),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 def write_state(name, state, ns_dir):
     path = os.path.join(name_dir(name, ns_dir), STATE_FILE)
     tmp = path + ".tmp"
@@ -84,15 +98,49 @@ def mounts_at(path, mounts):
     return [m for m in mounts if m["mount_point"] == path]
 
 
-def ensure_namespaces_dir(ns_dir=NAMESPACES_DIR, proc="/proc"):
-    """Make `ns_dir` a private bind mount of itself (ip-netns style, but private)."""
+class MountIndex:
+    """/proc/self/mountinfo read once for a batch of names: the mounts at `ns_dir` (`top`) and, per
+    name, those under `ns_dir/<name>/` (what mounts_under() gives), kept up to date by the batch as it
+    mounts and unmounts, instead of a read (which grows with every namespace) per name."""
+
+    def __init__(self, ns_dir=NAMESPACES_DIR, proc="/proc"):
+        self.ns_dir, self.proc = ns_dir.rstrip("/"), proc
+        self.refresh()
+
+    def refresh(self):
+        mounts = procfs.read_mountinfo(proc=self.proc)
+        self.top = mounts_at(self.ns_dir, mounts)
+        self.by_name = {}
+        prefix = self.ns_dir + "/"
+        for m in mounts:
+            rest = m["mount_point"][len(prefix) :] if m["mount_point"].startswith(prefix) else ""
+            if "/" in rest:
+                self.by_name.setdefault(rest.split("/", 1)[0], []).append(m)
+        return self
+
+    def under(self, name):
+        return list(self.by_name.get(name, ()))
+
+    def added(self, name, path, fstype="nsfs"):
+        self.by_name.setdefault(name, []).append({"mount_point": path, "fstype": fstype})
+
+    def dropped(self, name):
+        self.by_name.pop(name, None)
+
+
+def ensure_namespaces_dir(ns_dir=NAMESPACES_DIR, proc="/proc", index=None):
+    """Make `ns_dir` a private bind mount of itself (ip-netns style, but private); `index`: a
+    MountIndex of this call, read instead of /proc/self/mountinfo."""
     os.makedirs(ns_dir, mode=0o755, exist_ok=True)
-    here = mounts_at(ns_dir, procfs.read_mountinfo(proc=proc))
+    here = index.top if index is not None else mounts_at(ns_dir, procfs.read_mountinfo(proc=proc))
     if not here:
         syscalls.mount(ns_dir, ns_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
         here = mounts_at(ns_dir, procfs.read_mountinfo(proc=proc))
     if here and here[-1]["propagation"] != "private":
         syscalls.mount(None, ns_dir, None, syscalls.MS_PRIVATE | syscalls.MS_REC)
+        here = mounts_at(ns_dir, procfs.read_mountinfo(proc=proc))
+    if index is not None:
+        index.top = here
 
 
 def release_namespaces_dir(ns_dir=NAMESPACES_DIR, proc="/proc"):
