@@ -683,3 +683,106 @@ def test_names_bad_input_fails_naming_the_fix_and_makes_nothing(args, words):
     res = run_module(args)
     assert res.get("failed") and words in res["msg"], res
     assert only_mine(snapshot(), "nsvsp-a") == before
+
+
+def _net_inodes_of_processes():
+    """The net namespace inode of every process on the host (to show that no process holds ours)."""
+    out = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                out.add(os.stat("/proc/%s/ns/net" % pid).st_ino)
+            except OSError:
+                pass
+    return out
+
+
+def test_names_batch_failing_midway_reports_it_and_leaves_the_others_and_nothing_of_it(many, monkeypatch):
+    # The batch creator is a forked child of this process, so the patched mount is its mount too: the
+    # third name's bind mount fails inside the child, after it unshared and made that name's directory.
+    names = many[:6]
+    real_mount = namespaces.syscalls.mount
+
+    def failing_mount(source, target, *args, **kwargs):
+        if str(target) == os.path.join(NS_DIR, names[2], "net"):
+            raise OSError(22, "injected EINVAL")
+        return real_mount(source, target, *args, **kwargs)
+
+    os.makedirs(NS_DIR, exist_ok=True)
+    in_the_way = os.path.join(NS_DIR, names[4])
+    Path(in_the_way).write_text("not a directory\n")  # a file where the fifth name's directory goes
+    try:
+        monkeypatch.setattr(namespaces.syscalls, "mount", failing_mount)
+        res = run_module({"names": names, "types": ["net", "uts"], "hostname": "nsv-batch"})
+        monkeypatch.undo()
+        assert res.get("failed") and "2 of 6 named namespaces failed" in res["msg"], res
+        assert names[2] in res["msg"] and "injected EINVAL" in res["msg"] and names[4] in res["msg"]
+        entries = dict((e["name"], e) for e in res["named"])
+        bad = entries[names[2]]
+        assert bad["failed"] and bad["stage"] == "bind_mount" and bad["errname"] == "EINVAL"
+        assert "nothing was left behind" in bad["msg"]
+        assert entries[names[4]]["failed"] and entries[names[4]]["stage"] == "leftover"
+        assert Path(in_the_way).read_text() == "not a directory\n"  # not ours: left as it was
+        assert not os.path.lexists(os.path.join(NS_DIR, names[2]))
+        assert not [m for m in procfs.read_mountinfo() if m["mount_point"].startswith(os.path.join(NS_DIR, names[2]))]
+        good = [n for n in names if n not in (names[2], names[4])]
+        inodes = [entries[n]["namespaces"]["net"]["inode"] for n in good]
+        assert not any(entries[n].get("failed") for n in good) and len(set(inodes)) == len(good)
+        for n, inode in zip(good, inodes):
+            assert namespaces.load_state(n)["inodes"]["net"] == inode == os.stat(os.path.join(NS_DIR, n, "net")).st_ino
+            assert namespaces.load_state(n)["status"] == "ready"
+            out = subprocess.run(
+                ["nsenter", "--uts=" + os.path.join(NS_DIR, n, "uts"), "hostname"], capture_output=True
+            )
+            assert out.stdout.decode().strip() == "nsv-batch"
+        assert not set(inodes) & _net_inodes_of_processes()  # held by the bind mounts alone
+    finally:
+        os.unlink(in_the_way)
+    again = run_module({"names": names, "types": ["net", "uts"], "hostname": "nsv-batch"})
+    assert not again.get("failed") and [e["action"] for e in again["named"]] == [
+        "none",
+        "none",
+        "create",
+        "none",
+        "create",
+        "none",
+    ]
+    gone = run_module({"names": names, "state": "absent"})
+    assert [e["action"] for e in gone["named"]] == ["remove"] * 6
+    assert sorted(sum((e["removed"]["unmounted"] for e in gone["named"]), [])) == sorted(
+        os.path.join(NS_DIR, n, t) for n in names for t in ("net", "uts")
+    )
+    assert not [
+        m for m in procfs.read_mountinfo() if any(m["mount_point"].startswith(os.path.join(NS_DIR, n)) for n in names)
+    ]
+    assert not any(os.path.lexists(os.path.join(NS_DIR, n)) for n in names)
+
+
+def test_names_recreate_with_force_replaces_every_namespace_in_the_batch(many):
+    first = run_module({"names": many[:4], "types": ["net"]})
+    forced = run_module({"names": many[:4], "types": ["net", "ipc"], "force": True})
+    assert [e["action"] for e in forced["named"]] == ["recreate"] * 4
+    old = set(e["namespaces"]["net"]["inode"] for e in first["named"])
+    new = set(e["namespaces"]["net"]["inode"] for e in forced["named"])
+    assert len(new) == 4 and not old & new
+    for e in forced["named"]:
+        assert sorted(os.listdir(os.path.join(NS_DIR, e["name"]))) == ["ipc", "net", "state.json"]
+        assert (
+            len(
+                [
+                    m
+                    for m in procfs.read_mountinfo()
+                    if m["mount_point"].startswith(os.path.join(NS_DIR, e["name"]) + "/")
+                ]
+            )
+            == 2
+        )
+
+
+def test_names_with_holder_types_get_one_holder_each_and_absent_stops_them(many):
+    res = run_module({"names": many[:3], "types": ["pid", "net"]})
+    pids = [e["holder_pid"] for e in res["named"]]
+    assert all(pids) and len(set(pids)) == 3 and _holders_of(many[:3]) == many[:3]
+    gone = run_module({"names": many[:3], "state": "absent"})
+    assert [e["removed"]["holder_killed"] for e in gone["named"]] == pids
+    assert all(holder_gone(p) for p in pids) and not any(os.path.lexists(os.path.join(NS_DIR, n)) for n in many[:3])

@@ -407,3 +407,32 @@ def test_state_api_on_a_captured_tree(tmp_path):
 def test_paths_refuse_a_bad_name():
     with pytest.raises(ValueError):
         namespaces.paths("../etc", types=["net"])
+
+
+def test_mount_index_groups_the_mounts_under_each_name_as_mounts_under_does(tmp_path):
+    lines = MOUNTINFO.splitlines() + [
+        "44 42 0:4 net:[4026532180] /run/nsverify/ns/nsvtry/net rw - nsfs nsfs rw",
+        "45 44 0:4 net:[4026532181] /run/nsverify/ns/nsvtry/net rw - nsfs nsfs rw",  # stacked: listed twice
+        "46 42 0:4 net:[4026532182] /run/nsverify/ns/nsvother rw - nsfs nsfs rw",  # at the name, not under it
+        "47 42 0:4 net:[4026532183] /run/nsverify/ns/nsvtry2/net rw - nsfs nsfs rw",
+    ]
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "mountinfo").write_text("\n".join(lines) + "\n")
+    mounts = procfs.parse_mountinfo("\n".join(lines))
+    index = namespaces.MountIndex("/run/nsverify/ns/", proc=str(tmp_path))
+    assert [m["mount_point"] for m in index.top] == ["/run/nsverify/ns"]
+    for name in ("nsvtry", "nsvtry2", "nsvother", "absent"):
+        assert index.under(name) == namespaces.state.mounts_under("/run/nsverify/ns/" + name, mounts), name
+    assert [m["mount_point"] for m in index.under("nsvtry")].count("/run/nsverify/ns/nsvtry/net") == 2
+    index.added("absent", "/run/nsverify/ns/absent/net")
+    index.dropped("nsvtry")
+    assert [m["mount_point"] for m in index.under("absent")] == ["/run/nsverify/ns/absent/net"]
+    assert index.under("nsvtry") == []
+    exam = namespaces.examine("nsvtry2", "/run/nsverify/ns", proc=str(tmp_path), mounts=index)
+    assert exam["mounts"] == ["/run/nsverify/ns/nsvtry2/net"]  # examine() takes its name's mounts from the index
+
+
+def test_batchable_types_are_those_one_process_can_make_again_and_again():
+    assert namespaces.batchable({"types": ["net"]}) and namespaces.batchable({"types": ["net", "uts", "ipc", "cgroup"]})
+    for t in ("mnt", "user", "pid", "time"):
+        assert not namespaces.batchable({"types": ["net", t]}), t
