@@ -3,7 +3,7 @@
 
   sudo .venv/bin/python bench/run.py [--runs 9] [--ns-runs 40] [--no-fetch] [--skip-container]
                                     [--only container|engine|playbook|scale] [--playbook-runs 3]
-                                    [--scale-count 1000]
+                                    [--scale-count 1000] [--scale-before DIR] [--scale-runs 1]
 
 Parts (bench/README.md explains method and how to read the ratios):
   audit      nsverify's audit engine (and the namespace_facts module through Ansible) vs
@@ -433,6 +433,8 @@ def main(argv=None):
     ap.add_argument("--container-runs", type=int, default=9)
     ap.add_argument("--engine-runs", type=int, default=7, help="runs of proofs.run and the named netns (x3)")
     ap.add_argument("--scale-count", type=int, default=1000, help="named net namespaces in the scale row")
+    ap.add_argument("--scale-before", metavar="DIR", help="also this checkout's namespace module in the scale row")
+    ap.add_argument("--scale-runs", type=int, default=1, help="interleaved rounds of the scale row (median)")
     ap.add_argument("--playbook-runs", type=int, default=3, help="cold starts of container.yml (two warm reruns each)")
     ap.add_argument("--only", choices=("container", "engine", "playbook", "scale"), help="just these issue-13 rows")
     ap.add_argument("--no-fetch", action="store_true", help="do not apt-get download missing peers")
@@ -474,7 +476,7 @@ def main(argv=None):
     if args.only in (None, "playbook"):
         result["playbook"] = bench_playbook_rows(args.playbook_runs)
     if args.only in (None, "scale"):
-        result["scale"] = bench_scale.bench_netns_many(args.scale_count)
+        result["scale"] = bench_scale.bench_netns_many(args.scale_count, args.scale_before, args.scale_runs)
     if args.fleet:  # opt-in: several minutes of ansible-playbook runs (bench/fleet.py)
         import fleet as bench_fleet
 

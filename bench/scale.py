@@ -3,6 +3,9 @@
   nsverify  one `ansible localhost -m namespace` call with `names:` (COUNT names, types [net]) to create
             them, one with state=absent to remove them
   peer      `ip netns add NAME` then `ip netns del NAME`, one process per namespace (what a shell loop does)
+  before    (with `before=DIR`) the same module call from another checkout's library/ and module_utils/
+            (`git archive main library module_utils | tar -x -C DIR`), through ANSIBLE_LIBRARY and
+            ANSIBLE_MODULE_UTILS; the three run interleaved, `runs` times, and each figure is the median
 
 Wall time per namespace (the whole call divided by COUNT: Ansible's start-up included for nsverify), and the
 kernel memory each costs while they exist: the Slab and MemAvailable deltas of /proc/meminfo between before
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import time
 
@@ -77,26 +81,43 @@ def _measure(create, remove, count):
     }
 
 
-def bench_netns_many(count=1000):
+MODULE = "namespace module (names, one call)"
+BEFORE = "namespace module before (names, one call)"
+PEER = "ip netns add/del (one process each)"
+
+
+def _median(measures):
+    return dict((k, round(statistics.median(m[k] for m in measures), 3)) for k in measures[0])
+
+
+def bench_netns_many(count=1000, before=None, runs=1):
     ansible = os.path.join(os.path.dirname(os.sys.executable), "ansible")
     ip = shutil.which("ip")
     if not os.path.exists(ansible) or not ip:
         return {"skipped": "needs ansible next to %s and ip(8)" % os.sys.executable}
     env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    envs = {MODULE: env}
+    if before:
+        before = os.path.abspath(before)
+        paths = dict(ANSIBLE_LIBRARY=os.path.join(before, "library"))
+        paths["ANSIBLE_MODULE_UTILS"] = os.path.join(before, "module_utils")
+        envs[BEFORE] = dict(env, **paths)
     ours = ["nsv%ssc%d-%d" % (TAG, os.getpid() % 10000, i) for i in range(count)]
     theirs = ["nsv%sip%d-%d" % (TAG, os.getpid() % 10000, i) for i in range(count)]
+    measured = dict((k, []) for k in list(envs) + [PEER])
     try:
-        out = {
-            "count": count,
-            "namespace module (names, one call)": _measure(
-                lambda: _module(ansible, env, {"names": ours, "types": ["net"]}),
-                lambda: _module(ansible, env, {"names": ours, "state": "absent"}),
-                count,
-            ),
-            "ip netns add/del (one process each)": _measure(
-                lambda: _ip(ip, "add", theirs), lambda: _ip(ip, "del", theirs), count
-            ),
-        }
+        for _unused in range(runs):
+            for label, e in sorted(envs.items()):  # "... before" first: the older code never runs warmer
+                measured[label].append(
+                    _measure(
+                        lambda e=e: _module(ansible, e, {"names": ours, "types": ["net"]}),
+                        lambda e=e: _module(ansible, e, {"names": ours, "state": "absent"}),
+                        count,
+                    )
+                )
+            measured[PEER].append(_measure(lambda: _ip(ip, "add", theirs), lambda: _ip(ip, "del", theirs), count))
+        out = dict((k, _median(v)) for k, v in measured.items())
+        out.update(count=count, runs=runs)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         out = {"skipped": "scale bench failed: %s" % exc}
     finally:
@@ -117,24 +138,31 @@ def bench_netns_many(count=1000):
 def rows(s):
     if "skipped" in s:
         return [["named net namespaces at scale", "left out: %s" % s["skipped"], "", ""]]
-    a, b = s["namespace module (names, one call)"], s["ip netns add/del (one process each)"]
+    b = s[PEER]
+    variants = [(BEFORE, " before")] if BEFORE in s else []
+    variants.append((MODULE, ""))
     out = []
     for key, label in (("create_ms_per_ns", "create"), ("remove_ms_per_ns", "remove")):
-        out.append(
-            [
-                "%d named net namespaces, %s, per namespace (namespace module, one call)" % (s["count"], label),
-                "%.2f ms" % a[key],
-                "ip netns %s %.2f ms" % ("add" if label == "create" else "del", b[key]),
-                "%.2fx" % (a[key] / b[key]) if b[key] else "-",
-            ]
-        )
+        for variant, tag in variants:
+            a = s[variant]
+            out.append(
+                [
+                    "%d named net namespaces, %s, per namespace (namespace module%s, one call)"
+                    % (s["count"], label, tag),
+                    "%.2f ms" % a[key],
+                    "ip netns %s %.2f ms" % ("add" if label == "create" else "del", b[key]),
+                    "%.2fx" % (a[key] / b[key]) if b[key] else "-",
+                ]
+            )
     for key, label in (("slab_kib_per_ns", "Slab"), ("memavailable_kib_per_ns", "MemAvailable drop")):
-        out.append(
-            [
-                "kernel memory per named net namespace (%s)" % label,
-                "%.1f KiB" % a[key],
-                "ip netns %.1f KiB" % b[key],
-                "%.2fx" % (a[key] / b[key]) if b[key] else "-",
-            ]
-        )
+        for variant, tag in variants:
+            a = s[variant]
+            out.append(
+                [
+                    "kernel memory per named net namespace (%s%s)" % (label, tag),
+                    "%.1f KiB" % a[key],
+                    "ip netns %.1f KiB" % b[key],
+                    "%.2fx" % (a[key] / b[key]) if b[key] else "-",
+                ]
+            )
     return out

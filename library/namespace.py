@@ -49,6 +49,11 @@ options:
         Ansible task for a thousand network namespaces instead of a thousand); each name follows the rule of
         I(name), no name twice. The result lists each under C(named).
       - Types that need no process (mnt uts ipc net user cgroup) get none; their bind mounts keep them.
+      - For types among C(net), C(uts), C(ipc) and C(cgroup), one child process makes every name in turn
+        (C(unshare(2)) and the bind mounts, as C(ip netns add) does); other types get one child per name.
+      - A name that cannot be made or removed does not stop the others; the task then fails with a message
+        naming each such name and why, its entry in C(named) carries C(failed) and C(msg), and nothing of a
+        name that failed to be created is left behind.
     type: list
     elements: str
   state:
@@ -192,7 +197,8 @@ EXAMPLES = r"""
 RETURN = r"""
 named:
   description: With I(names), one entry per name in the given order, with that name's name, action, reason,
-    namespaces and holder_pid as documented below for a single I(name).
+    namespaces and holder_pid as documented below for a single I(name); a name that failed also has
+    C(failed=true), C(msg) and, where known, the C(stage), C(errno) and C(errname) of the failure.
   returned: when names is given
   type: list
   elements: dict
