@@ -128,7 +128,7 @@ def _make_one(name, config, flags, ns_dir, proc):
 
 
 def _create_batch(names, config, ns_dir, proc, timeout, index):
-    """Start the batch creator and record what it reports, name by name."""
+    """Start the batch creator, then record what it reported, name by name."""
     child = probe.spawn(
         _batch_creator,
         args=(config, ns_dir, proc, names),
@@ -138,15 +138,21 @@ def _create_batch(names, config, ns_dir, proc, timeout, index):
         proc=proc,
         timeout=timeout,
     )
-    out = {}
+    reports = []
     with child:
         try:
-            _record(child, config, ns_dir, index, timeout, out)
+            _receive(child, timeout, reports)
         except NamespaceError as exc:
             child.kill()
             failure = exc
         else:
             failure = NamespaceError("the creating process exited without a result", stage="spawn")
+    # Recorded once the child is done: while it mounts, every open() here waits on the mount lock it
+    # takes (a state-file write then cost ~2 ms instead of ~0.1 ms).
+    out = {}
+    for msg in reports:
+        name = msg.get("made") or msg.get("failed")
+        out[name] = _made(name, msg, config, ns_dir, index) if "made" in msg else _failed(name, msg, config, ns_dir)
     for name in names:
         if name not in out:
             _discard(name, config, ns_dir)
@@ -154,7 +160,8 @@ def _create_batch(names, config, ns_dir, proc, timeout, index):
     return out
 
 
-def _record(child, config, ns_dir, index, timeout, out):
+def _receive(child, timeout, reports):
+    """The child's per-name reports, until it is done, exits or fails as a whole."""
     while True:
         try:
             msg = child.recv(timeout=timeout)
@@ -169,8 +176,7 @@ def _record(child, config, ns_dir, index, timeout, out):
                 "starting the creating process failed at %s: %s" % (msg["stage"], msg["error"]),
                 **dict((k, msg.get(k)) for k in ("stage", "errno", "errname")),
             )
-        name = msg.get("made") or msg.get("failed")
-        out[name] = _made(name, msg, config, ns_dir, index) if "made" in msg else _failed(name, msg, config, ns_dir)
+        reports.append(msg)
 
 
 def _made(name, msg, config, ns_dir, index):
