@@ -63,7 +63,10 @@ class _Lines:
 
     def fill(self):
         """One read; False at EOF. Unix stream sockets never merge data past a segment that carried fds."""
-        data, ancillary, _unused, _unused = self.sock.recvmsg(65536, _FD_ROOM, _CLOEXEC)
+        try:
+            data, ancillary, _unused, _unused = self.sock.recvmsg(65536, _FD_ROOM, _CLOEXEC)
+        except ConnectionResetError:  # the peer died with our data unread
+            return False
         for level, kind, raw in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds = array.array("i")
