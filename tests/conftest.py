@@ -182,6 +182,41 @@ def container_name_fixture(prefix):
     return name
 
 
+# What every worker script starts with: ansible and this checkout's module_utils importable, and `sibling`, another
+# process of the worker's process group (like Ansible's forks) that a signal to the group would reach.
+WORKER_PREAMBLE = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import ansible.module_utils
+ansible.module_utils.__path__.append(sys.argv[2])
+from ansible.module_utils.nsverify import container
+sibling = os.fork()
+if sibling == 0:
+    time.sleep(60)
+    os._exit(0)
+"""
+
+
+def run_worker(source, tmp_path, *args, timeout=60):
+    """Run WORKER_PREAMBLE + `source` as a Python script in a session of its own (whatever it reaches with a
+    signal to its process group is never pytest's) with argv [ansible's parent dir, this checkout's
+    module_utils, *args]; return its JSON output. Fails the test, with its stderr, when the worker died."""
+    import ansible
+
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER_PREAMBLE + source)
+    ansible_parent = str(Path(ansible.__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, str(script), ansible_parent, str(ROOT / "module_utils")] + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+    assert proc.returncode == 0, "the worker died (%d): %s" % (proc.returncode, proc.stderr[-2000:])
+    return json.loads(proc.stdout)
+
+
 def closed_to_others(path=ROOT):
     """Why uid 65534 cannot run this checkout's Python (a directory above it without o+x, such as the
     0700 directory of `mktemp -d`), or None. Tests that drop to uid 65534 skip with this reason."""

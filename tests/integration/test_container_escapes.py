@@ -5,10 +5,8 @@ code before the seccomp profile, exec's own session and safepath, every one of t
 plants on the host (a key, a directory standing for a host directory) is its own and removed after.
 """
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import busybox_container
@@ -16,7 +14,7 @@ import busybox_container_exec
 import keyrings
 import pytest
 import static_helpers
-from conftest import container_name_fixture, run_module_main
+from conftest import container_name_fixture, run_module_main, run_worker
 
 from ansible.module_utils.nsverify import cgroups, container
 
@@ -107,16 +105,7 @@ def test_key_added_inside_does_not_appear_on_the_host(name, rootfs_path, helpers
 
 # ---------------------------------------------------------------- escape 3: kill -9 0 from exec
 
-WORKER = r"""
-import json, os, sys, time
-sys.path.insert(0, sys.argv[1])
-import ansible.module_utils
-ansible.module_utils.__path__.append(sys.argv[2])
-from ansible.module_utils.nsverify import container
-sibling = os.fork()  # another process of the worker's group, like Ansible's forks
-if sibling == 0:
-    time.sleep(60)
-    os._exit(0)
+WORKER = r"""  # after conftest.WORKER_PREAMBLE (imports, `container`, `sibling`)
 res = container.exec_in(container.status(sys.argv[3])["state"], ["/bin/sh", "-c", "kill -9 0; echo after"])
 alive = os.waitpid(sibling, os.WNOHANG) == (0, 0)
 os.kill(sibling, 9)
@@ -127,21 +116,7 @@ print(json.dumps({"exec": res, "sibling_alive": alive}))
 
 def test_kill_0_from_exec_reaches_only_the_exec_s_own_group(name, rootfs_path, tmp_path):
     start(name, rootfs_path)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    import ansible
-
-    ansible_parent = str(Path(ansible.__file__).resolve().parents[1])
-    # its own session: whatever the exec reaches, it is never pytest's process group
-    proc = subprocess.run(
-        [sys.executable, str(script), ansible_parent, str(ROOT / "module_utils"), name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        start_new_session=True,
-    )
-    assert proc.returncode == 0, "the worker died (%d): %s" % (proc.returncode, proc.stderr[-2000:])
-    out = json.loads(proc.stdout)
+    out = run_worker(WORKER, tmp_path, name)  # its own session: never pytest's process group
     assert out["sibling_alive"]
     assert out["exec"]["rc"] == 137  # the exec'd shell killed its own group, itself included
 

@@ -5,16 +5,13 @@ Each command must run where a one-shot exec runs: in the container's cgroups (v1
 cpu, the unified one) and namespaces, in its own process group, so that `kill -9 0` inside cannot reach
 the caller; the session survives such a command, a timeout and its own death (started again)."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import busybox_container
 import pytest
-from conftest import container_name_fixture, run_module_main
+from conftest import container_name_fixture, run_module_main, run_worker
 
 from ansible.module_utils.nsverify import cgroups, container
 from ansible.module_utils.nsverify.container import checks
@@ -100,17 +97,8 @@ def test_a_session_s_commands_have_the_workload_s_privileges_and_the_limit(name,
     assert pids["status"] == "pass" and pids["evidence"]["current_with_children"] <= 32, pids
 
 
-WORKER = r"""
-import json, os, sys, time
-sys.path.insert(0, sys.argv[1])
-import ansible.module_utils
-ansible.module_utils.__path__.append(sys.argv[2])
-from ansible.module_utils.nsverify import container
+WORKER = r"""  # after conftest.WORKER_PREAMBLE (imports, `container`, `sibling`)
 from ansible.module_utils.nsverify.container import exec as exec_room
-sibling = os.fork()  # another process of the worker's group, like Ansible's forks
-if sibling == 0:
-    time.sleep(60)
-    os._exit(0)
 st = container.status(sys.argv[3])["state"]
 with exec_room.session(st) as opened:
     killer = exec_room.exec_in(st, ["/bin/sh", "-c", "kill -9 0; echo after"])
@@ -126,20 +114,7 @@ print(json.dumps({"exec": killer, "later": later, "sibling_alive": alive, "same_
 
 def test_kill_0_from_a_session_s_command_reaches_neither_the_caller_nor_the_session(name, rootfs_path, tmp_path):
     start(name, rootfs_path)
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    import ansible
-
-    ansible_parent = str(Path(ansible.__file__).resolve().parents[1])
-    proc = subprocess.run(
-        [sys.executable, str(script), ansible_parent, str(ROOT / "module_utils"), name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        start_new_session=True,  # whatever the command reaches, it is never pytest's process group
-    )
-    assert proc.returncode == 0, "the worker died (%d): %s" % (proc.returncode, proc.stderr[-2000:])
-    out = json.loads(proc.stdout)
+    out = run_worker(WORKER, tmp_path, name)  # its own session: never pytest's process group
     assert out["sibling_alive"] and out["same_session"]
     assert out["exec"]["rc"] == 137 and "after" not in out["exec"]["stdout"]  # it killed its own group
     assert out["later"]["rc"] == 0 and out["later"]["stdout"] == "still\n"
