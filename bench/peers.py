@@ -48,6 +48,9 @@ def timed_run(argv, env=None):
     return time.perf_counter() - start, res.returncode, (res.stdout + res.stderr).strip()
 
 
+EXEC_PYTHON_INIT = ["/usr/bin/python3", "-I", "-S", "-c", "import os, json, signal, ctypes, select, time"]
+
+
 def peak_rss_kib(argv):
     """GNU time's %M of one run (the largest single process of the tree)."""
     with tempfile.NamedTemporaryFile(prefix="nsv-time-") as fh:
@@ -210,6 +213,10 @@ def bench_container(container, rootfs_path, runs):
             "timings": {n: {k: stats(v) for k, v in s.items()} for n, s in samples.items()},
             "init_rss_kib": {n: max(v) for n, v in rss.items() if v},
             "bwrap_peak_rss_kib": peak_rss_kib(bwrap_argv) if bwrap_argv else None,
+            # what an exec'd Python init would weigh (a fresh interpreter with the modules an init needs), and a
+            # non-Python process of busybox's class: the two ways to bring init's memory down (bench/README)
+            "exec_python_init_peak_rss_kib": peak_rss_kib(EXEC_PYTHON_INIT),
+            "busybox_peak_rss_kib": peak_rss_kib([os.path.join(rootfs_path, "bin", "busybox"), "true"]),
             "peers_left_out": missing,
             "peer_argv": {n: argv_for(0) for n, argv_for in peers.items()},
         }
@@ -335,6 +342,14 @@ def _container_rows(c):
             _ratio(rss["nsverify"], c["bwrap_peak_rss_kib"]),
         ]
     )
+    for key, what in (
+        ("exec_python_init_peak_rss_kib", "what an exec'd `python3 -I -S` init would weigh (its imports, peak)"),
+        ("busybox_peak_rss_kib", "a non-Python process of busybox's class (`busybox true`, peak)"),
+    ):
+        if c.get(key):
+            rows.append(
+                ["  " + what, "%.1f MB" % (c[key] / 1024.0), "", _ratio(c[key], c["bwrap_peak_rss_kib"]) + " of bwrap"]
+            )
     return rows
 
 

@@ -138,7 +138,7 @@ def test_the_lifecycle_module_verifies_nothing_it_would_only_start_in_check_mode
     [
         ({"state": "absent", "checks": ["NS-CTR-002"]}, "need state=started"),
         ({"state": "stopped", "prove_namespaces": True}, "need state=started"),
-        ({"checks": ["NS-CTR-999"]}, "unknown check id(s) NS-CTR-999"),
+        ({"checks": ["NS-FOO-001"]}, "unknown check id(s) NS-FOO-001"),
         ({"prove_namespaces": True, "proofs_timeout": -1}, "proofs_timeout must be a positive number"),
     ],
 )
