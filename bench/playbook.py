@@ -124,11 +124,11 @@ def bench_container_play(container, runs, stats):
     )
     argv = [tool, "playbooks/container.yml", "-e", "busybox_container_name=%s" % NAME]
     argv += ["-e", "busybox_rootfs_base=%s" % base]
-    floor = [tool] + floor_play(tmp)
     samples = {"cold": [], "warm": [], "floor": []}
     cpu = {"cold": [], "warm": [], "floor": []}
     recaps = {}
     try:
+        floor = [tool] + floor_play(tmp)
         for _ in range(runs):
             _remove(container, base)
             for kind in ("cold", "warm", "floor", "warm", "floor"):
@@ -140,6 +140,8 @@ def bench_container_play(container, runs, stats):
                 recaps[kind] = recap
     except RuntimeError as exc:
         return {"skipped": "container.yml failed: %s" % exc}
+    except (subprocess.CalledProcessError, OSError) as exc:
+        return {"skipped": "could not write Ansible's floor play: %s" % exc}
     finally:
         _remove(container, base)
         shutil.rmtree(tmp, ignore_errors=True)
