@@ -9,7 +9,8 @@ proves a container with one module round trip instead of two.
 
 from __future__ import annotations
 
-from ansible.module_utils.nsverify import proofs, validate
+from ansible.module_utils.nsverify import proofs
+from ansible.module_utils.nsverify.container import checks as checks_room
 from ansible.module_utils.nsverify.container import state
 from ansible.module_utils.nsverify.container.config import ContainerError
 from ansible.module_utils.nsverify.proofs import base
@@ -18,10 +19,8 @@ DEFAULT_TIMEOUT = 20.0
 
 
 def _lines(entries):
-    """A stored id map ([inside, outside, count] lines, or {inside, outside, count}) as the kernel's lines."""
-    if not entries:
-        return None
-    return [list(e) if isinstance(e, (list, tuple)) else list(validate.id_map_lines([e])[0]) for e in entries]
+    """The stored id map (config.normalize keeps [inside, outside, count] lines) as the proofs take it."""
+    return [list(e) for e in entries] if entries else None
 
 
 def plan(running):
@@ -57,8 +56,6 @@ def prove(running, timeout=DEFAULT_TIMEOUT):
 
 def request_error(checks, timeout):
     """What is wrong with a verify request (unknown check ids, a timeout that is no positive number), or None."""
-    from ansible.module_utils.nsverify.container import checks as checks_room
-
     unknown = [c for c in checks or [] if c not in checks_room.CHECK_IDS]
     if unknown:
         return "unknown check id(s) %s: choose from %s" % (", ".join(unknown), ", ".join(checks_room.CHECK_IDS))
@@ -71,8 +68,6 @@ def verify(running, checks=None, prove_namespaces=False, timeout=DEFAULT_TIMEOUT
     """The NS-CTR checks (ids `checks`; None = all, [] = none) and, with `prove_namespaces`, the proofs,
     of a running container: {checks, summary[, namespace_proofs]} as busybox_container_verify returns them
     (busybox_container returns the same keys when asked to verify what it started)."""
-    from ansible.module_utils.nsverify.container import checks as checks_room  # checks imports exec, init
-
     out = {"checks": checks_room.run(running, checks) if checks != [] else []}
     if prove_namespaces:
         out["namespace_proofs"] = prove(running, timeout)
